@@ -1,0 +1,172 @@
+"""Reading a workspace's files: YAML with every node's file, line and column kept."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+
+from .errors import Problem
+from .source import Located, SourceFile
+
+YAML_SUFFIXES = (".yaml", ".yml")
+TEST_SUFFIXES = (".test.yaml", ".test.yml")  # rule tests live beside the rules
+TEMPLATE_FILE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\.(?P<channel>[A-Za-z0-9_-]+)\.(?:txt|html|md)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One YAML file: its text and its top-level mapping (None when it did not load)."""
+
+    file: SourceFile
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFile:
+    """`templates/<name>.<channel>.txt`; email files start with a `Subject:` line."""
+
+    name: str
+    channel: str
+    subject: Located | None
+    body: Located
+
+
+def yaml_reader() -> YAML:
+    """The round-trip reader: keeps positions, comments and quoting."""
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    return yaml
+
+
+def workspace_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path], list[Problem]]:
+    """The YAML files and template files a set of paths names, and paths that do not exist."""
+    yaml_files: list[Path] = []
+    template_files: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yaml_files += sorted(p for p in path.iterdir() if _is_rules_file(p))
+            folder = path
+        elif path.is_file():
+            yaml_files.append(path)
+            folder = path.parent
+        else:
+            problems.append(Problem(str(raw), 1, 1, "no such file or folder"))
+            continue
+        templates = folder / "templates"
+        if templates.is_dir():
+            template_files += sorted(p for p in templates.iterdir() if p.is_file())
+    return list(dict.fromkeys(yaml_files)), list(dict.fromkeys(template_files)), problems
+
+
+def _is_rules_file(path: Path) -> bool:
+    return path.is_file() and path.name.endswith(YAML_SUFFIXES) and not path.name.endswith(TEST_SUFFIXES)
+
+
+def read_source(path: Path) -> SourceFile:
+    text = path.read_text(encoding="utf-8")
+    return SourceFile(str(path), tuple(text.splitlines()))
+
+
+def load_document(path: Path) -> tuple[Document, list[Problem]]:
+    """Parse one YAML file; tabs in indentation and YAML errors become problems."""
+    text = path.read_text(encoding="utf-8")
+    file = SourceFile(str(path), tuple(text.splitlines()))
+    problems = tab_problems(file)
+    if problems:
+        return Document(file, None), problems
+    try:
+        data = yaml_reader().load(text)
+    except MarkedYAMLError as error:
+        return Document(file, None), [yaml_problem(error, file)]
+    return Document(file, data), []
+
+
+def yaml_problem(error: MarkedYAMLError, file: SourceFile) -> Problem:
+    """A ruamel error as a problem at its mark."""
+    mark = error.problem_mark or error.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    message = " ".join(str(error.problem or error.context or "invalid YAML").split())
+    return file.problem(line, column, f"YAML syntax error: {message}")
+
+
+def tab_problems(file: SourceFile) -> list[Problem]:
+    """Tabs in indentation, which YAML forbids, each at its line and column."""
+    problems = []
+    for number, line in enumerate(file.lines, start=1):
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent:
+            problems.append(file.problem(number, indent.index("\t") + 1,
+                                         "tab in indentation; YAML indents with spaces"))
+    return problems
+
+
+def load_template_file(path: Path) -> tuple[TemplateFile | None, list[Problem]]:
+    match = TEMPLATE_FILE.match(path.name)
+    file = read_source(path)
+    if not match:
+        return None, [file.problem(1, 1, "a template file is named NAME.CHANNEL.txt (or .html, .md), "
+                                         "for example panier-rappel.email.txt")]
+    name, channel = match.group("name"), match.group("channel")
+    lines = file.lines
+    subject = None
+    first_body_line = 0
+    if lines and lines[0].lower().startswith("subject:"):
+        head = lines[0]
+        start = len("subject:") + len(head[len("subject:"):]) - len(head[len("subject:"):].lstrip())
+        subject = Located(head[start:].strip(), file, 1, start + 1)
+        first_body_line = 2 if len(lines) > 1 and not lines[1].strip() else 1
+    body = Located("\n".join(lines[first_body_line:]), file, first_body_line + 1, 1)
+    return TemplateFile(name, channel, subject, body), []
+
+
+# ---------------------------------------------------------------- positions
+def key_position(mapping: CommentedMap, key: Any) -> tuple[int, int]:
+    line, column = mapping.lc.key(key)
+    return line + 1, column + 1
+
+
+def value_position(mapping: CommentedMap, key: Any) -> tuple[int, int]:
+    line, column = mapping.lc.value(key)
+    return line + 1, column + 1
+
+
+def item_position(sequence: CommentedSeq, index: int) -> tuple[int, int]:
+    line, column = sequence.lc.item(index)
+    return line + 1, column + 1
+
+
+def located(value: Any, file: SourceFile, line: int, column: int) -> Located:
+    """A scalar at (line, column) as text, its position moved onto its first character."""
+    text = "" if value is None else str(value)
+    if isinstance(value, (LiteralScalarString, FoldedScalarString)):
+        content_line = line + 1
+        while content_line <= len(file.lines) and not file.line_text(content_line).strip():
+            content_line += 1
+        raw = file.line_text(content_line)
+        indent = len(raw) - len(raw.lstrip(" "))
+        return Located(text.rstrip("\n"), file, content_line, indent + 1, indent)
+    raw = file.line_text(line)
+    if column <= len(raw) and raw[column - 1] in "\"'":
+        column += 1
+    return Located(text, file, line, column)
+
+
+def located_value(mapping: CommentedMap, key: Any, file: SourceFile) -> Located:
+    return located(mapping[key], file, *value_position(mapping, key))
+
+
+def located_key(mapping: CommentedMap, key: Any, file: SourceFile) -> Located:
+    return located(key, file, *key_position(mapping, key))
+
+
+def located_item(sequence: CommentedSeq, index: int, file: SourceFile) -> Located:
+    return located(sequence[index], file, *item_position(sequence, index))

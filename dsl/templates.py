@@ -1,0 +1,71 @@
+"""Message templates: text with `{{ expr }}` placeholders, compiled like any expression."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from .expressions import Compiled, Scope
+
+PLACEHOLDER = re.compile(r"\{\{.*?\}\}", re.S)
+
+
+def placeholders(text: str) -> list[tuple[str, int, int]]:
+    """Each `{{ … }}` in `text` with its 1-based line and column inside the text."""
+    found = []
+    for match in PLACEHOLDER.finditer(text):
+        before = text[: match.start()]
+        line = before.count("\n") + 1
+        column = match.start() - (before.rfind("\n") + 1) + 1
+        found.append((match.group(0), line, column))
+    return found
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Literal pieces and compiled placeholders, rendered in order."""
+
+    parts: tuple[str | Compiled, ...]
+
+    def render(self, scope: Scope) -> str:
+        return "".join(part if isinstance(part, str) else _show(part(scope)) for part in self.parts)
+
+
+def compile_text(text: str, compile_placeholder: Callable[[str, int, int], Compiled | None]) -> Text:
+    """Split `text` at its placeholders; `compile_placeholder(source, line, column)` compiles each."""
+    parts: list[str | Compiled] = []
+    cursor = 0
+    for match, (source, line, column) in zip(PLACEHOLDER.finditer(text), placeholders(text)):
+        if match.start() > cursor:
+            parts.append(text[cursor: match.start()])
+        compiled = compile_placeholder(source, line, column)
+        if compiled is not None:
+            parts.append(compiled)
+        cursor = match.end()
+    if cursor < len(text):
+        parts.append(text[cursor:])
+    return Text(tuple(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """One template for one channel; email templates have a subject."""
+
+    name: str
+    channel: str
+    subject: Text | None
+    body: Text
+    path: str
+    line: int

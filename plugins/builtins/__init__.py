@@ -1,0 +1,1 @@
+"""The plugins Relance ships, registered through the same hooks as any other."""

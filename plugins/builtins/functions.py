@@ -1,0 +1,110 @@
+"""Built-in functions for rule expressions: text, numbers, dates and lead reading."""
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timezone
+from typing import Any
+
+from relance.dsl.functions import Function
+
+from .. import hookimpl
+from .intent import read_intent
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """A datetime from a datetime, a date or an ISO 8601 string; None otherwise. Naive means UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _since(now: datetime | None, value: Any, seconds: int) -> int | None:
+    moment, current = as_datetime(value), as_datetime(now)
+    if moment is None or current is None:
+        return None
+    return math.floor((current - moment).total_seconds() / seconds)
+
+
+def days_since(now: datetime | None, value: Any) -> int | None:
+    """Whole days from `value` to now: `days_since(contact.last_order_at) >= 90`."""
+    return _since(now, value, 86400)
+
+
+def hours_since(now: datetime | None, value: Any) -> int | None:
+    """Whole hours from `value` to now."""
+    return _since(now, value, 3600)
+
+
+def length(value: Any) -> int | None:
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
+def lower(value: Any) -> str | None:
+    return value.lower() if isinstance(value, str) else None
+
+
+def upper(value: Any) -> str | None:
+    return value.upper() if isinstance(value, str) else None
+
+
+def contains_any(text: Any, words: Any) -> bool:
+    """True when `text` contains one of `words`, ignoring case: `contains_any(event.text, ["prix", "tarif"])`."""
+    if not isinstance(text, str) or not isinstance(words, (list, tuple)):
+        return False
+    folded = text.casefold()
+    return any(isinstance(w, str) and w.casefold() in folded for w in words)
+
+
+def coalesce(*values: Any) -> Any:
+    """The first value that is not none."""
+    return next((v for v in values if v is not None), None)
+
+
+def _numbers(function: Any) -> Any:
+    def apply(*values: Any) -> Any:
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+            return None
+        return function(*values)
+    apply.__name__ = getattr(function, "__name__", "number")
+    return apply
+
+
+def intent(text: Any) -> str | None:
+    """Purchase intent of a message: "forte", "moyenne" or "faible" (seed 000, lead reading)."""
+    return read_intent(text).intention_achat if isinstance(text, str) else None
+
+
+def heat(text: Any) -> str | None:
+    """Lead heat of a message: "chaud", "tiède" or "froid"."""
+    return read_intent(text).lead_chaleur if isinstance(text, str) else None
+
+
+@hookimpl
+def relance_functions() -> list[Function]:
+    return [
+        Function("days_since", days_since, 1, 1, uses_now=True, doc=days_since.__doc__ or ""),
+        Function("hours_since", hours_since, 1, 1, uses_now=True, doc=hours_since.__doc__ or ""),
+        Function("len", length, 1, 1, doc="Number of items or characters."),
+        Function("lower", lower, 1, 1, doc="Text in lower case."),
+        Function("upper", upper, 1, 1, doc="Text in upper case."),
+        Function("contains_any", contains_any, 2, 2, doc=contains_any.__doc__ or ""),
+        Function("coalesce", coalesce, 1, None, doc=coalesce.__doc__ or ""),
+        Function("round", _numbers(round), 1, 2, doc="A number rounded, to N decimals if given."),
+        Function("abs", _numbers(abs), 1, 1, doc="A number without its sign."),
+        Function("min", _numbers(min), 2, None, doc="The smallest of the numbers."),
+        Function("max", _numbers(max), 2, None, doc="The largest of the numbers."),
+        Function("intent", intent, 1, 1, doc=intent.__doc__ or ""),
+        Function("heat", heat, 1, 1, doc=heat.__doc__ or ""),
+    ]

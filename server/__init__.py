@@ -1,0 +1,1 @@
+"""The server: HTTP API, command line and worker settings around the engine."""

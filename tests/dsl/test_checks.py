@@ -1,0 +1,222 @@
+"""Every kind of mistake `relance check` reports, with its message, line and column."""
+from __future__ import annotations
+
+import pytest
+
+HEADER = """\
+workspace: demo
+channels:
+  email: {plugin: log}
+  whatsapp: {plugin: log}
+templates:
+  rappel:
+    email: {subject: "Hi", body: "Bonjour {{ contact.first_name }}"}
+segments:
+  vip: contact.score >= 500
+rules:
+  - id: other
+    when: order.completed
+    steps: [stop]
+"""
+# HEADER has 13 lines; a rule's step written by `rule_with_step` is on line 18.
+STEP_LINE = 18
+
+
+def rule_with_step(step: str) -> str:
+    return HEADER + f"""\
+  - id: panier
+    when: checkout.started
+    steps:
+      - wait 1d
+      - {step}
+"""
+
+
+def only(problems: list) -> tuple[int, int, str]:
+    assert len(problems) == 1, [str(p) for p in problems]
+    return problems[0].line, problems[0].column, problems[0].message
+
+
+@pytest.mark.parametrize("step, column, message", [
+    ("wait 3 dayz", 14, "bad duration '3 dayz' (did you mean '3d'?)"),
+    ("wait 2 jours", 14, "bad duration '2 jours' (did you mean '2d'?)"),
+    ("sned email rappel", 9, "unknown statement 'sned' (did you mean 'send'?); "
+                             "a step is one of: send, wait, set, score, tag, untag, task, start, stop"),
+    ("send whatsap rappel", 14, "unknown channel 'whatsap' (did you mean 'whatsapp'?); "
+                                "declared channels: email, whatsapp"),
+    ("send email rapel", 20, "unknown template 'rappel' (did you mean 'rappel'?)".replace("'rappel' (", "'rapel' (")),
+    ("send whatsapp rappel", 23, "template 'rappel' has no whatsapp version (it has: email)"),
+    ("start ecom-99", 15, "unknown rule 'ecom-99'"),
+    ("start othr", 15, "unknown rule 'othr' (did you mean 'other'?)"),
+    ("set x = lenn(contact.tags)", 17, "unknown function 'lenn' (did you mean 'len'?)"),
+    ("set x = len(1, 2)", 17, "len() takes 1 argument, not 2"),
+    ("set x = contcat.email", 17, "unknown name 'contcat' (did you mean 'contact'?); "
+                                  "in a step a name starts with contact, event, now, waited"),
+    ("set x = contact.score = 3", 31, "unexpected '='; to compare, write '=='"),
+    ("score ten", 15, "unexpected 'ten'; expected a whole number such as +10"),
+    ("wait until 25:00", 20, "bad time '25:00' (hours 00-23, minutes 00-59)"),
+])
+def test_step_errors(compile_text, step: str, column: int, message: str) -> None:
+    workspace, problems = compile_text(rule_with_step(step))
+    assert workspace is None
+    assert only(problems) == (STEP_LINE, column, message)
+
+
+def test_waited_needs_a_wait_until_before_it(compile_text) -> None:
+    _, problems = compile_text(rule_with_step("if waited:\n          - stop"))
+    assert only(problems) == (STEP_LINE, 12, "'waited' is only set after a 'wait until EVENT … within …' step")
+
+
+def test_waited_after_wait_until_is_fine(compile_text) -> None:
+    workspace, problems = compile_text(rule_with_step(
+        "wait until email.opened within 24h\n      - if not waited:\n          - stop"))
+    assert problems == [] and workspace is not None
+
+
+def test_waited_set_in_one_branch_only_is_not_enough(compile_text) -> None:
+    steps = ("if contact.vip:\n          - wait until email.opened within 1d\n"
+             "      - set seen = waited")
+    _, problems = compile_text(rule_with_step(steps))
+    assert only(problems)[2].startswith("'waited' is only set after")
+
+
+def test_steps_after_stop(compile_text) -> None:
+    _, problems = compile_text(rule_with_step("stop\n      - tag lost"))
+    assert only(problems) == (STEP_LINE + 1, 9, "this step can never run: it comes after 'stop'")
+
+
+def test_split_weights_must_sum_to_100(compile_text) -> None:
+    split = "split:\n          a 50%: [tag a]\n          b 40%: []"
+    _, problems = compile_text(rule_with_step(split))
+    assert only(problems) == (STEP_LINE, 9, "split weights add up to 90%, not 100%")
+
+
+def test_split_with_holdout_summing_to_100_is_fine(compile_text) -> None:
+    split = "split:\n          a 50%: [tag a]\n          b 40%: [tag b]\n          control 10%: []"
+    workspace, problems = compile_text(rule_with_step(split))
+    assert problems == []
+    node = workspace.rules["panier"].nodes["panier/steps/1"]
+    assert [(v.name, v.weight) for v in node.variants] == [("a", 50), ("b", 40), ("control", 10)]
+    assert node.variants[2].target is None  # the holdout goes on to what follows the split: the end
+
+
+def test_yaml_syntax_error(compile_text) -> None:
+    _, problems = compile_text("workspace: demo\nrules:\n  - id: [unclosed\n")
+    line, column, message = only(problems)
+    assert (line, message.split(":")[0]) == (4, "YAML syntax error")
+
+
+def test_tab_indentation(compile_text) -> None:
+    _, problems = compile_text("workspace: demo\nrules:\n\t- id: x\n")
+    assert only(problems) == (3, 1, "tab in indentation; YAML indents with spaces")
+
+
+def test_unknown_top_level_key(compile_text) -> None:
+    _, problems = compile_text("workspace: demo\nsegmnets: {}\n")
+    line, column, message = only(problems)
+    assert (line, column) == (2, 1)
+    assert message.startswith("unknown section 'segmnets' (did you mean 'segments'?)")
+
+
+def test_unknown_rule_key(compile_text) -> None:
+    _, problems = compile_text(HEADER + "  - id: x\n    when: a.b\n    stpes: []\n    steps: [stop]\n")
+    line, column, message = only(problems)
+    assert (line, column) == (16, 5)
+    assert message.startswith("unknown rule key 'stpes' (did you mean 'steps'?)")
+
+
+@pytest.mark.parametrize("rule, missing", [
+    ("  - when: a.b\n    steps: [stop]\n", "this rule has no 'id'"),
+    ("  - id: x\n    steps: [stop]\n", "rule 'x' has no 'when'"),
+    ("  - id: x\n    when: a.b\n", "rule 'x' has no 'steps'"),
+])
+def test_missing_required_rule_key(compile_text, rule: str, missing: str) -> None:
+    _, problems = compile_text(HEADER + rule)
+    assert only(problems) == (14, 5, missing)
+
+
+def test_duplicate_rule_id(compile_text) -> None:
+    _, problems = compile_text(HEADER + "  - id: other\n    when: a.b\n    steps: [stop]\n")
+    assert only(problems) == (14, 9, "duplicate rule id 'other' (first at " + problems[0].path + ":11)")
+
+
+def test_unknown_segment_in_trigger(compile_text) -> None:
+    _, problems = compile_text(HEADER + "  - id: x\n    when: segment.entered vipp\n    steps: [stop]\n")
+    assert only(problems) == (15, 27, "unknown segment 'vipp' (did you mean 'vip'?)")
+
+
+def test_unknown_segment_in_every_trigger(compile_text) -> None:
+    _, problems = compile_text(HEADER + "  - id: x\n    when: every monday at 09:00 for segment dormant\n"
+                                        "    steps: [stop]\n")
+    assert only(problems) == (15, 45, "unknown segment 'dormant'")
+
+
+def test_unknown_root_in_a_condition(compile_text) -> None:
+    _, problems = compile_text(HEADER + "  - id: x\n    when: a.b\n    if: contcat.email\n    steps: [stop]\n")
+    line, column, message = only(problems)
+    assert (line, column) == (16, 9)
+    assert message.startswith("unknown name 'contcat' (did you mean 'contact'?)")
+
+
+def test_event_is_not_available_in_segments(compile_text) -> None:
+    _, problems = compile_text("segments:\n  big: event.cart.total > 100\n")
+    assert only(problems) == (2, 8, "'event' is not available in a segment condition; use contact, now")
+
+
+def test_template_placeholder_that_does_not_parse(compile_text) -> None:
+    text = HEADER.replace("Bonjour {{ contact.first_name }}", "Bonjour {{ contact.first_name + }}")
+    _, problems = compile_text(text)
+    line, column, message = only(problems)
+    # the column points at the '}}' inside the quoted YAML string, not at the start of the line
+    assert (line, column) == (7, 67)
+    assert text.splitlines()[6][column - 1:column + 1] == "}}"
+    assert message.startswith("template placeholder '{{ contact.first_name + }}' does not parse: unexpected '}}'")
+
+
+def test_template_placeholder_with_unknown_name(compile_text) -> None:
+    text = HEADER.replace("{{ contact.first_name }}", "{{ contact.first_name }} {{ cart.url }}")
+    _, problems = compile_text(text)
+    line, column, message = only(problems)
+    assert (line, column) == (7, 71)
+    assert message.startswith("unknown name 'cart'")
+
+
+def test_column_of_a_quoted_step_points_inside_the_quotes(compile_text) -> None:
+    _, problems = compile_text(rule_with_step('"send whatsap rappel"'))
+    assert only(problems)[:2] == (STEP_LINE, 15)
+
+
+def test_every_problem_is_reported_in_one_run(compile_text) -> None:
+    text = rule_with_step("sned email x").replace("segments:", "segmnets:") + "      - wait 3 dayz\n"
+    _, problems = compile_text(text)
+    assert [p.line for p in problems] == [8, STEP_LINE, STEP_LINE + 1]
+
+
+def test_problem_text_has_the_source_line_and_a_caret(compile_text) -> None:
+    _, problems = compile_text(rule_with_step("send whatsap rappel"))
+    path, source, caret = str(problems[0]).split("\n")
+    assert path.endswith(f":{STEP_LINE}:14: unknown channel 'whatsap' (did you mean 'whatsapp'?); "
+                         "declared channels: email, whatsapp")
+    assert source == "          - send whatsap rappel"
+    assert caret == " " * 17 + "^"
+    assert source[caret.index("^")] == "w"
+
+
+def test_bad_duration_in_policy(compile_text) -> None:
+    _, problems = compile_text("policy:\n  frequency: {max: 2, per: 24 hours}\n")
+    assert only(problems) == (2, 28, "bad duration '24 hours' (did you mean '24h'?)")
+
+
+def test_bad_quiet_hours(compile_text) -> None:
+    _, problems = compile_text('policy:\n  quiet_hours: {sms: "21h-9h"}\n')
+    assert only(problems) == (2, 23, "bad quiet hours '21h-9h'; write a range such as \"21:00-09:00\"")
+
+
+def test_unknown_timezone(compile_text) -> None:
+    _, problems = compile_text("timezone: Europe/Pariss\n")
+    assert only(problems) == (1, 11, "unknown timezone 'Europe/Pariss'; use an IANA name such as Europe/Paris")
+
+
+def test_email_template_needs_a_subject(compile_text) -> None:
+    _, problems = compile_text("templates:\n  promo:\n    email: {body: hi}\n")
+    assert only(problems) == (3, 5, "email template 'promo' needs a subject")
