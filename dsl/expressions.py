@@ -21,7 +21,9 @@ from .functions import FunctionRegistry
 ROOTS = ("contact", "event", "now", "waited", "params")
 _ORDERING = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 _ARITHMETIC = {"+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "%": "_mod"}
-_FALLBACK = (KeyError, TypeError, IndexError, ZeroDivisionError, AttributeError, OverflowError)
+# What an arithmetic operator may raise on odd operands ("%y" % 3, 1 / 0, "a" * 10**12).
+_ARITHMETIC_ERRORS = (TypeError, ValueError, ZeroDivisionError, OverflowError, MemoryError)
+_FALLBACK = (KeyError, IndexError, AttributeError, *_ARITHMETIC_ERRORS)
 _EMPTY: Mapping[str, Any] = {}
 
 
@@ -64,7 +66,7 @@ def _arithmetic(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
             return None
         try:
             return op(a, b)
-        except (TypeError, ZeroDivisionError, OverflowError):
+        except _ARITHMETIC_ERRORS:
             return None
     return apply
 

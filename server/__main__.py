@@ -1,0 +1,4 @@
+"""`python -m relance.server` is the `relance` command."""
+from relance.server.cli import main
+
+main()

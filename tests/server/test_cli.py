@@ -1,0 +1,78 @@
+"""The `relance` command as a user runs it: exit codes, output formats."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from relance.server.cli import main
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "rules.example.yaml"
+BROKEN = "channels: {email: {plugin: log}}\nrules:\n  - id: r\n    when: a.b\n    steps: [send emial x]\n"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_check_clean_workspace_exits_0() -> None:
+    code, out, _ = run("check", str(EXAMPLE))
+    assert code == 0
+    assert out.startswith("ok: 6 rules, 2 segments")
+
+
+def test_check_with_problems_exits_1_and_prints_them(write) -> None:
+    path = write(BROKEN)
+    code, _, err = run("check", str(path))
+    assert code == 1
+    assert f"{path}:5:18: unknown channel 'emial' (did you mean 'email'?)" in err
+    assert err.rstrip().endswith("1 problem")
+
+
+def test_check_json_for_ci_tools(write) -> None:
+    path = write(BROKEN)
+    code, out, _ = run("check", "--format", "json", str(path))
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False
+    assert report["problems"] == [{"path": str(path), "line": 5, "column": 18,
+                                   "message": "unknown channel 'emial' (did you mean 'email'?); declared channels: email"}]
+
+
+@pytest.mark.parametrize("args", [["check", "no/such/file.yaml"], ["check"], ["check", "--format", "xml", "x"]])
+def test_unusable_arguments_exit_2(args: list[str]) -> None:
+    assert run(*args)[0] == 2
+
+
+@pytest.mark.parametrize("output, first_line", [("text", "rule ecom-03-panier-abandonne"),
+                                                 ("mermaid", "flowchart TD"),
+                                                 ("dot", 'digraph "ecom-03-panier-abandonne" {')])
+def test_graph_formats(output: str, first_line: str) -> None:
+    code, out, _ = run("graph", str(EXAMPLE), "--rule", "ecom-03-panier-abandonne", "--format", output)
+    assert code == 0
+    assert out.splitlines()[0].startswith(first_line)
+    assert "send email panier-derniere-chance" in out
+
+
+def test_graph_of_an_unknown_rule_is_a_usage_error() -> None:
+    code, _, err = run("graph", str(EXAMPLE), "--rule", "nope")
+    assert code == 2 and "no rule 'nope'" in err
+
+
+def test_fmt_check_then_fix(write) -> None:
+    path = write("rules:\n- id: r\n  when: 'a.b'\n  steps: [stop]\n")
+    code, out, _ = run("fmt", "--check", str(path))
+    assert (code, out.strip()) == (1, f"would reformat {path}")
+    assert run("fmt", str(path))[0] == 0
+    assert path.read_text() == "rules:\n  - id: r\n    when: a.b\n    steps: [stop]\n"
+    assert run("fmt", "--check", str(path))[:2] == (0, "")
+
+
+def test_the_installed_command_runs() -> None:
+    result = subprocess.run([sys.executable, "-m", "relance.server", "check", str(EXAMPLE)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
