@@ -153,7 +153,7 @@ class _Compiler:
             self.problem(text, message, line, column)
         if found:
             return None
-        return compile_expression(expr, self.functions, where)
+        return compile_expression(expr, self.functions)
 
     def _unique_setting(self, key: str, text: Located) -> bool:
         if key in self._seen:
@@ -713,7 +713,7 @@ class _Compiler:
         for number, (head, head_text, body) in enumerate(step.branches):
             label = "if" if number == 0 else f"elif-{number}"
             target = self._build(body, f"{node_id}/{label}", following, context)
-            condition = compile_expression(head.condition, self.functions, head_text.text)
+            condition = compile_expression(head.condition, self.functions)
             branches.append(g.Branch(condition, head_text.text, target))
         otherwise = following
         if step.otherwise is not None:
@@ -729,7 +729,7 @@ class _Compiler:
         return g.SplitNode(node_id, variants, origin)
 
     def _params(self, assignments: tuple[s.Assignment, ...]) -> tuple[tuple[str, Compiled], ...]:
-        return tuple((a.name, compile_expression(a.value, self.functions, a.name)) for a in assignments)
+        return tuple((a.name, compile_expression(a.value, self.functions)) for a in assignments)
 
     def _node_Send(self, st: s.Send, node_id: str, nxt: str | None, origin: g.Origin) -> g.Node:
         return g.SendNode(node_id, st.channel, st.template, self._params(st.params), st.transactional,
@@ -760,7 +760,7 @@ class _Compiler:
         return g.WaitUntilTimeNode(node_id, st.at, nxt, origin)
 
     def _node_WaitEvent(self, st: s.WaitEvent, node_id: str, nxt: str | None, origin: g.Origin) -> g.Node:
-        where = compile_expression(st.where, self.functions, node_id) if st.where is not None else None
+        where = compile_expression(st.where, self.functions) if st.where is not None else None
         return g.WaitEventNode(node_id, st.event_type, where, st.within, nxt, origin)
 
     def _node_Stop(self, st: s.Stop, node_id: str, nxt: str | None, origin: g.Origin) -> g.Node:

@@ -9,10 +9,12 @@ arithmetic with `none` is `none`.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import CodeType
 from typing import Any
 
 from . import syntax as s
@@ -180,11 +182,15 @@ def python_source(expr: s.Expr, functions: FunctionRegistry) -> tuple[str, dict[
     return "\n".join(lines) + "\n", writer.namespace
 
 
-def compile_expression(expr: s.Expr, functions: FunctionRegistry, label: str = "expression") -> Compiled:
+@functools.lru_cache(maxsize=8192)
+def _code(source: str) -> CodeType:
+    return compile(source, f"<relance expression #{next(_counter)}>", "exec")
+
+
+def compile_expression(expr: s.Expr, functions: FunctionRegistry) -> Compiled:
     """A function `scope -> value` for a checked expression."""
     source, namespace = python_source(expr, functions)
-    code = compile(source, f"<relance {label} #{next(_counter)}>", "exec")
-    exec(code, namespace)  # the source is ours: names chosen here, rule text only through repr()
+    exec(_code(source), namespace)  # the source is ours: names chosen here, rule text only through repr()
     function: Compiled = namespace["_expression"]
     function.__doc__ = source
     return function

@@ -1,6 +1,7 @@
 """Rule text → syntax tree, through the one Lark grammar; errors in plain words."""
 from __future__ import annotations
 
+import functools
 import re
 from datetime import time
 from importlib import resources
@@ -257,8 +258,13 @@ def _parser() -> Lark:
     return _PARSERS["lalr"]
 
 
+@functools.lru_cache(maxsize=8192)
 def parse(text: str, start: str) -> Any:
-    """Parse `text` from the start symbol `start`; raise SyntaxProblem with a plain message."""
+    """Parse `text` from the start symbol `start`; raise SyntaxProblem with a plain message.
+
+    Syntax trees are immutable and their positions relative to `text`, so the same step
+    written in many rules (`wait 1d`, `stop`) is parsed once.
+    """
     try:
         return _parser().parse(text, start=start)
     except UnexpectedInput as error:
