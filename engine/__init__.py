@@ -1,1 +1,1 @@
-"""x"""
+"""The engine: contacts, events, runs over the compiled graph, waits, the outbox."""

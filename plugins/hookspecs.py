@@ -4,6 +4,9 @@ from __future__ import annotations
 import pluggy
 
 from relance.dsl.functions import Function
+from relance.engine.channels import Channel
+from relance.engine.scoring import Scorer
+from relance.engine.store import Store
 
 from . import PROJECT
 
@@ -25,3 +28,53 @@ def relance_functions() -> list[Function]:
         def relance_functions():
             return [Function("double", lambda x: None if x is None else 2 * x, 1, 1)]
     """
+
+
+@hookspec
+def relance_channels() -> list[Channel]:
+    """Channels this plugin provides, each named by the ``plugin:`` rules use to pick it.
+
+    Receives nothing; returns objects with a ``name`` and ``async send(message) ->
+    DeliveryResult`` (see `relance.engine.channels`). Called once when the engine starts.
+    ``send`` gets a rendered `OutboundMessage` after its step committed; it answers
+    delivered, deferred (retry later) or failed (permanent). It may be called again for
+    the same ``message.key`` after a crash: pass the key on as an idempotency key.
+
+    Example::
+
+        @hookimpl
+        def relance_channels():
+            return [TelegramChannel()]   # channels: {tg: {plugin: telegram}}
+    """
+
+
+@hookspec(firstresult=True)
+def relance_store(url: str) -> Store | None:
+    """A store for a database URL, or None if this plugin does not handle its scheme.
+
+    Receives the URL (``sqlite://relance.sqlite3``, ``postgres://…``); returns an unopened
+    `relance.engine.store.Store`. Called once at start-up; the first plugin that answers wins.
+
+    Example::
+
+        @hookimpl
+        def relance_store(url):
+            return MyStore(url) if url.startswith("mydb://") else None
+    """
+
+
+@hookspec
+def relance_scorers() -> list[Scorer]:
+    """Scorers that turn an event into points added to ``contact.score``.
+
+    Receives nothing; returns objects with a ``name`` and ``score(event, contact,
+    workspace) -> int``. Called once when the engine starts; each scorer is then called
+    for every event, inside the event's transaction, and must not do I/O.
+
+    Example::
+
+        @hookimpl
+        def relance_scorers():
+            return [BigSpenderScorer()]   # +100 for an order over 500 €
+    """
+

@@ -3,12 +3,20 @@ from __future__ import annotations
 
 import pluggy
 
+from relance.dsl.errors import RelanceError
 from relance.dsl.functions import FunctionRegistry
+from relance.engine.channels import Channel
+from relance.engine.scoring import Scorer
+from relance.engine.store import Store
 
 from . import PROJECT, hookspecs
-from .builtins import functions as builtin_functions
+from .builtins import functions, log_channel, points, tortoise_store
 
-BUILTINS = (builtin_functions,)
+BUILTINS = (functions, log_channel, points, tortoise_store)
+
+
+class PluginError(RelanceError):
+    """A plugin that cannot be used as installed."""
 
 
 def plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
@@ -20,6 +28,29 @@ def plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     if load_entry_points:
         manager.load_setuptools_entrypoints(PROJECT)
     return manager
+
+
+def channels(manager: pluggy.PluginManager) -> dict[str, Channel]:
+    """Channel implementations by plugin name; a name provided twice is an error."""
+    found: dict[str, Channel] = {}
+    for provided in manager.hook.relance_channels():
+        for channel in provided:
+            if channel.name in found:
+                raise PluginError(f"two plugins provide the channel '{channel.name}'")
+            found[channel.name] = channel
+    return found
+
+
+def scorers(manager: pluggy.PluginManager) -> list[Scorer]:
+    return [scorer for provided in manager.hook.relance_scorers() for scorer in provided]
+
+
+def store_for(manager: pluggy.PluginManager, url: str) -> Store:
+    store = manager.hook.relance_store(url=url)
+    if store is None:
+        raise PluginError(f"no store plugin handles '{url.split(':', 1)[0]}:' URLs; "
+                          "use sqlite://FILE or postgres://USER@HOST/DB")
+    return store
 
 
 def function_registry(manager: pluggy.PluginManager) -> FunctionRegistry:

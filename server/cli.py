@@ -1,17 +1,27 @@
 """The `relance` command."""
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+from datetime import timedelta
+from importlib import metadata
 from pathlib import Path
 
 import click
+import pluggy
 
 from relance.dsl import check_workspace
 from relance.dsl.diagrams import RENDERERS
+from relance.dsl.durations import parse_duration
 from relance.dsl.formatting import format_text
+from relance.dsl.graph import Workspace
 from relance.dsl.loader import workspace_files
-from relance.plugins.registry import function_registry, plugin_manager
+from relance.engine.events import Event, EventError
+from relance.engine.ruletests import RuleTestResult, load_tests, rule_test_files, run_rule_test
+from relance.engine.simulation import read_events, simulate
+from relance.engine.timeline import Effect
+from relance.plugins.registry import channels, function_registry, plugin_manager, scorers, store_for
 
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -24,6 +34,33 @@ def _existing(paths: tuple[str, ...]) -> None:
 
 def _functions():  # type: ignore[no-untyped-def]
     return function_registry(plugin_manager())
+
+
+def _workspace(manager: pluggy.PluginManager, paths: tuple[str, ...] | list[str]) -> Workspace:
+    """The compiled workspace, or its problems printed and exit 1."""
+    _existing(tuple(paths))
+    workspace, problems = check_workspace(paths, function_registry(manager), sorted(channels(manager)))
+    if workspace is None:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_PROBLEMS)
+    return workspace
+
+
+def _simulator(manager: pluggy.PluginManager, workspace: Workspace):  # type: ignore[no-untyped-def]
+    async def run(events: list[Event], until: timedelta) -> list[Effect]:
+        store = store_for(manager, "sqlite://:memory:")
+        return await simulate(workspace, store, events, channels(manager), scorers(manager), until)
+    return run
+
+
+def _duration(value: str | None) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a duration such as 7d or 36h") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,3 +135,76 @@ def fmt(paths: tuple[str, ...], check_only: bool) -> None:
     for path in changed:
         click.echo(f"{'would reformat' if check_only else 'reformatted'} {path}")
     sys.exit(EXIT_PROBLEMS if failed or (check_only and changed) else EXIT_CLEAN)
+
+
+@main.command(name="simulate")
+@click.argument("rules")
+@click.argument("events", type=click.Path(exists=True, dir_okay=False))
+@click.option("--until", help="How long to run after the last event (default 30d).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per effect and line.")
+def simulate_command(rules: str, events: str, until: str | None, as_json: bool) -> None:
+    """Run RULES on the events of a JSON Lines file, on a virtual clock; print the timeline."""
+    manager = plugin_manager()
+    workspace = _workspace(manager, [rules])
+    horizon = _duration(until)
+    try:
+        parsed = read_events(Path(events))
+    except EventError as error:
+        click.echo(error.message, err=True)
+        sys.exit(EXIT_PROBLEMS)
+    timeline = asyncio.run(_simulator(manager, workspace)(parsed, horizon or timedelta(days=30)))
+    for effect in timeline:
+        local = effect.local(workspace.timezone)
+        click.echo(json.dumps(local.as_json(), ensure_ascii=False, default=str) if as_json else local.describe())
+
+
+def _report(result: RuleTestResult, zone: str) -> str:
+    lines = [f"FAIL {result.test.name} ({result.test.path}:{result.test.line})"]
+    lines += [f"  expected, not found: {e.describe(zone)}" for e in result.missing]
+    lines += [f"  not expected, found: {effect.local(zone).describe()}" for _, effect in result.unexpected]
+    lines.append("  actual timeline:")
+    lines += [f"    {effect.local(zone).describe()}" for effect in result.timeline]
+    return "\n".join(lines)
+
+
+@main.command(name="test")
+@click.argument("path")
+def test_command(path: str) -> None:
+    """Run the rule tests (NAME.test.yaml beside the rules, or *.test.yaml in the folder)."""
+    manager = plugin_manager()
+    workspace = _workspace(manager, [path])
+    files = rule_test_files(Path(path))
+    if not files:
+        click.echo(f"no rule tests found for {path} (write them in *.test.yaml beside the rules)", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    run = _simulator(manager, workspace)
+    passed = failed = 0
+    for file in files:
+        try:
+            tests = load_tests(file)
+        except EventError as error:
+            click.echo(error.message, err=True)
+            sys.exit(EXIT_PROBLEMS)
+        for test in tests:
+            result = asyncio.run(run_rule_test(test, run))
+            if result.passed:
+                passed += 1
+                click.echo(f"ok   {test.name}")
+            else:
+                failed += 1
+                click.echo(_report(result, workspace.timezone))
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(EXIT_CLEAN if not failed else EXIT_PROBLEMS)
+
+
+@main.command(name="plugins")
+def plugins_command() -> None:
+    """List the loaded plugins, their versions and the hooks they implement."""
+    manager = plugin_manager()
+    distributions = {id(plugin): dist for plugin, dist in manager.list_plugin_distinfo()}
+    own = metadata.version("relance")
+    for name, plugin in manager.list_name_plugin():
+        dist = distributions.get(id(plugin))
+        version = f"{dist.project_name} {dist.version}" if dist else f"relance {own} (built in)"
+        hooks = ", ".join(sorted(h.name for h in manager.get_hookcallers(plugin) or []))
+        click.echo(f"{name}  [{version}]  {hooks}")

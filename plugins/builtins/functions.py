@@ -2,29 +2,14 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from relance.dsl.functions import Function
+from relance.engine.dates import as_datetime
 
 from .. import hookimpl
 from .intent import read_intent
-
-
-def as_datetime(value: Any) -> datetime | None:
-    """A datetime from a datetime, a date or an ISO 8601 string; None otherwise. Naive means UTC."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    else:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _since(now: datetime | None, value: Any, seconds: int) -> int | None:

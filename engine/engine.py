@@ -1,0 +1,495 @@
+"""The engine of one workspace: events in, runs walked step by step, messages out through the outbox."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from relance.dsl import graph as g
+from relance.dsl.expressions import Scope
+
+from .channels import Channel, OutboundMessage
+from .clock import Clock
+from .events import ContactRef, Event
+from .profiles import apply_traits, resolve_contact, revenue, segment_changes
+from .dates import as_datetime
+from .records import ACTIVE_STATUSES, ContactRecord, EventRecord, RunRecord
+from .scoring import Scorer
+from .store import Store, Transaction
+from .timeline import Effect
+from .walker import Step, Walker, event_view, finish, next_time_of_day
+
+logger = logging.getLogger("relance.engine")
+BATCH = 500
+
+
+@dataclass
+class Outcome:
+    """What one event did: whether it was new, and the effects it caused (runs, messages, …)."""
+
+    duplicate: bool
+    contact_id: int | None = None
+    effects: list[Effect] = field(default_factory=list)
+
+
+class Engine:
+    """Runs one workspace's rules on a store, a clock and channel plugins."""
+
+    def __init__(self, workspace: g.Workspace, store: Store, clock: Clock, channels: Mapping[str, Channel],
+                 scorers: Sequence[Scorer] = (), on_effect: Callable[[Effect], None] | None = None) -> None:
+        self.workspace = workspace
+        self.store = store
+        self.clock = clock
+        self.channels = channels
+        self.scorers = tuple(scorers)
+        self.on_effect = on_effect
+        self.walker = Walker(self._start_from_step)
+        self.versions: dict[tuple[str, str], g.Rule] = {}
+        self.timed_checked_at: datetime | None = None
+        self._lock = asyncio.Lock()
+        self.reload(workspace)
+
+    # ---------------------------------------------------------------- rules
+    def reload(self, workspace: g.Workspace) -> None:
+        """Use new rules; runs move to the same node of the new version, or stay on theirs."""
+        self.workspace = workspace
+        for rule in workspace.rules.values():
+            self.versions[(rule.id, rule.version)] = rule
+
+    def _rule_for(self, run: RunRecord) -> g.Rule | None:
+        current = self.workspace.rules.get(run.rule_id)
+        if current is not None and current.version == run.rule_version:
+            return current
+        if current is not None and (run.node_id is None or run.node_id in current.nodes):
+            run.trace.append({"at": run.step_at.isoformat(), "node": run.node_id,
+                              "why": f"rule edited: moved from version {run.rule_version} to {current.version}"})
+            run.rule_version = current.version
+            return current
+        return self.versions.get((run.rule_id, run.rule_version))
+
+    # --------------------------------------------------------------- events
+    async def ingest(self, event: Event) -> Outcome:
+        """Store an event once and run everything it causes; a repeated id changes nothing."""
+        async with self._lock:
+            outcome = Outcome(duplicate=False)
+            pending = [event]
+            while pending:
+                current = pending.pop(0)
+                derived, result = await self._intake(current, outcome)
+                if current is event and result is None:
+                    return Outcome(duplicate=True)
+                if current is event and result is not None:
+                    outcome.contact_id = result
+                pending += derived
+        await self.dispatch()
+        return outcome
+
+    async def _intake(self, event: Event, outcome: Outcome) -> tuple[list[Event], int | None]:
+        now = self.clock.now()
+        effects: list[Effect] = []
+        to_walk: list[int] = []
+        derived: list[Event] = []
+        async with self.store.transaction() as tx:
+            if await tx.get_event(self.workspace.name, event.id) is not None:
+                return [], None
+            contact, merged = await resolve_contact(tx, self.workspace.name, event.contact, now)
+            await tx.insert_event(EventRecord(self.workspace.name, event.id, event.type, event.at, now,
+                                              event.as_json(), contact.id))
+            label = contact.label()
+            for merged_id in merged:
+                effects.append(Effect(event.at, label, None, "contact.merged", {"value": merged_id}))
+            apply_traits(contact, event)
+            points = sum(s.score(event, contact, self.workspace) for s in self.scorers)
+            if points:
+                contact.score += points
+                effects.append(Effect(event.at, label, None, "score.changed", {"value": points, "score": contact.score}))
+            derived = self._segment_events(contact, event, now)
+            await tx.save_contact(contact)
+            await self._existing_runs(tx, contact, event, effects, to_walk)
+            for rule in self.workspace.rules_for(event.type):
+                run = await self._maybe_start(tx, rule, contact, event)
+                if run is not None:
+                    effects.append(Effect(run.started_at, label, rule.id, "run.started", {"event": event.type}))
+                    to_walk.append(run.id)
+        self._emit(effects, outcome)
+        for run_id in to_walk:
+            await self._walk(run_id, outcome)
+        return derived, contact.id
+
+    def _segment_events(self, contact: ContactRecord, cause: Event, now: datetime) -> list[Event]:
+        entered, left = segment_changes(contact, self.workspace, now)
+        ref = ContactRef(id=contact.id)
+        return [Event(f"{kind}:{name}:{contact.id}:{cause.id}", kind, cause.at, ref, {"segment": name})
+                for kind, names in (("segment.entered", entered), ("segment.left", left)) for name in names]
+
+    async def _existing_runs(self, tx: Transaction, contact: ContactRecord, event: Event,
+                             effects: list[Effect], to_walk: list[int]) -> None:
+        """End runs this event completes or exits; resume runs waiting for it."""
+        view = event.view()
+        for run in await tx.contact_runs(contact.id, statuses=ACTIVE_STATUSES):
+            rule = self._rule_for(run)
+            if rule is None or event.at < run.started_at:
+                continue
+            scope = Scope(contact=contact.view(), event=view, now=event.at)
+            reason = self._ending(rule, run, event, scope)
+            if reason is not None:
+                finish(run, event.at, reason)
+                run.revenue = revenue(event) if reason == "goal" else None
+                run.version += 1
+                await tx.save_run(run)
+                details = {"reason": reason, "event": event.type}
+                if reason == "goal":
+                    details["revenue"] = run.revenue
+                effects.append(Effect(event.at, contact.label(), rule.id, "run.ended", details))
+                continue
+            node = rule.nodes.get(run.node_id or "")
+            if run.status == "waiting" and isinstance(node, g.WaitEventNode) and node.event_type == event.type \
+                    and run.wake_at is not None and run.step_at <= event.at <= run.wake_at \
+                    and (node.where is None or node.where(scope)):
+                self._resume_after_event(run, node, event.at, f"{event.type} at {event.at.isoformat()}")
+                await tx.save_run(run)
+                effects.append(Effect(event.at, contact.label(), rule.id, "wait.resumed", {"waited": True}))
+                to_walk.append(run.id)
+
+    def _ending(self, rule: g.Rule, run: RunRecord, event: Event, scope: Scope) -> str | None:
+        for reason, conditions in (("goal", rule.goals), ("exit", rule.exits)):
+            for condition in conditions:
+                if isinstance(condition, g.EventCondition) and condition.event_type == event.type \
+                        and (condition.within is None or event.at <= run.started_at + condition.within) \
+                        and (condition.where is None or condition.where(scope)):
+                    return "goal" if reason == "goal" else "exited"
+        return None
+
+    @staticmethod
+    def _resume_after_event(run: RunRecord, node: g.WaitEventNode, at: datetime, why: str) -> None:
+        run.trace.append({"at": at.isoformat(), "node": node.id, "why": f"waited: {why}"})
+        run.waited = True
+        run.status = "active"
+        run.node_id = node.next
+        run.step_at = max(at, run.step_at)
+        run.wake_at = run.step_at
+        run.waiting_for = None
+        run.version += 1
+
+    # ------------------------------------------------------------ starting runs
+    def _trigger_matches(self, rule: g.Rule, contact: ContactRecord, event: Event) -> bool:
+        trigger = rule.trigger
+        if isinstance(trigger, g.EventTrigger) and trigger.segment is not None \
+                and event.properties.get("segment") != trigger.segment:
+            return False
+        scope = Scope(contact=contact.view(), event=event.view(), now=event.at)
+        where = trigger.where if isinstance(trigger, (g.EventTrigger, g.DateTrigger, g.YearlyTrigger)) else None
+        return bool((where is None or where(scope)) and (rule.condition is None or rule.condition(scope)))
+
+    async def _entry_allowed(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, at: datetime) -> bool:
+        entry = rule.entry
+        if entry.kind == "always":
+            return True
+        runs = await tx.contact_runs(contact.id, rule.id)
+        if entry.kind == "once":
+            return not runs
+        if any(r.status in ACTIVE_STATUSES for r in runs):
+            return False
+        if entry.kind == "after" and runs and entry.after is not None:
+            return max(r.started_at for r in runs) + entry.after <= at
+        return True
+
+    async def _maybe_start(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, event: Event,
+                           occurrence: str | None = None) -> RunRecord | None:
+        if not self._trigger_matches(rule, contact, event) or not await self._entry_allowed(tx, rule, contact, event.at):
+            return None
+        at = min(event.at, self.clock.now())
+        run = RunRecord(self.workspace.name, contact.id, rule.id, rule.version, started_at=at, step_at=at,
+                        trigger_event=event.as_json(), node_id=rule.start, wake_at=at, occurrence=occurrence,
+                        trace=[{"at": at.isoformat(), "node": None, "why": f"started by {event.type} {event.id}"}])
+        return await tx.create_run(run)
+
+    async def _start_from_step(self, step: Step, rule_id: str) -> RunRecord | None:
+        rule = self.workspace.rules.get(rule_id)
+        if rule is None:
+            return None
+        trigger = step.run.trigger_event
+        event = Event(f"start:{step.run.id}:{rule_id}", str(trigger.get("type")), step.at, ContactRef(id=step.contact.id),
+                      dict(trigger.get("properties") or {}))
+        if not await self._entry_allowed(step.tx, rule, step.contact, step.at):
+            return None
+        run = RunRecord(self.workspace.name, step.contact.id, rule.id, rule.version, started_at=step.at,
+                        step_at=step.at, trigger_event={**trigger, "id": event.id}, node_id=rule.start,
+                        wake_at=step.at, trace=[{"at": step.at.isoformat(), "node": None,
+                                                 "why": f"started by {step.rule.id} (run {step.run.id})"}])
+        created = await step.tx.create_run(run)
+        step.started_runs.append(created.id)  # type: ignore[arg-type]
+        step.effects.append(Effect(step.at, step.contact.label(), rule.id, "run.started", {"by": step.rule.id}))
+        return created
+
+    # ---------------------------------------------------------------- walking
+    async def _walk(self, run_id: int, outcome: Outcome | None = None) -> None:
+        """Take steps, one transaction each, until the run waits or ends."""
+        while True:
+            async with self.store.transaction() as tx:
+                run = await tx.get_run(run_id)
+                if run is None or run.status != "active" or (run.wake_at and run.wake_at > self.clock.now()):
+                    return
+                contact = await tx.get_contact(run.contact_id)
+                rule = self._rule_for(run)
+                if contact is None or rule is None:
+                    finish(run, run.step_at, "rule version gone" if rule is None else "contact gone", "cancelled")
+                    run.version += 1
+                    await tx.save_run(run)
+                    return
+                step = Step(tx, run, rule, contact, self.workspace, run.step_at)
+                if not await self._ended_before_step(step):
+                    node = rule.nodes.get(run.node_id) if run.node_id else None
+                    if node is None:
+                        step.advance(None)
+                    else:
+                        await self.walker.step(node, step)
+                run.version += 1
+                await tx.save_run(run)
+                await tx.save_contact(contact)
+            self._emit(step.effects, outcome)
+            for started in step.started_runs:
+                await self._walk(started, outcome)
+            if run.status != "active":
+                return
+
+    async def _ended_before_step(self, step: Step) -> bool:
+        """Goals and exits judged on the events' own times: a late order still stops the next reminder."""
+        run, rule = step.run, step.rule
+        scope = step.scope()
+        for reason, conditions in (("goal", rule.goals), ("exited", rule.exits)):
+            for condition in conditions:
+                if isinstance(condition, g.ContactCondition):
+                    if condition.predicate(scope):
+                        finish(run, step.at, reason)
+                        step.effect("run.ended", reason=reason, condition=condition.text)
+                        return True
+                    continue
+                until = step.at if condition.within is None else min(step.at, run.started_at + condition.within)
+                for stored in await step.tx.contact_events(step.contact.id, [condition.event_type], run.started_at, until):
+                    event_scope = Scope(contact=scope.contact, event=event_view(stored.payload), now=stored.at)
+                    if condition.where is None or condition.where(event_scope):
+                        finish(run, stored.at, reason)
+                        if reason == "goal":
+                            run.revenue = revenue(Event(stored.event_id, stored.type, stored.at, ContactRef(id=0),
+                                                        stored.payload.get("properties") or {}))
+                        step.effect("run.ended", reason=reason, event=stored.type)
+                        return True
+        return False
+
+    # ------------------------------------------------------------ time passing
+    async def run_due(self) -> int:
+        """Resume every run whose time has come; returns how many were resumed."""
+        resumed = 0
+        async with self._lock:
+            while True:
+                due = await self.store.due_runs(self.workspace.name, self.clock.now(), BATCH)
+                if not due:
+                    break
+                for run_id, version in due:
+                    if await self._wake(run_id, version):
+                        await self._walk(run_id)
+                        resumed += 1
+                if len(due) < BATCH:
+                    break
+        await self.dispatch()
+        return resumed
+
+    async def _wake(self, run_id: int, version: int) -> bool:
+        """Turn a due waiting run active, in the same transaction that checks its version."""
+        effects: list[Effect] = []
+        async with self.store.transaction() as tx:
+            run = await tx.get_run(run_id)
+            now = self.clock.now()
+            if run is None or run.version != version or run.status not in ACTIVE_STATUSES \
+                    or run.wake_at is None or run.wake_at > now:
+                return False  # stale, duplicate or early: the database decides
+            if run.status == "active":
+                return True
+            rule = self._rule_for(run)
+            contact = await tx.get_contact(run.contact_id)
+            if rule is None or contact is None:
+                return True  # the walker cancels it
+            node = rule.nodes.get(run.node_id or "")
+            if run.waiting_for and isinstance(node, g.WaitEventNode):
+                late = await self._late_awaited_event(tx, run, node, contact)
+                if late is not None:
+                    self._resume_after_event(run, node, late.at, f"{late.type} at {late.at.isoformat()} (arrived late)")
+                    effects.append(Effect(late.at, contact.label(), rule.id, "wait.resumed", {"waited": True}))
+                else:
+                    run.trace.append({"at": run.wake_at.isoformat(), "node": node.id,
+                                      "why": f"not waited: no {node.event_type} by {run.wake_at.isoformat()}"})
+                    run.waited = False
+                    run.node_id = node.next
+                    run.step_at = run.wake_at
+                    run.waiting_for = None
+                    run.status = "active"
+                    run.version += 1
+                    effects.append(Effect(run.step_at, contact.label(), rule.id, "wait.resumed", {"waited": False}))
+            else:
+                run.step_at = run.wake_at
+                run.status = "active"
+                run.version += 1
+            await tx.save_run(run)
+        self._emit(effects, None)
+        return True
+
+    async def _late_awaited_event(self, tx: Transaction, run: RunRecord, node: g.WaitEventNode,
+                                  contact: ContactRecord) -> EventRecord | None:
+        assert run.wake_at is not None
+        for stored in await tx.contact_events(contact.id, [node.event_type], run.step_at, run.wake_at):
+            scope = Scope(contact=contact.view(), event=event_view(stored.payload), now=stored.at)
+            if node.where is None or node.where(scope):
+                return stored
+        return None
+
+    async def run_timed(self, window_start: datetime | None = None) -> int:
+        """Start runs of date and `every …` triggers due since the last check; re-evaluate segments."""
+        now = self.clock.now()
+        since = window_start or self.timed_checked_at or (now - timedelta(days=1))
+        self.timed_checked_at = now
+        started = 0
+        timed = self.workspace.timed_rules()
+        async with self._lock:
+            after_id = 0
+            while True:
+                async with self.store.transaction() as tx:
+                    contacts = await tx.contacts(self.workspace.name, after_id, BATCH)
+                if not contacts:
+                    break
+                after_id = contacts[-1].id
+                for contact in contacts:
+                    started += await self._timed_for_contact(contact, timed, since, now)
+        await self.dispatch()
+        return started
+
+    async def _timed_for_contact(self, contact: ContactRecord, rules: Sequence[g.Rule], since: datetime,
+                                 now: datetime) -> int:
+        started: list[int] = []
+        effects: list[Effect] = []
+        derived: list[Event] = []
+        async with self.store.transaction() as tx:
+            fresh = await tx.get_contact(contact.id)
+            if fresh is None:
+                return 0
+            derived = self._segment_events(fresh, Event(f"clock:{now.isoformat()}", "clock.tick", now,
+                                                        ContactRef(id=fresh.id), {}), now)
+            if derived:
+                await tx.save_contact(fresh)
+            for rule in rules:
+                for moment in self._occurrences(rule, fresh, since, now):
+                    occurrence = f"{rule.id}:{fresh.id}:{moment.isoformat()}"
+                    if await tx.occurrence_exists(self.workspace.name, occurrence):
+                        continue
+                    event = Event(f"clock:{occurrence}", "clock.due", moment, ContactRef(id=fresh.id), {})
+                    run = await self._maybe_start(tx, rule, fresh, event, occurrence)
+                    if run is not None:
+                        started.append(run.id)
+                        effects.append(Effect(moment, fresh.label(), rule.id, "run.started", {"event": "clock"}))
+        self._emit(effects, None)
+        for run_id in started:
+            await self._walk(run_id)
+        for event in derived:
+            await self._intake(event, Outcome(False))
+        return len(started)
+
+    def _occurrences(self, rule: g.Rule, contact: ContactRecord, since: datetime, now: datetime) -> list[datetime]:
+        """Moments in (since, now] at which this timed rule is due for this contact."""
+        trigger = rule.trigger
+        zone = ZoneInfo(contact.timezone or self.workspace.timezone)
+        if isinstance(trigger, g.EveryTrigger):
+            if trigger.segment not in contact.segments:
+                return []
+            return [m for m in _daily(since, now, trigger.at, zone) if _on_period(m.astimezone(zone), trigger.period)]
+        value = _field(contact.view(), trigger.field)
+        if value is None:
+            return []
+        if isinstance(trigger, g.DateTrigger):
+            moment = value + trigger.offset
+            if trigger.at is not None:
+                local = moment.astimezone(zone)
+                moment = local.replace(hour=trigger.at.hour, minute=trigger.at.minute, second=0, microsecond=0)
+            return [moment] if since < moment <= now else []
+        at = trigger.at or value.astimezone(zone).time()
+        moments = []
+        for year in range(since.astimezone(zone).year, now.astimezone(zone).year + 1):
+            try:
+                local = value.astimezone(zone).replace(year=year, hour=at.hour, minute=at.minute, second=0, microsecond=0)
+            except ValueError:  # 29 February in a common year: the 28th
+                local = value.astimezone(zone).replace(year=year, day=28, hour=at.hour, minute=at.minute, second=0,
+                                                       microsecond=0)
+            if since < local <= now:
+                moments.append(local)
+        return moments
+
+    # ---------------------------------------------------------------- outbox
+    async def dispatch(self) -> int:
+        """Hand committed pending messages to their channel plugin and record the result."""
+        sent = 0
+        for message in await self.store.pending_messages(self.workspace.name, BATCH):
+            async with self.store.transaction() as tx:
+                message.status = "sending"
+                message.attempts += 1
+                await tx.save_message(message)
+            contact = None
+            async with self.store.transaction() as tx:
+                contact = await tx.get_contact(message.contact_id)
+            config = self.workspace.channels.get(message.channel)
+            channel = self.channels.get(config.plugin) if config else None
+            if channel is None or contact is None:
+                message.status, message.error = "failed", f"no channel plugin for '{message.channel}'"
+            else:
+                result = await channel.send(OutboundMessage(
+                    message.key, message.channel, message.template, message.subject, message.body,
+                    contact.email, contact.phone, contact.id, message.rule_id, message.transactional,
+                    config.settings if config else {}))
+                message.status = {"delivered": "sent", "deferred": "pending", "failed": "failed"}[result.status]
+                message.error = result.detail or None
+            message.sent_at = self.clock.now() if message.status == "sent" else None
+            async with self.store.transaction() as tx:
+                await tx.save_message(message)
+            sent += message.status == "sent"
+            if message.status == "pending":
+                break  # deferred: leave the rest for the next pass
+        return sent
+
+    # ---------------------------------------------------------------- effects
+    def _emit(self, effects: list[Effect], outcome: Outcome | None) -> None:
+        for effect in effects:
+            if outcome is not None:
+                outcome.effects.append(effect)
+            if self.on_effect is not None:
+                self.on_effect(effect)
+            logger.debug("%s", effect.describe())
+
+
+def _field(view: Mapping[str, Any], keys: Sequence[str]) -> datetime | None:
+    value: Any = view
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return as_datetime(value)
+
+
+def _daily(since: datetime, now: datetime, at: Any, zone: ZoneInfo) -> list[datetime]:
+    moments = []
+    moment = next_time_of_day(since, at, str(zone))
+    while moment <= now:
+        if moment > since:
+            moments.append(moment)
+        moment = next_time_of_day(moment + timedelta(minutes=1), at, str(zone))
+    return moments
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _on_period(local: datetime, period: str) -> bool:
+    if period == "day":
+        return True
+    if period == "weekday":
+        return local.weekday() < 5
+    return WEEKDAYS[local.weekday()] == period

@@ -1,0 +1,121 @@
+"""Contact profiles: finding the contact an event names, merging, and keeping e-commerce traits."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from relance.dsl.expressions import Scope
+from relance.dsl.graph import Workspace
+
+from .events import ContactRef, Event
+from .records import ContactRecord
+from .store import Transaction
+
+ORDER_TYPES = ("order.completed",)
+CART_TYPES = ("checkout.started", "cart.viewed", "product.added", "cart.updated")
+UNSUBSCRIBE_TYPES = ("contact.unsubscribed", "email.unsubscribed", "unsubscribed")
+
+
+async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now: datetime) -> tuple[ContactRecord, list[int]]:
+    """The contact `ref` names, created if new; when its identities belong to several contacts,
+    they are merged into the oldest (history and runs kept). Returns it and the merged ids."""
+    found = await tx.find_contacts(workspace, ref.identities())
+    if ref.id is not None:
+        by_id = await tx.get_contact(ref.id)
+        if by_id is not None and by_id.workspace == workspace and by_id.merged_into is None \
+                and all(c.id != by_id.id for c in found):
+            found = sorted([*found, by_id], key=lambda c: c.id)
+    if not found:
+        contact = await tx.create_contact(ContactRecord(id=0, workspace=workspace, created_at=now))
+    else:
+        contact = found[0]
+    merged = []
+    for other in found[1:]:
+        _absorb(contact, other)
+        await tx.merge_contacts(contact, other)
+        merged.append(other.id)
+    _apply_ref(contact, ref)
+    await tx.add_identities(contact, ref.identities())
+    return contact, merged
+
+
+def _absorb(survivor: ContactRecord, other: ContactRecord) -> None:
+    """Fold `other`'s profile into `survivor`: the survivor's values win, the rest is added."""
+    survivor.email = survivor.email or other.email
+    survivor.phone = survivor.phone or other.phone
+    survivor.external_ids = {**other.external_ids, **survivor.external_ids}
+    survivor.attributes = {**other.attributes, **survivor.attributes}
+    for numeric in ("orders_count", "total_spent"):
+        if numeric in other.attributes and numeric in survivor.attributes:
+            survivor.attributes[numeric] = survivor.attributes[numeric] + other.attributes[numeric]
+    _average(survivor.attributes)
+    survivor.tags = sorted(set(survivor.tags) | set(other.tags))
+    survivor.score += other.score
+    survivor.consent = {**other.consent, **survivor.consent}
+    survivor.timezone = survivor.timezone or other.timezone
+
+
+def _apply_ref(contact: ContactRecord, ref: ContactRef) -> None:
+    if ref.email and not contact.email:
+        contact.email = ref.email
+    if ref.phone and not contact.phone:
+        contact.phone = ref.phone
+    contact.external_ids = {**contact.external_ids, **ref.external_ids}
+    for key, value in ref.attributes.items():
+        if key == "timezone":
+            contact.timezone = str(value) if value else contact.timezone
+        else:
+            contact.attributes[key] = value
+
+
+def _revenue(properties: dict[str, Any]) -> float:
+    for key in ("revenue", "total", "value"):
+        value = properties.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    order = properties.get("order")
+    return _revenue(order) if isinstance(order, dict) else 0.0
+
+
+def revenue(event: Event) -> float:
+    """The amount an event carries: `revenue`, `total` or `value`, as Segment's e-commerce spec names it."""
+    return _revenue(dict(event.properties))
+
+
+def _average(attributes: dict[str, Any]) -> None:
+    count = attributes.get("orders_count") or 0
+    if count:
+        attributes["average_order_value"] = round(attributes.get("total_spent", 0) / count, 2)
+
+
+def apply_traits(contact: ContactRecord, event: Event) -> None:
+    """E-commerce traits from Segment's event names: orders, spend, last order and cart, last seen."""
+    attributes = contact.attributes
+    at = event.at.isoformat()
+    if attributes.get("last_seen_at", "") < at:
+        attributes["last_seen_at"] = at
+    if event.type in ORDER_TYPES:
+        attributes["orders_count"] = int(attributes.get("orders_count", 0)) + 1
+        attributes["total_spent"] = round(float(attributes.get("total_spent", 0)) + revenue(event), 2)
+        _average(attributes)
+        attributes.setdefault("first_order_at", at)
+        if attributes.get("first_order_at", at) > at:
+            attributes["first_order_at"] = at
+        if attributes.get("last_order_at", "") < at:
+            attributes["last_order_at"] = at
+    elif event.type in CART_TYPES:
+        cart = event.properties.get("cart")
+        attributes["last_cart"] = cart if isinstance(cart, dict) else dict(event.properties)
+        attributes["last_cart_at"] = at
+    elif event.type in UNSUBSCRIBE_TYPES:
+        attributes["unsubscribed"] = True
+
+
+def segment_changes(contact: ContactRecord, workspace: Workspace, now: datetime) -> tuple[list[str], list[str]]:
+    """Segments the contact enters and leaves now; `contact.segments` is updated."""
+    scope = Scope(contact=contact.view(), now=now)
+    current = [name for name, segment in workspace.segments.items() if segment.condition(scope)]
+    entered = [s for s in current if s not in contact.segments]
+    left = [s for s in contact.segments if s not in current and s in workspace.segments]
+    contact.segments = current
+    return entered, left

@@ -1,0 +1,88 @@
+"""`relance simulate`: a workspace on a virtual clock and a throw-away store, as a timeline."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from relance.dsl import graph as g
+
+from .channels import Channel
+from .clock import VirtualClock
+from .engine import Engine
+from .events import Event, EventError, parse_event
+from .scoring import Scorer
+from .store import Store
+from .timeline import Effect
+
+DEFAULT_HORIZON = timedelta(days=30)
+TIMED_CHECK = timedelta(hours=1)  # how often virtual time looks for date and `every` triggers
+
+
+def read_events(path: Path) -> list[Event]:
+    """Events from a JSON Lines file, each with its own `at`; errors name the line and field."""
+    events = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise EventError("", f"{path}:{number}:{error.colno}: not JSON: {error.msg}") from None
+        try:
+            events.append(parse_event(data))
+        except EventError as error:
+            raise EventError(error.pointer, f"{path}:{number}: {error.pointer}: {error.message}") from None
+    return events
+
+
+class Simulation:
+    """Feeds events in time order, running every wait, trigger and message in between."""
+
+    def __init__(self, workspace: g.Workspace, store: Store, start: datetime, channels: Mapping[str, Channel],
+                 scorers: Sequence[Scorer] = ()) -> None:
+        self.clock = VirtualClock(start)
+        self.effects: list[Effect] = []
+        self.engine = Engine(workspace, store, self.clock, channels, scorers, on_effect=self.effects.append)
+        self.engine.timed_checked_at = self.clock.now()
+        self._next_check = self.clock.now() + TIMED_CHECK if workspace.timed_rules() else None
+
+    async def advance_to(self, target: datetime) -> None:
+        """Move the clock to `target`, stopping at every due run and timed-trigger check on the way."""
+        while True:
+            next_wake = await self.engine.store.next_wake(self.engine.workspace.name)
+            moments = [m for m in (next_wake, self._next_check) if m is not None and m <= target]
+            if not moments:
+                break
+            self.clock.set(min(moments))
+            resumed = await self.engine.run_due()
+            if self._next_check is not None and self.clock.now() >= self._next_check:
+                await self.engine.run_timed()
+                self._next_check = self.clock.now() + TIMED_CHECK
+            elif not resumed and next_wake is not None and next_wake <= self.clock.now():
+                raise RuntimeError(f"a run due at {next_wake.isoformat()} did not move")  # never loop forever
+        self.clock.set(target)
+        await self.engine.run_due()
+
+    async def run(self, events: Iterable[Event], until: timedelta | None = None) -> list[Effect]:
+        ordered = sorted(events, key=lambda e: e.at)
+        for event in ordered:
+            await self.advance_to(event.at)
+            await self.engine.ingest(event)
+        end = (ordered[-1].at if ordered else self.clock.now()) + (until or DEFAULT_HORIZON)
+        await self.advance_to(end)
+        return self.effects
+
+
+async def simulate(workspace: g.Workspace, store: Store, events: Sequence[Event], channels: Mapping[str, Channel],
+                   scorers: Sequence[Scorer] = (), until: timedelta | None = None) -> list[Effect]:
+    """Run `events` through `workspace` on a fresh store, opened and closed here; the timeline."""
+    await store.open()
+    try:
+        start = min((e.at for e in events), default=None)
+        if start is None:
+            return []
+        return await Simulation(workspace, store, start, channels, scorers).run(events, until)
+    finally:
+        await store.close()

@@ -1,0 +1,88 @@
+"""The store interface: the database is the source of truth for contacts, events and runs.
+
+The engine works through a `Transaction`: one per step, so a step's effects commit
+together or not at all. The built-in implementation is Tortoise ORM
+(`relance.plugins.builtins.tortoise_store`); another store plugs in through the
+`relance_store` hook.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+
+from .records import ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
+
+
+class Transaction(Protocol):
+    # events
+    async def insert_event(self, event: EventRecord) -> bool:
+        """Store an event; False (and nothing stored) if (workspace, event_id) exists."""
+
+    async def get_event(self, workspace: str, event_id: str) -> EventRecord | None: ...
+
+    async def contact_events(self, contact_id: int, types: Sequence[str], since: datetime,
+                             until: datetime) -> list[EventRecord]:
+        """The contact's events of these types with since <= at <= until, oldest first."""
+
+    # contacts
+    async def find_contacts(self, workspace: str, identities: Sequence[tuple[str, str]]) -> list[ContactRecord]:
+        """Contacts owning any of these (kind, value) identities, oldest first, merged ones excluded."""
+
+    async def get_contact(self, contact_id: int) -> ContactRecord | None: ...
+
+    async def create_contact(self, contact: ContactRecord) -> ContactRecord: ...
+
+    async def save_contact(self, contact: ContactRecord) -> None: ...
+
+    async def add_identities(self, contact: ContactRecord, identities: Sequence[tuple[str, str]]) -> None: ...
+
+    async def merge_contacts(self, survivor: ContactRecord, merged: ContactRecord) -> None:
+        """Move identities, events, runs, messages and tasks of `merged` to `survivor`."""
+
+    async def contacts(self, workspace: str, after_id: int, limit: int) -> list[ContactRecord]:
+        """Contacts by id, for periodic scans (date triggers, segments)."""
+
+    # runs
+    async def create_run(self, run: RunRecord) -> RunRecord: ...
+
+    async def get_run(self, run_id: int) -> RunRecord | None: ...
+
+    async def save_run(self, run: RunRecord) -> None: ...
+
+    async def contact_runs(self, contact_id: int, rule_id: str | None = None,
+                           statuses: Sequence[str] | None = None) -> list[RunRecord]: ...
+
+    async def occurrence_exists(self, workspace: str, occurrence: str) -> bool: ...
+
+    # outbox and tasks
+    async def insert_message(self, message: MessageRecord) -> bool:
+        """Queue a message; False (nothing stored) if its key exists."""
+
+    async def save_message(self, message: MessageRecord) -> None: ...
+
+    async def insert_task(self, task: TaskRecord) -> TaskRecord: ...
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and create or migrate the schema."""
+
+    async def close(self) -> None: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def due_runs(self, workspace: str, now: datetime, limit: int) -> list[tuple[int, int]]:
+        """(run id, version) of waiting or active runs with wake_at <= now, earliest first."""
+
+    async def next_wake(self, workspace: str) -> datetime | None:
+        """The earliest wake_at of the workspace's runs, or None."""
+
+    async def pending_messages(self, workspace: str, limit: int) -> list[MessageRecord]: ...
+
+    async def messages(self, workspace: str, status: str | None = None) -> list[MessageRecord]: ...
+
+    async def tasks(self, workspace: str) -> list[TaskRecord]: ...
+
+    async def runs(self, workspace: str, rule_id: str | None = None) -> list[RunRecord]: ...

@@ -1,0 +1,211 @@
+"""The graph walker: one method per node kind, each one step inside the step's transaction."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from relance.dsl import graph as g
+from relance.dsl.expressions import Scope
+
+from .events import parse_time
+from .records import ContactRecord, MessageRecord, RunRecord, TaskRecord
+from .store import Transaction
+from .timeline import Effect
+
+STATUS_BY_MODE = {"auto": "pending", "assist": "draft", "advise": "advised"}
+EFFECT_BY_MODE = {"auto": "message.sent", "assist": "message.drafted", "advise": "message.advised"}
+
+
+def event_view(trigger_event: dict[str, Any]) -> dict[str, Any]:
+    """A stored event as rule expressions see it: its properties, plus id, type and at."""
+    view = dict(trigger_event.get("properties") or {})
+    view.update(id=trigger_event.get("id"), type=trigger_event.get("type"))
+    at = trigger_event.get("at")
+    view["at"] = parse_time(at, "/at") if isinstance(at, str) else at
+    return view
+
+
+@dataclass
+class Step:
+    """One step of one run: what the node may read and change, and what it did."""
+
+    tx: Transaction
+    run: RunRecord
+    rule: g.Rule
+    contact: ContactRecord
+    workspace: g.Workspace
+    at: datetime  # the step's logical time
+    effects: list[Effect] = field(default_factory=list)
+    started_runs: list[int] = field(default_factory=list)  # by `start`, walked after this step commits
+
+    def scope(self, **extra: Any) -> Scope:
+        return Scope(contact=self.contact.view(), event=event_view(self.run.trigger_event), now=self.at,
+                     waited=self.run.waited, **extra)
+
+    def effect(self, kind: str, **details: Any) -> None:
+        self.effects.append(Effect(self.at, self.contact.label(), self.rule.id, kind, details))
+
+    def trace(self, node: g.Node, detail: str = "") -> None:
+        entry = {"at": self.at.isoformat(), "node": node.id, "text": node.origin.text}
+        if detail:
+            entry["why"] = detail
+        self.run.trace.append(entry)
+
+    def advance(self, target: str | None) -> None:
+        """Go on to `target` now, or finish the run when there is none."""
+        self.run.node_id = target
+        self.run.wake_at = self.at
+        if target is None:
+            finish(self.run, self.at, "finished")
+            self.effect("run.ended", reason="finished")
+
+    def suspend(self, until: datetime) -> None:
+        self.run.status = "waiting"
+        self.run.wake_at = until
+
+
+def finish(run: RunRecord, at: datetime, reason: str, status: str | None = None) -> None:
+    run.status = status or reason
+    run.end_reason = reason
+    run.ended_at = at
+    run.wake_at = None
+    run.waiting_for = None
+
+
+def next_time_of_day(after: datetime, at: Any, zone: str) -> datetime:
+    """The first moment >= `after` whose local time in `zone` is `at`."""
+    tz = ZoneInfo(zone)
+    local = after.astimezone(tz)
+    candidate = local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    if candidate < local:
+        candidate = (local + timedelta(days=1)).replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    return candidate.astimezone(after.tzinfo)
+
+
+def split_bucket(rule_id: str, node_id: str, contact_id: int) -> float:
+    """A number in [0, 100) fixed for this contact and split: the same variant every time."""
+    digest = hashlib.sha256(f"{rule_id}|{node_id}|{contact_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 / 100
+
+
+StartRule = Callable[[Step, str], Awaitable[RunRecord | None]]
+
+
+class Walker:
+    """Executes one node; `start_rule` starts another rule's run (the `start` statement)."""
+
+    def __init__(self, start_rule: StartRule) -> None:
+        self.start_rule = start_rule
+
+    async def step(self, node: g.Node, step: Step) -> None:
+        await getattr(self, f"_{type(node).__name__}")(node, step)
+
+    async def _SendNode(self, node: g.SendNode, step: Step) -> None:
+        params = {name: value(step.scope()) for name, value in node.params}
+        template = step.workspace.templates.get((node.template, node.channel))
+        scope = step.scope(params=params)
+        subject = template.subject.render(scope) if template and template.subject else None
+        body = template.body.render(scope) if template else ""
+        visit = step.run.visits.get(node.id, 0) + 1
+        step.run.visits[node.id] = visit
+        message = MessageRecord(
+            workspace=step.workspace.name, key=f"{step.run.id}:{node.id}:{visit}", contact_id=step.contact.id,
+            run_id=step.run.id, rule_id=step.rule.id, node_id=node.id, channel=node.channel,
+            template=node.template, subject=subject, body=body, created_at=step.at,
+            status=STATUS_BY_MODE[step.rule.mode], transactional=node.transactional, offer=node.offer,
+            params={k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, type(None)))},
+        )
+        if await step.tx.insert_message(message):
+            step.effect(EFFECT_BY_MODE[step.rule.mode], channel=node.channel, template=node.template)
+        step.trace(node, f"message {message.key} {message.status}")
+        step.advance(node.next)
+
+    async def _SetNode(self, node: g.SetNode, step: Step) -> None:
+        for name, value in node.fields:
+            result = value(step.scope())
+            step.contact.attributes[name] = result.isoformat() if isinstance(result, datetime) else result
+            step.effect("attribute.set", field=name, value=step.contact.attributes[name])
+        step.trace(node)
+        step.advance(node.next)
+
+    async def _ScoreNode(self, node: g.ScoreNode, step: Step) -> None:
+        step.contact.score += node.points
+        step.effect("score.changed", value=node.points, score=step.contact.score)
+        step.trace(node)
+        step.advance(node.next)
+
+    async def _TagNode(self, node: g.TagNode, step: Step) -> None:
+        tags = set(step.contact.tags)
+        tags.add(node.tag) if node.add else tags.discard(node.tag)
+        step.contact.tags = sorted(tags)
+        step.effect("tag.added" if node.add else "tag.removed", value=node.tag)
+        step.trace(node)
+        step.advance(node.next)
+
+    async def _TaskNode(self, node: g.TaskNode, step: Step) -> None:
+        due = step.at + node.due if node.due else None
+        await step.tx.insert_task(TaskRecord(step.workspace.name, step.contact.id, node.title, step.at,
+                                             step.run.id, step.rule.id, due))
+        step.effect("task.created", value=node.title)
+        step.trace(node)
+        step.advance(node.next)
+
+    async def _StartNode(self, node: g.StartNode, step: Step) -> None:
+        started = await self.start_rule(step, node.rule_id)
+        step.trace(node, f"started run {started.id}" if started else f"{node.rule_id} not entered (entry limit)")
+        step.advance(node.next)
+
+    async def _StopNode(self, node: g.StopNode, step: Step) -> None:
+        step.trace(node)
+        finish(step.run, step.at, "stopped")
+        step.effect("run.ended", reason="stopped")
+
+    async def _WaitNode(self, node: g.WaitNode, step: Step) -> None:
+        until = step.at + node.duration
+        step.run.node_id = node.next
+        step.suspend(until)
+        step.trace(node, f"until {until.isoformat()}")
+        step.effect("wait.started", until=until.isoformat())
+
+    async def _WaitUntilTimeNode(self, node: g.WaitUntilTimeNode, step: Step) -> None:
+        until = next_time_of_day(step.at, node.at, step.contact.timezone or step.workspace.timezone)
+        step.run.node_id = node.next
+        step.suspend(until)
+        step.trace(node, f"until {until.isoformat()}")
+        step.effect("wait.started", until=until.isoformat())
+
+    async def _WaitEventNode(self, node: g.WaitEventNode, step: Step) -> None:
+        until = step.at + node.within
+        step.run.waiting_for = node.event_type
+        step.run.waited = None
+        step.suspend(until)  # the run stays on this node: its `where` and `next` decide the resume
+        step.trace(node, f"for {node.event_type} until {until.isoformat()}")
+        step.effect("wait.started", event=node.event_type, until=until.isoformat())
+
+    async def _BranchNode(self, node: g.BranchNode, step: Step) -> None:
+        scope = step.scope()
+        for branch in node.branches:
+            if branch.condition(scope):
+                step.trace(node, f"{branch.text}: true")
+                step.advance(branch.target)
+                return
+        step.trace(node, "no condition true: else" if node.branches else "else")
+        step.advance(node.otherwise)
+
+    async def _SplitNode(self, node: g.SplitNode, step: Step) -> None:
+        bucket = split_bucket(step.rule.id, node.id, step.contact.id)
+        cumulative = 0.0
+        chosen = node.variants[-1]
+        for variant in node.variants:
+            cumulative += variant.weight
+            if bucket < cumulative:
+                chosen = variant
+                break
+        step.run.variants[node.id] = chosen.name
+        step.effect("split.assigned", value=chosen.name)
+        step.trace(node, f"variant {chosen.name} (bucket {bucket:.2f})")
+        step.advance(chosen.target)

@@ -1,0 +1,26 @@
+"""The `log` channel: writes what it would send, delivers nothing. The default for every channel."""
+from __future__ import annotations
+
+import logging
+
+from relance.engine.channels import DeliveryResult, OutboundMessage
+
+from .. import hookimpl
+
+logger = logging.getLogger("relance.channels.log")
+
+
+class LogChannel:
+    name = "log"
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        to = message.email if message.channel == "email" else (message.phone or message.email)
+        subject = f" subject={message.subject!r}" if message.subject else ""
+        logger.info("%s to %s [%s]%s body=%r key=%s", message.channel, to or f"contact {message.contact_id}",
+                    message.template, subject, message.body, message.key)
+        return DeliveryResult("delivered")
+
+
+@hookimpl
+def relance_channels() -> list[LogChannel]:
+    return [LogChannel()]

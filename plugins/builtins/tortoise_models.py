@@ -1,0 +1,123 @@
+"""Tables of the built-in store (Tortoise ORM), the same on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Contact(Model):
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100, db_index=True)
+    email = fields.CharField(max_length=320, null=True)
+    phone = fields.CharField(max_length=50, null=True)
+    external_ids = fields.JSONField(default=dict)
+    attributes = fields.JSONField(default=dict)
+    tags = fields.JSONField(default=list)
+    score = fields.IntField(default=0)
+    segments = fields.JSONField(default=list)
+    consent = fields.JSONField(default=dict)
+    timezone = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField()
+    merged_into = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "relance_contacts"
+
+
+class Identity(Model):
+    """One way to find a contact: (kind, value) such as ("email", "a@b.test") or ("ext:shopify", "7301")."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    kind = fields.CharField(max_length=100)
+    value = fields.CharField(max_length=320)
+    contact_id = fields.BigIntField(db_index=True)
+
+    class Meta:
+        table = "relance_identities"
+        unique_together = (("workspace", "kind", "value"),)
+
+
+class Event(Model):
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    event_id = fields.CharField(max_length=200)
+    type = fields.CharField(max_length=200)
+    at = fields.DatetimeField()
+    received_at = fields.DatetimeField()
+    payload = fields.JSONField()
+    contact_id = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "relance_events"
+        unique_together = (("workspace", "event_id"),)
+        indexes = (("contact_id", "type", "at"),)
+
+
+class Run(Model):
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    contact_id = fields.BigIntField()
+    rule_id = fields.CharField(max_length=200)
+    rule_version = fields.CharField(max_length=64)
+    status = fields.CharField(max_length=20)
+    node_id = fields.CharField(max_length=500, null=True)
+    version = fields.IntField(default=1)
+    wake_at = fields.DatetimeField(null=True, db_index=True)
+    waiting_for = fields.CharField(max_length=200, null=True)
+    waited = fields.BooleanField(null=True)
+    started_at = fields.DatetimeField()
+    step_at = fields.DatetimeField()
+    trigger_event = fields.JSONField()
+    variants = fields.JSONField(default=dict)
+    visits = fields.JSONField(default=dict)
+    trace = fields.JSONField(default=list)
+    occurrence = fields.CharField(max_length=300, null=True)
+    ended_at = fields.DatetimeField(null=True)
+    end_reason = fields.CharField(max_length=200, null=True)
+    revenue = fields.FloatField(null=True)
+
+    class Meta:
+        table = "relance_runs"
+        indexes = (("contact_id", "rule_id"), ("workspace", "rule_id"))
+        unique_together = (("workspace", "occurrence"),)
+
+
+class Message(Model):
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    key = fields.CharField(max_length=600, unique=True)
+    contact_id = fields.BigIntField(db_index=True)
+    run_id = fields.BigIntField(null=True)
+    rule_id = fields.CharField(max_length=200)
+    node_id = fields.CharField(max_length=500)
+    channel = fields.CharField(max_length=100)
+    template = fields.CharField(max_length=200)
+    subject = fields.TextField(null=True)
+    body = fields.TextField()
+    status = fields.CharField(max_length=20, db_index=True)
+    transactional = fields.BooleanField(default=False)
+    offer = fields.CharField(max_length=200, null=True)
+    params = fields.JSONField(default=dict)
+    attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+    error = fields.TextField(null=True)
+
+    class Meta:
+        table = "relance_messages"
+
+
+class Task(Model):
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    contact_id = fields.BigIntField(db_index=True)
+    run_id = fields.BigIntField(null=True)
+    rule_id = fields.CharField(max_length=200, null=True)
+    title = fields.CharField(max_length=500)
+    due_at = fields.DatetimeField(null=True)
+    status = fields.CharField(max_length=20)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "relance_tasks"

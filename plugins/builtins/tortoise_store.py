@@ -1,0 +1,199 @@
+"""The built-in store: Tortoise ORM on SQLite (a file, the default) or PostgreSQL."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.context import TortoiseContext
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from relance.engine.records import ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
+
+from .. import hookimpl
+from . import tortoise_models as m
+
+R = TypeVar("R")
+SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg", "psycopg")
+
+
+def _record(cls: type[R], row: Model) -> R:
+    return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+
+
+def _columns(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "id"}
+
+
+class _Tx:
+    """Queries inside one database transaction."""
+
+    def __init__(self, db: BaseDBAsyncClient) -> None:
+        self.db = db
+
+    # events
+    async def insert_event(self, event: EventRecord) -> bool:
+        if await m.Event.filter(workspace=event.workspace, event_id=event.event_id).using_db(self.db).exists():
+            return False
+        try:
+            row = await m.Event.create(using_db=self.db, **_columns(event))
+        except IntegrityError:
+            return False
+        event.id = row.id
+        return True
+
+    async def get_event(self, workspace: str, event_id: str) -> EventRecord | None:
+        row = await m.Event.filter(workspace=workspace, event_id=event_id).using_db(self.db).first()
+        return _record(EventRecord, row) if row else None
+
+    async def contact_events(self, contact_id: int, types: Sequence[str], since: datetime,
+                             until: datetime) -> list[EventRecord]:
+        rows = await m.Event.filter(contact_id=contact_id, type__in=list(types), at__gte=since,
+                                    at__lte=until).order_by("at", "id").using_db(self.db)
+        return [_record(EventRecord, r) for r in rows]
+
+    # contacts
+    async def find_contacts(self, workspace: str, identities: Sequence[tuple[str, str]]) -> list[ContactRecord]:
+        ids: set[int] = set()
+        for kind, value in identities:
+            row = await m.Identity.filter(workspace=workspace, kind=kind, value=value).using_db(self.db).first()
+            if row:
+                ids.add(row.contact_id)
+        if not ids:
+            return []
+        rows = await m.Contact.filter(id__in=ids, merged_into=None).order_by("id").using_db(self.db)
+        return [_record(ContactRecord, r) for r in rows]
+
+    async def get_contact(self, contact_id: int) -> ContactRecord | None:
+        row = await m.Contact.filter(id=contact_id).using_db(self.db).first()
+        return _record(ContactRecord, row) if row else None
+
+    async def create_contact(self, contact: ContactRecord) -> ContactRecord:
+        row = await m.Contact.create(using_db=self.db, **_columns(contact))
+        contact.id = row.id
+        return contact
+
+    async def save_contact(self, contact: ContactRecord) -> None:
+        await m.Contact.filter(id=contact.id).using_db(self.db).update(**_columns(contact))
+
+    async def add_identities(self, contact: ContactRecord, identities: Sequence[tuple[str, str]]) -> None:
+        for kind, value in identities:
+            exists = await m.Identity.filter(workspace=contact.workspace, kind=kind, value=value).using_db(self.db).exists()
+            if not exists:
+                await m.Identity.create(using_db=self.db, workspace=contact.workspace, kind=kind, value=value,
+                                        contact_id=contact.id)
+
+    async def merge_contacts(self, survivor: ContactRecord, merged: ContactRecord) -> None:
+        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task):
+            await model.filter(contact_id=merged.id).using_db(self.db).update(contact_id=survivor.id)
+        merged.merged_into = survivor.id
+        await self.save_contact(merged)
+
+    async def contacts(self, workspace: str, after_id: int, limit: int) -> list[ContactRecord]:
+        rows = await m.Contact.filter(workspace=workspace, id__gt=after_id, merged_into=None) \
+            .order_by("id").limit(limit).using_db(self.db)
+        return [_record(ContactRecord, r) for r in rows]
+
+    # runs
+    async def create_run(self, run: RunRecord) -> RunRecord:
+        row = await m.Run.create(using_db=self.db, **_columns(run))
+        run.id = row.id
+        return run
+
+    async def get_run(self, run_id: int) -> RunRecord | None:
+        row = await m.Run.filter(id=run_id).using_db(self.db).first()
+        return _record(RunRecord, row) if row else None
+
+    async def save_run(self, run: RunRecord) -> None:
+        await m.Run.filter(id=run.id).using_db(self.db).update(**_columns(run))
+
+    async def contact_runs(self, contact_id: int, rule_id: str | None = None,
+                           statuses: Sequence[str] | None = None) -> list[RunRecord]:
+        query = m.Run.filter(contact_id=contact_id)
+        if rule_id is not None:
+            query = query.filter(rule_id=rule_id)
+        if statuses is not None:
+            query = query.filter(status__in=list(statuses))
+        return [_record(RunRecord, r) for r in await query.order_by("id").using_db(self.db)]
+
+    async def occurrence_exists(self, workspace: str, occurrence: str) -> bool:
+        return await m.Run.filter(workspace=workspace, occurrence=occurrence).using_db(self.db).exists()
+
+    # outbox and tasks
+    async def insert_message(self, message: MessageRecord) -> bool:
+        if await m.Message.filter(key=message.key).using_db(self.db).exists():
+            return False
+        row = await m.Message.create(using_db=self.db, **_columns(message))
+        message.id = row.id
+        return True
+
+    async def save_message(self, message: MessageRecord) -> None:
+        await m.Message.filter(id=message.id).using_db(self.db).update(**_columns(message))
+
+    async def insert_task(self, task: TaskRecord) -> TaskRecord:
+        row = await m.Task.create(using_db=self.db, **_columns(task))
+        task.id = row.id
+        return task
+
+
+class TortoiseStore:
+    """The store on a database URL: `sqlite://relance.sqlite3`, `sqlite://:memory:`, `postgres://…`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.context = TortoiseContext()
+
+    async def open(self) -> None:
+        # The context is the process-wide fallback: requests and jobs run in tasks of their own.
+        with self.context:
+            await self.context.init(db_url=self.url, modules={"relance": [m.__name__]},
+                                    _enable_global_fallback=True)
+            await self.context.generate_schemas(safe=True)
+
+    async def close(self) -> None:
+        await self.context.close_connections()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Tx]:
+        async with in_transaction() as db:
+            yield _Tx(db)
+
+    async def due_runs(self, workspace: str, now: datetime, limit: int) -> list[tuple[int, int]]:
+        rows = await m.Run.filter(workspace=workspace, wake_at__lte=now, status__in=["active", "waiting"]) \
+            .order_by("wake_at", "id").limit(limit).values_list("id", "version")
+        return [(int(i), int(v)) for i, v in rows]
+
+    async def next_wake(self, workspace: str) -> datetime | None:
+        row = await m.Run.filter(workspace=workspace, wake_at__not_isnull=True, status__in=["active", "waiting"]) \
+            .order_by("wake_at").first().values_list("wake_at", flat=True)
+        return row  # type: ignore[return-value]
+
+    async def pending_messages(self, workspace: str, limit: int) -> list[MessageRecord]:
+        rows = await m.Message.filter(workspace=workspace, status="pending").order_by("id").limit(limit)
+        return [_record(MessageRecord, r) for r in rows]
+
+    async def messages(self, workspace: str, status: str | None = None) -> list[MessageRecord]:
+        query = m.Message.filter(workspace=workspace)
+        if status is not None:
+            query = query.filter(status=status)
+        return [_record(MessageRecord, r) for r in await query.order_by("id")]
+
+    async def tasks(self, workspace: str) -> list[TaskRecord]:
+        return [_record(TaskRecord, r) for r in await m.Task.filter(workspace=workspace).order_by("id")]
+
+    async def runs(self, workspace: str, rule_id: str | None = None) -> list[RunRecord]:
+        query = m.Run.filter(workspace=workspace)
+        if rule_id is not None:
+            query = query.filter(rule_id=rule_id)
+        return [_record(RunRecord, r) for r in await query.order_by("id")]
+
+
+@hookimpl
+def relance_store(url: str) -> TortoiseStore | None:
+    scheme = url.split(":", 1)[0].lower()
+    return TortoiseStore(url) if scheme in SCHEMES else None
