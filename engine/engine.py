@@ -274,10 +274,12 @@ class Engine:
                     event_scope = Scope(contact=scope.contact, event=event_view(stored.payload), now=stored.at)
                     if condition.where is None or condition.where(event_scope):
                         finish(run, stored.at, reason)
+                        details: dict[str, Any] = {"reason": reason, "event": stored.type}
                         if reason == "goal":
                             run.revenue = revenue(Event(stored.event_id, stored.type, stored.at, ContactRef(id=0),
                                                         stored.payload.get("properties") or {}))
-                        step.effect("run.ended", reason=reason, event=stored.type)
+                            details["revenue"] = run.revenue
+                        step.effect("run.ended", at=stored.at, **details)
                         return True
         return False
 
@@ -427,6 +429,11 @@ class Engine:
         return moments
 
     # ---------------------------------------------------------------- outbox
+    async def recover(self) -> int:
+        """At start-up: messages claimed by a process that died are sent again (at least once;
+        channels get the same key, so a provider with idempotency keys delivers once)."""
+        return await self.store.requeue_sending(self.workspace.name)
+
     async def dispatch(self) -> int:
         """Hand committed pending messages to their channel plugin and record the result."""
         sent = 0

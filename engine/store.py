@@ -81,6 +81,9 @@ class Store(Protocol):
 
     async def pending_messages(self, workspace: str, limit: int) -> list[MessageRecord]: ...
 
+    async def requeue_sending(self, workspace: str) -> int:
+        """Put back to pending the messages a dead process was sending; returns how many."""
+
     async def messages(self, workspace: str, status: str | None = None) -> list[MessageRecord]: ...
 
     async def tasks(self, workspace: str) -> list[TaskRecord]: ...

@@ -46,8 +46,8 @@ class Step:
         return Scope(contact=self.contact.view(), event=event_view(self.run.trigger_event), now=self.at,
                      waited=self.run.waited, **extra)
 
-    def effect(self, kind: str, **details: Any) -> None:
-        self.effects.append(Effect(self.at, self.contact.label(), self.rule.id, kind, details))
+    def effect(self, kind: str, at: datetime | None = None, **details: Any) -> None:
+        self.effects.append(Effect(at or self.at, self.contact.label(), self.rule.id, kind, details))
 
     def trace(self, node: g.Node, detail: str = "") -> None:
         entry = {"at": self.at.isoformat(), "node": node.id, "text": node.origin.text}

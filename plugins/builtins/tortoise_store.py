@@ -156,7 +156,8 @@ class TortoiseStore:
             await self.context.generate_schemas(safe=True)
 
     async def close(self) -> None:
-        await self.context.close_connections()
+        if self.context.inited:
+            await self.context.close_connections()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Tx]:
@@ -176,6 +177,9 @@ class TortoiseStore:
     async def pending_messages(self, workspace: str, limit: int) -> list[MessageRecord]:
         rows = await m.Message.filter(workspace=workspace, status="pending").order_by("id").limit(limit)
         return [_record(MessageRecord, r) for r in rows]
+
+    async def requeue_sending(self, workspace: str) -> int:
+        return await m.Message.filter(workspace=workspace, status="sending").update(status="pending")
 
     async def messages(self, workspace: str, status: str | None = None) -> list[MessageRecord]:
         query = m.Message.filter(workspace=workspace)

@@ -1,0 +1,91 @@
+"""A workspace running on a virtual clock and a real SQLite file, for engine tests."""
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relance.dsl import check_workspace
+from relance.engine.channels import DeliveryResult, OutboundMessage
+from relance.engine.engine import Outcome
+from relance.engine.events import Event, parse_event
+from relance.engine.simulation import Simulation
+from relance.engine.timeline import Effect
+from relance.plugins.registry import plugin_manager, scorers, store_for
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+class RecordingChannel:
+    """A channel plugin that keeps what it is given, by idempotency key."""
+
+    name = "log"
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        self.sent.append(message)
+        return DeliveryResult("delivered")
+
+
+class Shop:
+    """One workspace on a store and a virtual clock: send events, let time pass, look at effects."""
+
+    def __init__(self, simulation: Simulation, channel: RecordingChannel) -> None:
+        self.simulation = simulation
+        self.engine = simulation.engine
+        self.clock = simulation.clock
+        self.channel = channel
+        self._ids = itertools.count(1)
+
+    @property
+    def effects(self) -> list[Effect]:
+        return self.simulation.effects
+
+    def make_event(self, type: str, contact: dict[str, Any] | None = None, at: datetime | None = None,
+                   id: str | None = None, **properties: Any) -> Event:
+        data = {"id": id or f"e{next(self._ids)}", "type": type, "at": (at or self.clock.now()).isoformat(),
+                "contact": contact or {"email": "alice@example.test"}, "properties": properties}
+        return parse_event(data)
+
+    async def event(self, type: str, contact: dict[str, Any] | None = None, at: datetime | None = None,
+                    id: str | None = None, **properties: Any) -> Outcome:
+        """Let time pass until `at` (default: now), then ingest the event."""
+        await self.simulation.advance_to(max(at or self.clock.now(), self.clock.now()))
+        return await self.engine.ingest(self.make_event(type, contact, at, id, **properties))
+
+    async def wait(self, delta: timedelta) -> None:
+        await self.simulation.advance_to(self.clock.now() + delta)
+
+    def kinds(self, kind: str, rule: str | None = None) -> list[Effect]:
+        return [e for e in self.effects if e.kind == kind and (rule is None or e.rule == rule)]
+
+    def sent(self) -> list[tuple[str, str]]:
+        """(template, offset from T0) of every message handed to the channel, in order."""
+        return [(m.template, m.key) for m in self.channel.sent]
+
+
+@pytest.fixture
+async def open_shop(write: Callable[..., Path], functions, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """open_shop(yaml, db="shop.sqlite3", start=T0) → a Shop on a SQLite file in tmp_path."""
+    opened: list[Any] = []
+
+    async def open_(text: str, db: str = "shop.sqlite3", start: datetime = T0) -> Shop:
+        path = write(text)
+        workspace, problems = check_workspace([path], functions)
+        assert problems == [], [str(p) for p in problems]
+        store = store_for(plugin_manager(load_entry_points=False), f"sqlite://{tmp_path / db}")
+        await store.open()
+        opened.append(store)
+        channel = RecordingChannel()
+        simulation = Simulation(workspace, store, start, {"log": channel}, scorers(plugin_manager(False)))
+        return Shop(simulation, channel)
+
+    yield open_
+    for store in opened:
+        await store.close()

@@ -1,0 +1,279 @@
+"""Runs on the virtual clock: statements, blocks, waits, goals, exits and entry limits."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from relance.plugins.builtins.tortoise_store import TortoiseStore
+
+from .conftest import T0
+
+CHANNELS = """\
+workspace: shop
+timezone: Europe/Paris
+channels: {email: {plugin: log}, sms: {plugin: log}}
+templates:
+  hello: {email: {subject: "Bonjour {{ contact.first_name }}", body: "Panier {{ event.cart.total }} {{ params.code }}"}}
+  ping: {sms: "ping"}
+"""
+
+
+def rule(steps: str, extra: str = "", when: str = "checkout.started") -> str:
+    """A workspace with one rule; `steps` has one step a line, nested lines indented under theirs."""
+    indented = "".join(f"      {line}\n" if line.startswith(" ") else f"      - {line}\n"
+                       for line in steps.strip("\n").splitlines())
+    return CHANNELS + f"rules:\n  - id: r\n    when: {when}\n{extra}    steps:\n{indented}"
+
+
+async def test_send_queues_a_rendered_message_and_delivers_it_once(open_shop) -> None:
+    shop = await open_shop(rule('send email hello with code = "X1"'))
+    await shop.event("checkout.started", {"email": "alice@example.test", "first_name": "Alice"}, cart={"total": 80})
+    [message] = shop.channel.sent
+    assert (message.subject, message.body, message.email) == ("Bonjour Alice", "Panier 80 X1", "alice@example.test")
+    [stored] = await shop.engine.store.messages("shop")
+    assert (stored.status, stored.key) == ("sent", message.key)
+    assert await shop.engine.dispatch() == 0  # nothing left to send
+
+
+async def test_set_score_tag_untag_task(open_shop) -> None:
+    shop = await open_shop(rule('set stage = "relance", total = event.cart.total * 2\nscore +7\ntag hot\ntag vip\n'
+                                'untag hot\ntask "Appeler" due 1d'))
+    await shop.event("checkout.started", cart={"total": 40})
+    async with shop.engine.store.transaction() as tx:
+        [contact] = await tx.find_contacts("shop", [("email", "alice@example.test")])
+    assert (contact.attributes["stage"], contact.attributes["total"]) == ("relance", 80)
+    assert (contact.score, contact.tags) == (7, ["vip"])
+    [task] = await shop.engine.store.tasks("shop")
+    assert (task.title, task.due_at) == ("Appeler", T0 + timedelta(days=1))
+
+
+async def test_wait_fires_exactly_on_time_not_before(open_shop) -> None:
+    shop = await open_shop(rule("wait 3d\nsend sms ping"))
+    await shop.event("checkout.started")
+    await shop.wait(timedelta(days=3) - timedelta(seconds=1))
+    assert shop.channel.sent == []
+    await shop.wait(timedelta(seconds=1))
+    assert [e.at for e in shop.kinds("message.sent")] == [T0 + timedelta(days=3)]
+
+
+async def test_wait_until_a_time_in_the_contacts_timezone(open_shop) -> None:
+    shop = await open_shop(rule("wait until 09:00\nsend sms ping"))
+    await shop.event("checkout.started", {"email": "a@x.test", "timezone": "America/New_York"})
+    await shop.wait(timedelta(days=2))
+    [sent] = shop.kinds("message.sent")
+    assert sent.at == datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)  # 09:00 in New York
+
+
+async def test_wait_until_event_resumes_with_waited_true(open_shop) -> None:
+    shop = await open_shop(rule("wait until email.opened within 24h\nif waited:\n    - tag opened\n  else:\n"
+                                "    - send sms ping"))
+    await shop.event("checkout.started")
+    await shop.event("email.opened", at=T0 + timedelta(hours=5))
+    await shop.wait(timedelta(days=2))
+    assert [e.details for e in shop.kinds("tag.added")] == [{"value": "opened"}]
+    assert shop.channel.sent == []
+
+
+async def test_wait_until_event_times_out_with_waited_false(open_shop) -> None:
+    shop = await open_shop(rule("wait until email.opened within 24h\nif not waited:\n    - send sms ping"))
+    await shop.event("checkout.started")
+    await shop.event("email.opened", at=T0 + timedelta(hours=25))  # too late
+    await shop.wait(timedelta(days=2))
+    assert [e.at for e in shop.kinds("message.sent")] == [T0 + timedelta(hours=24)]
+    [run] = await shop.engine.store.runs("shop")
+    assert any("not waited" in entry.get("why", "") for entry in run.trace)
+
+
+async def test_if_elif_else_takes_the_first_true_branch_and_the_trace_says_why(open_shop) -> None:
+    shop = await open_shop(rule("if event.cart.total > 100:\n    - tag big\n  elif event.cart.total > 50:\n"
+                                "    - tag medium\n  else:\n    - tag small"))
+    await shop.event("checkout.started", cart={"total": 80})
+    assert [e.details["value"] for e in shop.kinds("tag.added")] == ["medium"]
+    [run] = await shop.engine.store.runs("shop")
+    assert {"node": "r/steps/0", "why": "elif event.cart.total > 50: true"}.items() <= run.trace[1].items()
+
+
+async def test_split_is_deterministic_and_follows_the_weights(open_shop) -> None:
+    shop = await open_shop(rule("split:\n    a 50%: [tag a]\n    b 40%: [tag b]\n    control 10%: []",
+                                extra="    entry: always\n"))
+    for i in range(400):
+        await shop.event("checkout.started", {"email": f"c{i}@x.test"})
+    counts = {name: 0 for name in ("a", "b", "control")}
+    for effect in shop.kinds("split.assigned"):
+        counts[effect.details["value"]] += 1
+    assert 160 <= counts["a"] <= 240 and 120 <= counts["b"] <= 200 and 15 <= counts["control"] <= 65
+    await shop.event("checkout.started", {"email": "c7@x.test"})  # the same contact again
+    first, again = [e.details["value"] for e in shop.kinds("split.assigned") if e.contact == "c7@x.test"]
+    assert first == again
+
+
+async def test_stop_ends_the_run(open_shop) -> None:
+    shop = await open_shop(rule("stop"))
+    await shop.event("checkout.started")
+    assert [e.details["reason"] for e in shop.kinds("run.ended")] == ["stopped"]
+
+
+async def test_start_runs_another_rule_for_the_same_contact(open_shop) -> None:
+    text = rule("start other") + "  - id: other\n    when: never.happens\n    steps: [tag started]\n"
+    shop = await open_shop(text)
+    await shop.event("checkout.started")
+    assert [(e.rule, e.details["value"]) for e in shop.kinds("tag.added")] == [("other", "started")]
+
+
+async def test_goal_ends_the_run_with_the_revenue_of_the_goal_event(open_shop) -> None:
+    shop = await open_shop(rule("wait 1d\nsend sms ping\nwait 2d\nsend sms ping",
+                                extra="    goal: order.completed within 7d\n"))
+    await shop.event("checkout.started")
+    await shop.wait(timedelta(days=1, hours=1))
+    await shop.event("order.completed", revenue=59.9)
+    await shop.wait(timedelta(days=5))
+    assert len(shop.channel.sent) == 1
+    [ended] = shop.kinds("run.ended")
+    assert ended.details == {"reason": "goal", "event": "order.completed", "revenue": 59.9}
+
+
+async def test_goal_is_judged_on_the_events_own_time(open_shop) -> None:
+    """An order placed before the reminder was due stops it, though the webhook came after."""
+    shop = await open_shop(rule("wait 1d\nsend sms ping", extra="    goal: order.completed within 7d\n"))
+    await shop.event("checkout.started")
+    shop.clock.advance(timedelta(days=1, minutes=10))  # the scheduler lags: the reminder is due, not yet run
+    await shop.engine.ingest(shop.make_event("order.completed", at=T0 + timedelta(hours=23), revenue=10))
+    await shop.engine.run_due()
+    assert shop.channel.sent == []
+    assert shop.kinds("run.ended")[0].details["reason"] == "goal"
+
+
+async def test_exit_on_a_contact_condition(open_shop) -> None:
+    shop = await open_shop(rule("wait 1d\nsend sms ping", extra="    exit: contact.unsubscribed\n"))
+    await shop.event("checkout.started")
+    await shop.event("contact.unsubscribed", at=T0 + timedelta(hours=2))
+    await shop.wait(timedelta(days=2))
+    assert shop.channel.sent == []
+    assert shop.kinds("run.ended")[0].details["reason"] == "exited"
+
+
+async def test_entry_default_is_one_active_run_at_a_time(open_shop) -> None:
+    shop = await open_shop(rule("wait 1d"))
+    await shop.event("checkout.started")
+    await shop.event("checkout.started", at=T0 + timedelta(hours=1))
+    assert len(shop.kinds("run.started")) == 1
+    await shop.wait(timedelta(days=1))
+    await shop.event("checkout.started")
+    assert len(shop.kinds("run.started")) == 2
+
+
+async def test_entry_once(open_shop) -> None:
+    shop = await open_shop(rule("tag x", extra="    entry: once\n"))
+    for day in range(3):
+        await shop.event("checkout.started", at=T0 + timedelta(days=day))
+    assert len(shop.kinds("run.started")) == 1
+
+
+async def test_entry_after_a_duration(open_shop) -> None:
+    shop = await open_shop(rule("tag x", extra="    entry: after 30d\n"))
+    for day in (0, 10, 29, 30, 45, 61):
+        await shop.event("checkout.started", at=T0 + timedelta(days=day))
+    assert [(e.at - T0).days for e in shop.kinds("run.started")] == [0, 30, 61]
+
+
+async def test_entry_always_runs_side_by_side(open_shop) -> None:
+    shop = await open_shop(rule("wait 1d\nsend sms ping", extra="    entry: always\n"))
+    await shop.event("checkout.started")
+    await shop.event("checkout.started")
+    await shop.wait(timedelta(days=2))
+    assert len(shop.channel.sent) == 2
+
+
+async def test_a_repeated_event_changes_nothing(open_shop) -> None:
+    shop = await open_shop(rule("send sms ping", extra="    entry: always\n"))
+    first = await shop.event("checkout.started", id="same")
+    again = await shop.event("checkout.started", id="same")
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert len(shop.channel.sent) == 1
+
+
+async def test_assist_mode_keeps_drafts_and_advise_only_records(open_shop) -> None:
+    shop = await open_shop(rule("send sms ping", extra="    mode: assist\n")
+                           + "  - id: r2\n    when: checkout.started\n    mode: advise\n    steps: [send sms ping]\n")
+    await shop.event("checkout.started")
+    assert shop.channel.sent == []
+    statuses = sorted((m.rule_id, m.status) for m in await shop.engine.store.messages("shop"))
+    assert statuses == [("r", "draft"), ("r2", "advised")]
+
+
+async def test_a_restart_in_the_middle_of_a_three_day_wait(open_shop) -> None:
+    text = rule("wait 1d\nsend sms ping\nwait 3d\nsend email hello")
+    shop = await open_shop(text)
+    await shop.event("checkout.started", cart={"total": 5})
+    await shop.wait(timedelta(days=2))
+    await shop.engine.store.close()  # the process stops, 1 day into the 3-day wait
+
+    restarted = await open_shop(text, start=T0 + timedelta(days=2, hours=5))
+    await restarted.wait(timedelta(days=5))
+    assert [m.template for m in restarted.channel.sent] == ["hello"]
+    messages = await restarted.engine.store.messages("shop")
+    assert sorted(m.template for m in messages) == ["hello", "ping"]
+    assert [e.at for e in restarted.kinds("message.sent")] == [T0 + timedelta(days=4)]
+
+
+async def test_killed_between_outbox_commit_and_dispatch_sends_exactly_once(open_shop) -> None:
+    text = rule("send sms ping")
+    shop = await open_shop(text)
+
+    async def die() -> int:
+        raise SystemExit("killed")  # the process dies right after the step committed
+
+    shop.engine.dispatch = die  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        await shop.engine.ingest(shop.make_event("checkout.started"))
+    assert shop.channel.sent == []
+    assert [m.status for m in await shop.engine.store.messages("shop")] == ["pending"]
+    await shop.engine.store.close()
+
+    restarted = await open_shop(text)
+    await restarted.engine.recover()
+    assert await restarted.engine.dispatch() == 1
+    assert await restarted.engine.dispatch() == 0
+    assert len(restarted.channel.sent) == 1
+
+
+async def test_a_message_claimed_by_a_dead_process_is_sent_again_with_the_same_key(open_shop) -> None:
+    text = rule("send sms ping")
+    shop = await open_shop(text)
+    shop.engine.dispatch = _noop  # type: ignore[method-assign]
+    await shop.engine.ingest(shop.make_event("checkout.started"))
+    [message] = await shop.engine.store.messages("shop")
+    async with shop.engine.store.transaction() as tx:
+        message.status = "sending"  # claimed, then the process died before recording the result
+        await tx.save_message(message)
+    await shop.engine.store.close()
+    restarted = await open_shop(text)
+    assert await restarted.engine.recover() == 1
+    await restarted.engine.dispatch()
+    assert [m.key for m in restarted.channel.sent] == [message.key]
+
+
+async def _noop() -> int:
+    return 0
+
+
+async def test_store_reopens_without_losing_schema(tmp_path) -> None:
+    store = TortoiseStore(f"sqlite://{tmp_path / 'x.sqlite3'}")
+    await store.open()
+    await store.close()
+    await store.open()
+    assert await store.runs("nobody") == []
+    await store.close()
+
+
+async def test_events_out_of_order_a_goal_stored_before_its_run_started(open_shop) -> None:
+    """The order webhook came before the (late) cart webhook: the reminder still never goes out."""
+    shop = await open_shop(rule("wait 1d\nsend sms ping", extra="    goal: order.completed within 7d\n"))
+    await shop.event("order.completed", at=T0 + timedelta(hours=23), revenue=30)
+    await shop.engine.ingest(shop.make_event("checkout.started", at=T0))  # arrives late, happened first
+    await shop.wait(timedelta(days=3))
+    assert shop.channel.sent == []
+    [ended] = shop.kinds("run.ended")
+    assert (ended.at, ended.details["reason"], ended.details["event"]) == (T0 + timedelta(hours=23), "goal",
+                                                                           "order.completed")

@@ -1,0 +1,42 @@
+"""A rule edited while contacts are inside it."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from relance.dsl import check_workspace
+
+RULES = """\
+workspace: shop
+channels: {sms: {plugin: log}}
+templates: {a: {sms: "a"}, b: {sms: "b"}, c: {sms: "c"}}
+rules:
+  - id: r
+    when: checkout.started
+    steps:
+{steps}"""
+
+
+def steps(*lines: str) -> str:
+    return RULES.replace("{steps}", "".join(f"      - {line}\n" for line in lines))
+
+
+async def test_runs_move_to_the_same_node_of_the_new_version(open_shop, write, functions) -> None:
+    shop = await open_shop(steps("wait 1d", "send sms a"))
+    await shop.event("checkout.started")
+    edited, _ = check_workspace([write(steps("wait 1d", "send sms b"), "v2.yaml")], functions)
+    shop.engine.reload(edited)
+    await shop.wait(timedelta(days=2))
+    assert [m.template for m in shop.channel.sent] == ["b"]
+    [run] = await shop.engine.store.runs("shop")
+    assert run.rule_version == edited.rules["r"].version
+    assert any("rule edited: moved" in entry.get("why", "") for entry in run.trace)
+
+
+async def test_runs_stay_on_their_version_when_their_node_is_gone(open_shop, write, functions) -> None:
+    shop = await open_shop(steps("send sms a", "wait 1d", "wait 1d", "send sms c"))
+    await shop.event("checkout.started")
+    await shop.wait(timedelta(hours=30))  # inside the second wait, node r/steps/3 is next
+    edited, _ = check_workspace([write(steps("send sms b"), "v2.yaml")], functions)
+    shop.engine.reload(edited)
+    await shop.wait(timedelta(days=2))
+    assert [m.template for m in shop.channel.sent] == ["a", "c"]
