@@ -242,6 +242,7 @@ class Engine:
                     await tx.save_run(run)
                     return
                 step = Step(tx, run, rule, contact, self.workspace, run.step_at)
+                profile_before = (dict(contact.attributes), list(contact.tags), contact.score)
                 if not await self._ended_before_step(step):
                     node = rule.nodes.get(run.node_id) if run.node_id else None
                     if node is None:
@@ -250,7 +251,8 @@ class Engine:
                         await self.walker.step(node, step)
                 run.version += 1
                 await tx.save_run(run)
-                await tx.save_contact(contact)
+                if (contact.attributes, contact.tags, contact.score) != profile_before:
+                    await tx.save_contact(contact)
             self._emit(step.effects, outcome)
             for started in step.started_runs:
                 await self._walk(started, outcome)

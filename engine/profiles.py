@@ -29,14 +29,23 @@ async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now:
         contact = await tx.create_contact(ContactRecord(id=0, workspace=workspace, created_at=now))
     else:
         contact = found[0]
+    known = set(identities_of(contact))
     merged = []
     for other in found[1:]:
+        known |= set(identities_of(other))
         _absorb(contact, other)
         await tx.merge_contacts(contact, other)
         merged.append(other.id)
     _apply_ref(contact, ref)
-    await tx.add_identities(contact, ref.identities())
+    new = [identity for identity in ref.identities() if identity not in known]
+    if new:
+        await tx.add_identities(contact, new)
     return contact, merged
+
+
+def identities_of(contact: ContactRecord) -> list[tuple[str, str]]:
+    """The (kind, value) identities a contact is found by."""
+    return ContactRef(email=contact.email, phone=contact.phone, external_ids=contact.external_ids).identities()
 
 
 def _absorb(survivor: ContactRecord, other: ContactRecord) -> None:

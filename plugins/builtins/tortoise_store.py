@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -38,9 +39,7 @@ class _Tx:
 
     # events
     async def insert_event(self, event: EventRecord) -> bool:
-        if await m.Event.filter(workspace=event.workspace, event_id=event.event_id).using_db(self.db).exists():
-            return False
-        try:
+        try:  # the unique (workspace, event_id) decides; callers look first, so this is a race lost
             row = await m.Event.create(using_db=self.db, **_columns(event))
         except IntegrityError:
             return False
@@ -59,11 +58,11 @@ class _Tx:
 
     # contacts
     async def find_contacts(self, workspace: str, identities: Sequence[tuple[str, str]]) -> list[ContactRecord]:
-        ids: set[int] = set()
-        for kind, value in identities:
-            row = await m.Identity.filter(workspace=workspace, kind=kind, value=value).using_db(self.db).first()
-            if row:
-                ids.add(row.contact_id)
+        if not identities:
+            return []
+        match = Q(*(Q(kind=kind, value=value) for kind, value in identities), join_type=Q.OR)
+        ids = set(await m.Identity.filter(match, workspace=workspace).using_db(self.db)
+                  .values_list("contact_id", flat=True))
         if not ids:
             return []
         rows = await m.Contact.filter(id__in=ids, merged_into=None).order_by("id").using_db(self.db)
@@ -126,9 +125,10 @@ class _Tx:
 
     # outbox and tasks
     async def insert_message(self, message: MessageRecord) -> bool:
-        if await m.Message.filter(key=message.key).using_db(self.db).exists():
+        try:  # the unique key decides: a step taken twice cannot queue its message twice
+            row = await m.Message.create(using_db=self.db, **_columns(message))
+        except IntegrityError:
             return False
-        row = await m.Message.create(using_db=self.db, **_columns(message))
         message.id = row.id
         return True
 
@@ -150,9 +150,13 @@ class TortoiseStore:
 
     async def open(self) -> None:
         # The context is the process-wide fallback: requests and jobs run in tasks of their own.
+        # Tortoise caches each table's SQL by connection name, whatever the dialect: a name per
+        # backend keeps SQLite's SQL away from PostgreSQL when one process uses both (tests, simulate).
+        connection = f"relance_{self.url.split(':', 1)[0].lower()}"
+        config = {"connections": {connection: self.url},
+                  "apps": {"relance": {"models": [m.__name__], "default_connection": connection}}}
         with self.context:
-            await self.context.init(db_url=self.url, modules={"relance": [m.__name__]},
-                                    _enable_global_fallback=True)
+            await self.context.init(config=config, _enable_global_fallback=True)
             await self.context.generate_schemas(safe=True)
 
     async def close(self) -> None:
@@ -161,7 +165,7 @@ class TortoiseStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Tx]:
-        async with in_transaction() as db:
+        async with in_transaction(self.context.default_connection) as db:
             yield _Tx(db)
 
     async def due_runs(self, workspace: str, now: datetime, limit: int) -> list[tuple[int, int]]:

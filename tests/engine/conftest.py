@@ -1,12 +1,15 @@
 """A workspace running on a virtual clock and a real SQLite file, for engine tests."""
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from relance.dsl import check_workspace
@@ -70,16 +73,47 @@ class Shop:
         return [(m.template, m.key) for m in self.channel.sent]
 
 
+POSTGRES_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+TABLES = ("relance_contacts", "relance_identities", "relance_events", "relance_runs", "relance_messages",
+          "relance_tasks")
+
+
+async def _postgres_reachable() -> bool:
+    try:
+        connection = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL: a fresh SQLite file, or the local PostgreSQL emptied for this test."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'shop.sqlite3'}"
+    if not await _postgres_reachable():
+        message = f"PostgreSQL not reachable at {POSTGRES_URL}; start it or set DATABASE_URL to run these tests"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    store = store_for(plugin_manager(load_entry_points=False), POSTGRES_URL)
+    await store.open()
+    await store.context.db().execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+    await store.close()
+    return POSTGRES_URL
+
+
 @pytest.fixture
-async def open_shop(write: Callable[..., Path], functions, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """open_shop(yaml, db="shop.sqlite3", start=T0) → a Shop on a SQLite file in tmp_path."""
+async def open_shop(write: Callable[..., Path], functions, database: str) -> AsyncIterator[Callable[..., Any]]:
+    """open_shop(yaml, start=T0) → a Shop on the test's database; a second call is a restart."""
     opened: list[Any] = []
 
-    async def open_(text: str, db: str = "shop.sqlite3", start: datetime = T0) -> Shop:
+    async def open_(text: str, start: datetime = T0) -> Shop:
         path = write(text)
         workspace, problems = check_workspace([path], functions)
         assert problems == [], [str(p) for p in problems]
-        store = store_for(plugin_manager(load_entry_points=False), f"sqlite://{tmp_path / db}")
+        store = store_for(plugin_manager(load_entry_points=False), database)
         await store.open()
         opened.append(store)
         channel = RecordingChannel()

@@ -1,0 +1,65 @@
+"""The in-process scheduler: wakes due runs, sends the outbox, fires date and `every` triggers.
+
+It keeps nothing of its own: due work is found from the database (`wake_at`), so a
+restart loses nothing. One process by default; `relance worker` (arq) at scale.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from .clock import Clock
+from .engine import Engine
+
+logger = logging.getLogger("relance.scheduler")
+
+
+class Scheduler:
+    def __init__(self, engines: Sequence[Engine], clock: Clock, poll: float = 1.0,
+                 timed_every: timedelta = timedelta(minutes=1)) -> None:
+        self.engines = list(engines)
+        self.clock = clock
+        self.poll = poll
+        self.timed_every = timed_every
+        self._next_timed: datetime | None = None
+        self._stopping = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """One pass: every due run resumed, the outbox sent, timed triggers checked when it is time."""
+        resumed = 0
+        for engine in self.engines:
+            resumed += await engine.run_due()
+            await engine.dispatch()
+        now = self.clock.now()
+        if self._next_timed is None or now >= self._next_timed:
+            for engine in self.engines:
+                await engine.run_timed()
+            self._next_timed = now + self.timed_every
+        return resumed
+
+    async def seconds_to_next_wake(self) -> float:
+        now = self.clock.now()
+        wakes = [w for e in self.engines if (w := await e.store.next_wake(e.workspace.name)) is not None]
+        due_in = [(w - now).total_seconds() for w in wakes]
+        if self._next_timed is not None:
+            due_in.append((self._next_timed - now).total_seconds())
+        return max(0.0, min([self.poll, *due_in]))
+
+    async def run(self) -> None:
+        """Until `stop()`: resume what is due, then sleep until the next wake (at most `poll`)."""
+        for engine in self.engines:
+            requeued = await engine.recover()
+            if requeued:
+                logger.warning("%s: %d messages a stopped process was sending are queued again",
+                               engine.workspace.name, requeued)
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+            except Exception:  # a failing pass must not stop the timers of every shop
+                logger.exception("scheduler pass failed; retrying")
+            await self.clock.sleep(await self.seconds_to_next_wake())
+
+    def stop(self) -> None:
+        self._stopping.set()
