@@ -14,7 +14,7 @@ from relance.dsl.expressions import Scope
 
 from .channels import Channel, OutboundMessage
 from .clock import Clock
-from .events import ContactRef, Event
+from .events import ContactRef, Event, EventConflict
 from .profiles import apply_traits, resolve_contact, revenue, segment_changes
 from .dates import as_datetime
 from .records import ACTIVE_STATUSES, ContactRecord, EventRecord, RunRecord
@@ -72,14 +72,18 @@ class Engine:
         return self.versions.get((run.rule_id, run.rule_version))
 
     # --------------------------------------------------------------- events
-    async def ingest(self, event: Event) -> Outcome:
-        """Store an event once and run everything it causes; a repeated id changes nothing."""
+    async def ingest(self, event: Event, at_given: bool = True) -> Outcome:
+        """Store an event once and run everything it causes; a repeated id changes nothing.
+
+        The same id with a different body raises EventConflict; `at_given=False` (the sender
+        left the time to us) leaves `at` out of that comparison, so a retry is not a conflict.
+        """
         async with self._lock:
             outcome = Outcome(duplicate=False)
             pending = [event]
             while pending:
                 current = pending.pop(0)
-                derived, result = await self._intake(current, outcome)
+                derived, result = await self._intake(current, outcome, at_given)
                 if current is event and result is None:
                     return Outcome(duplicate=True)
                 if current is event and result is not None:
@@ -88,13 +92,16 @@ class Engine:
         await self.dispatch()
         return outcome
 
-    async def _intake(self, event: Event, outcome: Outcome) -> tuple[list[Event], int | None]:
+    async def _intake(self, event: Event, outcome: Outcome, at_given: bool = True) -> tuple[list[Event], int | None]:
         now = self.clock.now()
         effects: list[Effect] = []
         to_walk: list[int] = []
         derived: list[Event] = []
         async with self.store.transaction() as tx:
-            if await tx.get_event(self.workspace.name, event.id) is not None:
+            stored = await tx.get_event(self.workspace.name, event.id)
+            if stored is not None:
+                if not _same_fact(stored.payload, event.as_json(), at_given):
+                    raise EventConflict(event.id)
                 return [], None
             contact, merged = await resolve_contact(tx, self.workspace.name, event.contact, now)
             await tx.insert_event(EventRecord(self.workspace.name, event.id, event.type, event.at, now,
@@ -474,6 +481,12 @@ class Engine:
             if self.on_effect is not None:
                 self.on_effect(effect)
             logger.debug("%s", effect.describe())
+
+
+def _same_fact(stored: Mapping[str, Any], incoming: Mapping[str, Any], at_given: bool) -> bool:
+    ignored = () if at_given else ("at",)
+    return {k: v for k, v in stored.items() if k not in ignored} == \
+        {k: v for k, v in incoming.items() if k not in ignored}
 
 
 def _field(view: Mapping[str, Any], keys: Sequence[str]) -> datetime | None:

@@ -20,6 +20,15 @@ class EventError(RelanceError):
         self.pointer, self.message = pointer, message
 
 
+class EventConflict(EventError):
+    """An event id already stored with a different body."""
+
+    def __init__(self, event_id: str, pointer: str = "/id") -> None:
+        super().__init__(pointer, f"event '{event_id}' was already received with a different body; "
+                                  "an event id names one fact: send a new id for a new event")
+        self.event_id = event_id
+
+
 @dataclass(frozen=True, slots=True)
 class ContactRef:
     """How an event names its contact: any of an id, an email, a phone, external ids."""

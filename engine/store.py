@@ -81,6 +81,14 @@ class Store(Protocol):
 
     async def pending_messages(self, workspace: str, limit: int) -> list[MessageRecord]: ...
 
+    async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
+        """Keep a new API key's SHA-256 digest (never the key)."""
+
+    async def api_key_workspace(self, digest: str) -> str | None:
+        """The workspace a key's digest belongs to, or None."""
+
+    async def api_key_count(self, workspace: str) -> int: ...
+
     async def requeue_sending(self, workspace: str) -> int:
         """Put back to pending the messages a dead process was sending; returns how many."""
 
@@ -88,4 +96,6 @@ class Store(Protocol):
 
     async def tasks(self, workspace: str) -> list[TaskRecord]: ...
 
-    async def runs(self, workspace: str, rule_id: str | None = None) -> list[RunRecord]: ...
+    async def runs(self, workspace: str, rule_id: str | None = None, contact_id: int | None = None,
+                   limit: int | None = None) -> list[RunRecord]:
+        """Runs of the workspace, oldest first (the newest `limit` when given)."""

@@ -12,6 +12,7 @@ import click
 import pluggy
 
 from relance.dsl import check_workspace
+from relance.dsl.errors import RelanceError
 from relance.dsl.diagrams import RENDERERS
 from relance.dsl.durations import parse_duration
 from relance.dsl.formatting import format_text
@@ -208,3 +209,66 @@ def plugins_command() -> None:
         version = f"{dist.project_name} {dist.version}" if dist else f"relance {own} (built in)"
         hooks = ", ".join(sorted(h.name for h in manager.get_hookcallers(plugin) or []))
         click.echo(f"{name}  [{version}]  {hooks}")
+
+
+@main.command()
+@click.argument("rules", nargs=-1)
+@click.option("--host", help="Address to listen on (default 127.0.0.1; RELANCE_HOST).")
+@click.option("--port", type=int, help="Port (default 8000; RELANCE_PORT).")
+@click.option("--workers", type=int, help="Processes (default 1; RELANCE_WORKERS).")
+@click.option("--database-url", help="sqlite://FILE (default sqlite://relance.sqlite3) or postgres://…; DATABASE_URL.")
+@click.option("--config", "config_file", help="A TOML config file (default relance.toml if present).")
+def serve(rules: tuple[str, ...], host: str | None, port: int | None, workers: int | None,
+          database_url: str | None, config_file: str | None) -> None:
+    """Serve the HTTP API on RULES (files or folders, one workspace each; default rules.example.yaml)."""
+    import logging
+
+    import uvicorn
+
+    from .app import create_app
+    from .settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings({"rules": rules, "host": host, "port": port, "workers": workers,
+                                  "database_url": database_url}, config_file=config_file)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name, value in settings.masked().items():
+        click.echo(f"relance: {name} = {value}")
+    try:
+        app = create_app(settings)
+    except RelanceError as error:
+        click.echo(str(error), err=True)
+        sys.exit(EXIT_PROBLEMS)
+    if settings.workers > 1:
+        click.echo("relance: --workers > 1 needs the scale-out setup (PostgreSQL, REDIS_URL, `relance worker`), "
+                   "which is not built yet; serving with 1 process", err=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@main.group()
+def keys() -> None:
+    """API keys: each reaches its own workspace only."""
+
+
+@keys.command(name="create")
+@click.argument("workspace")
+@click.option("--database-url", help="The server's database (default as `relance serve`).")
+@click.option("--config", "config_file", help="A TOML config file.")
+def keys_create(workspace: str, database_url: str | None, config_file: str | None) -> None:
+    """Create an API key for WORKSPACE and print it, once: only its digest is kept."""
+    from .runtime import Runtime
+    from .settings import load_settings
+
+    settings = load_settings({"database_url": database_url}, config_file=config_file)
+
+    async def create() -> str:
+        runtime = Runtime(settings)
+        await runtime.store.open()
+        try:
+            return await runtime.create_key(workspace)
+        finally:
+            await runtime.store.close()
+
+    click.echo(asyncio.run(create()))

@@ -121,3 +121,16 @@ class Task(Model):
 
     class Meta:
         table = "relance_tasks"
+
+
+class ApiKey(Model):
+    """An API key, kept as its SHA-256: a key reaches its own workspace only."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100, db_index=True)
+    digest = fields.CharField(max_length=64, unique=True)
+    prefix = fields.CharField(max_length=12)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "relance_api_keys"

@@ -182,6 +182,15 @@ class TortoiseStore:
         rows = await m.Message.filter(workspace=workspace, status="pending").order_by("id").limit(limit)
         return [_record(MessageRecord, r) for r in rows]
 
+    async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
+        await m.ApiKey.create(workspace=workspace, digest=digest, prefix=prefix, created_at=created_at)
+
+    async def api_key_workspace(self, digest: str) -> str | None:
+        return await m.ApiKey.filter(digest=digest).first().values_list("workspace", flat=True)  # type: ignore[return-value]
+
+    async def api_key_count(self, workspace: str) -> int:
+        return await m.ApiKey.filter(workspace=workspace).count()
+
     async def requeue_sending(self, workspace: str) -> int:
         return await m.Message.filter(workspace=workspace, status="sending").update(status="pending")
 
@@ -194,11 +203,18 @@ class TortoiseStore:
     async def tasks(self, workspace: str) -> list[TaskRecord]:
         return [_record(TaskRecord, r) for r in await m.Task.filter(workspace=workspace).order_by("id")]
 
-    async def runs(self, workspace: str, rule_id: str | None = None) -> list[RunRecord]:
+    async def runs(self, workspace: str, rule_id: str | None = None, contact_id: int | None = None,
+                   limit: int | None = None) -> list[RunRecord]:
         query = m.Run.filter(workspace=workspace)
         if rule_id is not None:
             query = query.filter(rule_id=rule_id)
-        return [_record(RunRecord, r) for r in await query.order_by("id")]
+        if contact_id is not None:
+            query = query.filter(contact_id=contact_id)
+        if limit is not None:
+            rows = list(reversed(await query.order_by("-id").limit(limit)))
+        else:
+            rows = await query.order_by("id")
+        return [_record(RunRecord, r) for r in rows]
 
 
 @hookimpl

@@ -1,0 +1,65 @@
+"""The Starlette application: routes, problem+json errors, and the runtime's life."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from relance.engine.clock import Clock
+
+from . import resources
+from .ingest import post_events
+from .problems import HANDLERS, problem_response
+from .runtime import Runtime
+from .settings import Settings
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """The process answers."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """The database answers and every workspace is loaded."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        for name in runtime.engines:
+            await runtime.store.next_wake(name)
+    except Exception as error:  # any database failure means not ready
+        return problem_response(503, f"database unavailable: {error}")
+    return JSONResponse({"status": "ready", "workspaces": sorted(runtime.engines)})
+
+
+ROUTES = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/v1/events", post_events, methods=["POST"]),
+    Route("/v1/contacts", resources.find_contacts, methods=["GET"]),
+    Route("/v1/contacts/{contact_id}", resources.get_contact, methods=["GET"]),
+    Route("/v1/runs", resources.list_runs, methods=["GET"]),
+    Route("/v1/runs/{run_id}", resources.get_run, methods=["GET"]),
+    Route("/v1/messages", resources.list_messages, methods=["GET"]),
+    Route("/v1/tasks", resources.list_tasks, methods=["GET"]),
+]
+
+
+def create_app(settings: Settings, clock: Clock | None = None, run_scheduler: bool = True) -> Starlette:
+    """The app for these settings; `clock` and `run_scheduler` are for tests on a virtual clock."""
+    runtime = Runtime(settings, clock)
+    runtime.compile()  # rules with errors stop the start, with every problem listed
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start(run_scheduler)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,71 @@
+"""POST /v1/events: one event or a batch, each stored and processed once."""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from relance.engine.events import EventConflict, EventError, parse_event
+
+from .problems import Problem
+from .requests import engine, json_body
+
+MAX_BATCH = 500
+
+
+def _items(body: Any) -> tuple[list[Any], bool, str]:
+    """The events of a body, whether it is a batch, and the JSON pointer of its list."""
+    if isinstance(body, list):
+        return body, True, ""
+    if isinstance(body, dict) and set(body) == {"events"}:
+        if not isinstance(body["events"], list):
+            raise Problem(422, "expected a list of events", pointer="/events")
+        return body["events"], True, "/events"
+    return [body], False, ""
+
+
+async def post_events(request: Request) -> JSONResponse:
+    """Store and process events. `?wait=true` answers with the effects they had (runs, messages, …)."""
+    shop = await engine(request)
+    items, batch, base = _items(await json_body(request))
+    if len(items) > MAX_BATCH:
+        raise Problem(413, f"a batch holds at most {MAX_BATCH} events, not {len(items)}")
+    wait = request.query_params.get("wait", "false").lower() in ("1", "true", "yes")
+    results: list[dict[str, Any]] = []
+    effects: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        pointer = f"{base}/{index}" if batch else ""
+        try:
+            event = parse_event(item, now=shop.clock.now(), pointer=pointer)
+            outcome = await shop.ingest(event, at_given=isinstance(item, dict) and "at" in item)
+        except EventConflict as error:
+            results.append({"index": index, "id": error.event_id, "status": "rejected",
+                            "problem": {"status": 409, "pointer": error.pointer if not batch else f"{pointer}/id",
+                                        "detail": error.message}})
+            continue
+        except EventError as error:
+            results.append({"index": index, "id": item.get("id") if isinstance(item, dict) else None,
+                            "status": "rejected",
+                            "problem": {"status": 422, "pointer": error.pointer, "detail": error.message}})
+            continue
+        results.append({"index": index, "id": event.id, "status": "duplicate" if outcome.duplicate else "accepted"})
+        effects += [e.as_json() for e in outcome.effects]
+    if not batch:
+        result = results[0]
+        if result["status"] == "rejected":
+            problem = result["problem"]
+            raise Problem(problem["status"], problem["detail"], pointer=problem["pointer"])
+        body: dict[str, Any] = {"id": result["id"], "status": result["status"]}
+        if wait:
+            body["effects"] = effects
+        return JSONResponse(body, status_code=202)
+    rejected = sum(r["status"] == "rejected" for r in results)
+    summary: dict[str, Any] = {
+        "accepted": sum(r["status"] == "accepted" for r in results),
+        "duplicates": sum(r["status"] == "duplicate" for r in results),
+        "rejected": rejected, "results": results,
+    }
+    if wait:
+        summary["effects"] = effects
+    return JSONResponse(summary, status_code=207 if rejected else 202)

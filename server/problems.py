@@ -1,0 +1,53 @@
+"""Every 4xx and 5xx as application/problem+json (RFC 9457), built here and only here."""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+MEDIA_TYPE = "application/problem+json"
+TITLES = {400: "Bad request", 401: "Unauthorized", 404: "Not found", 405: "Method not allowed",
+          409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Invalid event",
+          500: "Internal error", 503: "Not ready"}
+
+
+class Problem(Exception):
+    """Raised anywhere in a request: becomes a problem+json response."""
+
+    def __init__(self, status: int, detail: str, pointer: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.pointer, self.extra = status, detail, pointer, extra
+
+
+def problem_response(status: int, detail: str, pointer: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status,
+                            "detail": detail}
+    if pointer is not None:
+        body["pointer"] = pointer
+    body.update(extra)
+    headers = {"WWW-Authenticate": 'Bearer realm="relance"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+async def on_problem(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, Problem)
+    return problem_response(error.status, error.detail, error.pointer, **error.extra)
+
+
+async def on_http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    detail = {404: f"no route {request.url.path}",
+              405: f"{request.method} is not allowed on {request.url.path}"}.get(error.status_code, str(error.detail))
+    response = problem_response(error.status_code, detail)
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+async def on_error(request: Request, error: Exception) -> JSONResponse:
+    return problem_response(500, "the server failed on this request; it is logged")
+
+
+HANDLERS = {Problem: on_problem, HTTPException: on_http_error, Exception: on_error}

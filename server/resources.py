@@ -1,0 +1,88 @@
+"""Reading a workspace: contacts, runs with their trace, messages, tasks. Another workspace's are 404."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .problems import Problem
+from .requests import engine, limit_param
+
+
+def as_json(record: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(record)
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in data.items()}
+
+
+def _id(request: Request, name: str) -> int:
+    raw = request.path_params[name]
+    if not raw.isdigit():
+        raise Problem(404, f"no {name.removesuffix('_id')} '{raw}'")
+    return int(raw)
+
+
+async def get_contact(request: Request) -> JSONResponse:
+    shop = await engine(request)
+    contact_id = _id(request, "contact_id")
+    async with shop.store.transaction() as tx:
+        contact = await tx.get_contact(contact_id)
+    if contact is None or contact.workspace != shop.workspace.name:
+        raise Problem(404, f"no contact {contact_id} in this workspace")
+    if contact.merged_into is not None:
+        raise Problem(404, f"contact {contact_id} was merged into {contact.merged_into}", merged_into=contact.merged_into)
+    return JSONResponse(as_json(contact))
+
+
+async def find_contacts(request: Request) -> JSONResponse:
+    """By identity: ?email=, ?phone= or ?external_id=SOURCE:ID."""
+    shop = await engine(request)
+    query = request.query_params
+    identities = [(kind, query[kind].strip().lower() if kind == "email" else query[kind].strip())
+                  for kind in ("email", "phone") if kind in query]
+    if "external_id" in query:
+        source, _, value = query["external_id"].partition(":")
+        if not value:
+            raise Problem(400, "external_id is SOURCE:ID, such as shopify:7301", pointer="/query/external_id")
+        identities.append((f"ext:{source}", value))
+    if not identities:
+        raise Problem(400, "give ?email=, ?phone= or ?external_id=SOURCE:ID", pointer="/query")
+    async with shop.store.transaction() as tx:
+        contacts = await tx.find_contacts(shop.workspace.name, identities)
+    return JSONResponse({"contacts": [as_json(c) for c in contacts]})
+
+
+async def get_run(request: Request) -> JSONResponse:
+    shop = await engine(request)
+    run_id = _id(request, "run_id")
+    async with shop.store.transaction() as tx:
+        run = await tx.get_run(run_id)
+    if run is None or run.workspace != shop.workspace.name:
+        raise Problem(404, f"no run {run_id} in this workspace")
+    return JSONResponse(as_json(run))
+
+
+async def list_runs(request: Request) -> JSONResponse:
+    """?rule=RULE_ID, ?contact=CONTACT_ID, ?limit=N (newest first)."""
+    shop = await engine(request)
+    contact = request.query_params.get("contact")
+    if contact is not None and not contact.isdigit():
+        raise Problem(400, "contact is a contact id, a whole number", pointer="/query/contact")
+    runs = await shop.store.runs(shop.workspace.name, request.query_params.get("rule"),
+                                 int(contact) if contact else None, limit_param(request))
+    return JSONResponse({"runs": [as_json(r) for r in runs]})
+
+
+async def list_messages(request: Request) -> JSONResponse:
+    """?status=pending|sent|failed|draft|advised."""
+    shop = await engine(request)
+    messages = await shop.store.messages(shop.workspace.name, request.query_params.get("status"))
+    return JSONResponse({"messages": [as_json(m) for m in messages[-limit_param(request):]]})
+
+
+async def list_tasks(request: Request) -> JSONResponse:
+    shop = await engine(request)
+    tasks = await shop.store.tasks(shop.workspace.name)
+    return JSONResponse({"tasks": [as_json(t) for t in tasks[-limit_param(request):]]})

@@ -1,0 +1,93 @@
+"""What a running server holds: one store, an engine per workspace, the scheduler."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pluggy
+
+from relance.dsl import check_workspace
+from relance.dsl.errors import RelanceError, RuleError
+from relance.engine.clock import Clock, SystemClock
+from relance.engine.engine import Engine
+from relance.engine.scheduler import Scheduler
+from relance.engine.store import Store
+from relance.plugins.registry import channels, function_registry, plugin_manager, scorers, store_for
+
+from . import keys
+from .settings import Settings
+
+logger = logging.getLogger("relance.server")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, clock: Clock | None = None,
+                 manager: pluggy.PluginManager | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.manager = manager or plugin_manager()
+        self.store: Store = store_for(self.manager, settings.database_url)
+        self.engines: dict[str, Engine] = {}
+        self.scheduler: Scheduler | None = None
+        self._scheduler_task: asyncio.Task[None] | None = None
+        self._keys: dict[str, str] = {}  # digest -> workspace, filled as keys are used
+
+    def compile(self) -> list:  # type: ignore[type-arg]
+        """Every workspace named by the settings, compiled; RuleError lists all problems."""
+        functions = function_registry(self.manager)
+        plugins = sorted(channels(self.manager))
+        compiled, problems = [], []
+        for path in self.settings.rules:
+            if not Path(path).exists():
+                raise RelanceError(f"{path}: no such rules file or folder")
+            workspace, found = check_workspace([path], functions, plugins)
+            problems += found
+            if workspace is not None:
+                compiled.append(workspace)
+        if problems:
+            raise RuleError(problems)
+        names = [w.name for w in compiled]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise RelanceError(f"two rules folders name the workspace '{duplicates.pop()}'")
+        return compiled
+
+    async def start(self, run_scheduler: bool = True) -> None:
+        workspaces = self.compile()
+        await self.store.open()
+        for workspace in workspaces:
+            self.engines[workspace.name] = Engine(workspace, self.store, self.clock, channels(self.manager),
+                                                  scorers(self.manager))
+            await self._first_key(workspace.name)
+        self.scheduler = Scheduler(list(self.engines.values()), self.clock)
+        if run_scheduler:
+            self._scheduler_task = asyncio.create_task(self.scheduler.run())
+
+    async def _first_key(self, workspace: str) -> None:
+        """A workspace with no key gets one at first start, shown once in the log."""
+        if await self.store.api_key_count(workspace) == 0:
+            key = await self.create_key(workspace)
+            logger.warning("API key for workspace %s (shown once, keep it): %s", workspace, key)
+            print(f"relance: API key for workspace {workspace} (shown once, keep it): {key}", flush=True)
+
+    async def create_key(self, workspace: str) -> str:
+        key = keys.new_key()
+        await self.store.add_api_key(workspace, keys.digest(key), key[:8], self.clock.now())
+        return key
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self._scheduler_task is not None:
+            await self._scheduler_task
+        await self.store.close()
+
+    async def workspace_for_key(self, key: str) -> str | None:
+        digest = keys.digest(key)
+        if digest not in self._keys:
+            workspace = await self.store.api_key_workspace(digest)
+            if workspace is None:
+                return None
+            self._keys[digest] = workspace
+        return self._keys[digest]

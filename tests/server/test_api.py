@@ -1,0 +1,112 @@
+"""The HTTP API through the ASGI app: auth, isolation, idempotency, batches, problem+json."""
+from __future__ import annotations
+
+import pytest
+
+PROBLEM = "application/problem+json"
+HOT = {"id": "m1", "type": "message.received", "contact": {"email": "lea@example.test", "first_name": "Léa"},
+       "properties": {"text": "je veux commander, où je paie ?"}}
+
+
+def test_an_event_with_wait_true_answers_with_its_effects(api) -> None:
+    response = api.call("POST", "/v1/events?wait=true", json=HOT)
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["id"], body["status"]) == ("m1", "accepted")
+    kinds = [(e["rule"], e["kind"]) for e in body["effects"]]
+    assert ("chaud", "run.started") in kinds and ("chaud", "message.sent") in kinds
+    [message] = api.call("GET", "/v1/messages?status=sent").json()["messages"]
+    assert (message["template"], message["body"]) == ("lien", "Bonjour Léa")
+
+
+def test_the_same_id_twice_is_processed_once_and_says_so(api) -> None:
+    first = api.call("POST", "/v1/events", json=HOT).json()
+    again = api.call("POST", "/v1/events", json=HOT).json()
+    assert (first["status"], again["status"]) == ("accepted", "duplicate")
+    assert len(api.call("GET", "/v1/messages").json()["messages"]) == 1
+
+
+def test_the_same_id_with_another_body_is_a_409_naming_the_id(api) -> None:
+    api.call("POST", "/v1/events", json=HOT)
+    response = api.call("POST", "/v1/events", json={**HOT, "properties": {"text": "merci"}})
+    assert (response.status_code, response.headers["content-type"]) == (409, PROBLEM)
+    assert response.json()["detail"].startswith("event 'm1' was already received with a different body")
+
+
+def test_a_batch_with_a_bad_item_rejects_only_that_item(api) -> None:
+    batch = {"events": [HOT, {**HOT, "id": "m2", "at": "not a time"}, {**HOT, "id": "m3"}]}
+    response = api.call("POST", "/v1/events", json=batch)
+    assert response.status_code == 207
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (2, 1)
+    [bad] = [r for r in body["results"] if r["status"] == "rejected"]
+    assert (bad["index"], bad["problem"]["pointer"]) == (1, "/events/1/at")
+    assert [m["run_id"] for m in api.call("GET", "/v1/messages").json()["messages"]] == [1, 2]  # m1, m3: one each
+
+
+@pytest.mark.parametrize("body, pointer, detail", [
+    ({**HOT, "type": ""}, "/type", "expected an event type"),
+    ({**HOT, "contact": {}}, "/contact", "names no one"),
+    ({**HOT, "contact": {"email": "not-an-email"}}, "/contact/email", "'not-an-email' is not an email address"),
+    ({**HOT, "colour": "red"}, "/colour", "unknown field"),
+    ({**HOT, "at": "2026-03-02T10:00:00"}, "/at", "has no timezone"),
+])
+def test_a_bad_event_is_a_422_naming_the_field(api, body, pointer: str, detail: str) -> None:
+    response = api.call("POST", "/v1/events", json=body)
+    assert (response.status_code, response.headers["content-type"]) == (422, PROBLEM)
+    assert response.json()["pointer"] == pointer and detail in response.json()["detail"]
+
+
+def test_a_body_that_is_not_json(api) -> None:
+    response = api.call("POST", "/v1/events", content=b'{"id": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["detail"].startswith("the body is not JSON")
+
+
+def test_an_oversize_body_is_refused_before_it_is_read(api) -> None:
+    response = api.call("POST", "/v1/events", content=b"x" * (1024 * 1024 + 1))
+    assert (response.status_code, response.headers["content-type"]) == (413, PROBLEM)
+
+
+def test_a_batch_over_500_events_is_refused(api) -> None:
+    events = [{**HOT, "id": f"e{i}"} for i in range(501)]
+    assert api.call("POST", "/v1/events", json=events).status_code == 413
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer rk_wrong"}, {"Authorization": "Token x"}])
+def test_missing_or_bad_keys_are_401(api, headers: dict) -> None:
+    response = api.call("POST", "/v1/events", shop=None, json=HOT, headers=headers)
+    assert (response.status_code, response.headers["content-type"]) == (401, PROBLEM)
+
+
+def test_unknown_routes_and_wrong_methods_are_problems_too(api) -> None:
+    missing = api.call("GET", "/v1/nothing")
+    wrong = api.call("DELETE", "/v1/events")
+    assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM)
+    assert (wrong.status_code, wrong.headers["content-type"]) == (405, PROBLEM)
+
+
+def test_a_key_reaches_its_own_workspace_only(api) -> None:
+    api.call("POST", "/v1/events", json=HOT)
+    [run] = api.call("GET", "/v1/runs").json()["runs"]
+    contact_id = run["contact_id"]
+    assert api.call("GET", f"/v1/runs/{run['id']}").status_code == 200
+    assert api.call("GET", f"/v1/runs/{run['id']}", shop="shop-b").status_code == 404
+    assert api.call("GET", f"/v1/contacts/{contact_id}", shop="shop-b").status_code == 404
+    assert api.call("GET", "/v1/messages", shop="shop-b").json()["messages"] == []
+    assert api.call("GET", "/v1/contacts?email=lea@example.test", shop="shop-b").json()["contacts"] == []
+
+
+def test_a_run_and_its_trace(api) -> None:
+    api.call("POST", "/v1/events", json={"id": "c1", "type": "checkout.started",
+                                         "contact": {"email": "alice@example.test"}, "properties": {}})
+    [run] = api.call("GET", "/v1/runs?rule=panier").json()["runs"]
+    detail = api.call("GET", f"/v1/runs/{run['id']}").json()
+    assert (detail["status"], detail["node_id"]) == ("waiting", "panier/steps/1")
+    assert [t.get("node") for t in detail["trace"]] == [None, "panier/steps/0"]
+    contact = api.call("GET", "/v1/contacts?email=Alice@Example.test").json()["contacts"][0]
+    assert contact["id"] == run["contact_id"]
+
+
+def test_health_and_readiness(api) -> None:
+    assert api.call("GET", "/healthz", shop=None).json() == {"status": "ok"}
+    assert api.call("GET", "/readyz", shop=None).json() == {"status": "ready", "workspaces": ["shop-a", "shop-b"]}
