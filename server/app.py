@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from relance.engine.clock import Clock
 
-from . import resources
+from . import resources, segment
 from .ingest import post_events
 from .problems import HANDLERS, problem_response
 from .runtime import Runtime
@@ -38,6 +38,10 @@ ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/v1/events", post_events, methods=["POST"]),
+    Route("/v1/track", segment.track, methods=["POST"]),
+    Route("/v1/identify", segment.identify, methods=["POST"]),
+    Route("/v1/page", segment.page, methods=["POST"]),
+    Route("/v1/batch", segment.batch, methods=["POST"]),
     Route("/v1/contacts", resources.find_contacts, methods=["GET"]),
     Route("/v1/contacts/{contact_id}", resources.get_contact, methods=["GET"]),
     Route("/v1/runs", resources.list_runs, methods=["GET"]),

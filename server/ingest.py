@@ -1,11 +1,13 @@
 """POST /v1/events: one event or a batch, each stored and processed once."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from relance.engine.engine import Engine
 from relance.engine.events import EventConflict, EventError, parse_event
 
 from .problems import Problem
@@ -25,24 +27,19 @@ def _items(body: Any) -> tuple[list[Any], bool, str]:
     return [body], False, ""
 
 
-async def post_events(request: Request) -> JSONResponse:
-    """Store and process events. `?wait=true` answers with the effects they had (runs, messages, …)."""
-    shop = await engine(request)
-    items, batch, base = _items(await json_body(request))
-    if len(items) > MAX_BATCH:
-        raise Problem(413, f"a batch holds at most {MAX_BATCH} events, not {len(items)}")
-    wait = request.query_params.get("wait", "false").lower() in ("1", "true", "yes")
+async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
+                       translate: Callable[[Any, str], Any] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each item stored and processed on its own: (results by index, effects of them all)."""
     results: list[dict[str, Any]] = []
     effects: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        pointer = f"{base}/{index}" if batch else ""
+    for index, (item, pointer) in enumerate(zip(items, pointers)):
         try:
-            event = parse_event(item, now=shop.clock.now(), pointer=pointer)
-            outcome = await shop.ingest(event, at_given=isinstance(item, dict) and "at" in item)
+            data = translate(item, pointer) if translate else item
+            event = parse_event(data, now=shop.clock.now(), pointer=pointer)
+            outcome = await shop.ingest(event, at_given=isinstance(data, dict) and "at" in data)
         except EventConflict as error:
             results.append({"index": index, "id": error.event_id, "status": "rejected",
-                            "problem": {"status": 409, "pointer": error.pointer if not batch else f"{pointer}/id",
-                                        "detail": error.message}})
+                            "problem": {"status": 409, "pointer": f"{pointer}/id", "detail": error.message}})
             continue
         except EventError as error:
             results.append({"index": index, "id": item.get("id") if isinstance(item, dict) else None,
@@ -51,21 +48,44 @@ async def post_events(request: Request) -> JSONResponse:
             continue
         results.append({"index": index, "id": event.id, "status": "duplicate" if outcome.duplicate else "accepted"})
         effects += [e.as_json() for e in outcome.effects]
-    if not batch:
-        result = results[0]
-        if result["status"] == "rejected":
-            problem = result["problem"]
-            raise Problem(problem["status"], problem["detail"], pointer=problem["pointer"])
-        body: dict[str, Any] = {"id": result["id"], "status": result["status"]}
-        if wait:
-            body["effects"] = effects
-        return JSONResponse(body, status_code=202)
+    return results, effects
+
+
+def single_response(result: dict[str, Any], effects: list[dict[str, Any]] | None) -> JSONResponse:
+    """202 for an accepted or duplicate event; the rejection's problem otherwise."""
+    if result["status"] == "rejected":
+        problem = result["problem"]
+        raise Problem(problem["status"], problem["detail"], pointer=problem["pointer"])
+    body: dict[str, Any] = {"id": result["id"], "status": result["status"]}
+    if effects is not None:
+        body["effects"] = effects
+    return JSONResponse(body, status_code=202)
+
+
+def batch_response(results: list[dict[str, Any]], effects: list[dict[str, Any]] | None) -> JSONResponse:
+    """202 when every event was taken, 207 when some were rejected (each by its index)."""
     rejected = sum(r["status"] == "rejected" for r in results)
     summary: dict[str, Any] = {
         "accepted": sum(r["status"] == "accepted" for r in results),
         "duplicates": sum(r["status"] == "duplicate" for r in results),
         "rejected": rejected, "results": results,
     }
-    if wait:
+    if effects is not None:
         summary["effects"] = effects
     return JSONResponse(summary, status_code=207 if rejected else 202)
+
+
+def wants_effects(request: Request) -> bool:
+    return request.query_params.get("wait", "false").lower() in ("1", "true", "yes")
+
+
+async def post_events(request: Request) -> JSONResponse:
+    """Store and process events. `?wait=true` answers with the effects they had (runs, messages, …)."""
+    shop = await engine(request)
+    items, batch, base = _items(await json_body(request))
+    if len(items) > MAX_BATCH:
+        raise Problem(413, f"a batch holds at most {MAX_BATCH} events, not {len(items)}")
+    pointers = [f"{base}/{index}" for index in range(len(items))] if batch else [""]
+    results, effects = await ingest_items(shop, items, pointers)
+    shown = effects if wants_effects(request) else None
+    return batch_response(results, shown) if batch else single_response(results[0], shown)
