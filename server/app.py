@@ -1,6 +1,8 @@
 """The Starlette application: routes, problem+json errors, and the runtime's life."""
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +13,7 @@ from starlette.routing import Route
 
 from relance.engine.clock import Clock
 
-from . import resources, segment
+from . import resources, rules_api, segment
 from .ingest import post_events
 from .problems import HANDLERS, problem_response
 from .runtime import Runtime
@@ -48,6 +50,9 @@ ROUTES = [
     Route("/v1/runs/{run_id}", resources.get_run, methods=["GET"]),
     Route("/v1/messages", resources.list_messages, methods=["GET"]),
     Route("/v1/tasks", resources.list_tasks, methods=["GET"]),
+    Route("/v1/rules", rules_api.list_rules, methods=["GET"]),
+    Route("/v1/rules/validate", rules_api.validate_rules, methods=["POST"]),
+    Route("/v1/rules/reload", rules_api.reload_rules, methods=["POST"]),
 ]
 
 
@@ -59,6 +64,10 @@ def create_app(settings: Settings, clock: Clock | None = None, run_scheduler: bo
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start(run_scheduler)
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, runtime.reload_all)
+        except (RuntimeError, ValueError, NotImplementedError):
+            pass  # not the main thread (tests) or no SIGHUP on this system
         try:
             yield
         finally:

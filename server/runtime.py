@@ -8,7 +8,9 @@ from pathlib import Path
 import pluggy
 
 from relance.dsl import check_workspace
-from relance.dsl.errors import RelanceError, RuleError
+from relance.dsl.errors import Problem, RelanceError, RuleError
+from relance.dsl.graph import Workspace
+from relance.dsl.loader import workspace_files
 from relance.engine.clock import Clock, SystemClock
 from relance.engine.engine import Engine
 from relance.engine.scheduler import Scheduler
@@ -32,19 +34,24 @@ class Runtime:
         self.scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
         self._keys: dict[str, str] = {}  # digest -> workspace, filled as keys are used
+        self.paths: dict[str, str] = {}  # workspace -> its rules file or folder
+        self._mtimes: dict[str, dict[str, float]] = {}
+        self._watch_task: asyncio.Task[None] | None = None
 
-    def compile(self) -> list:  # type: ignore[type-arg]
+    def _check(self, path: str) -> tuple[Workspace | None, list[Problem]]:
+        return check_workspace([path], function_registry(self.manager), sorted(channels(self.manager)))
+
+    def compile(self) -> list[Workspace]:
         """Every workspace named by the settings, compiled; RuleError lists all problems."""
-        functions = function_registry(self.manager)
-        plugins = sorted(channels(self.manager))
         compiled, problems = [], []
         for path in self.settings.rules:
             if not Path(path).exists():
                 raise RelanceError(f"{path}: no such rules file or folder")
-            workspace, found = check_workspace([path], functions, plugins)
+            workspace, found = self._check(path)
             problems += found
             if workspace is not None:
                 compiled.append(workspace)
+                self.paths[workspace.name] = path
         if problems:
             raise RuleError(problems)
         names = [w.name for w in compiled]
@@ -61,8 +68,37 @@ class Runtime:
                                                   scorers(self.manager))
             await self._first_key(workspace.name)
         self.scheduler = Scheduler(list(self.engines.values()), self.clock)
+        for name in self.engines:
+            self._mtimes[name] = _mtimes(self.paths[name])
         if run_scheduler:
             self._scheduler_task = asyncio.create_task(self.scheduler.run())
+            self._watch_task = asyncio.create_task(self._watch())
+
+    def reload(self, workspace: str) -> list[Problem]:
+        """Compile the workspace's files again; with problems, keep the running rules and return them."""
+        path = self.paths[workspace]
+        self._mtimes[workspace] = _mtimes(path)
+        compiled, problems = self._check(path)
+        if compiled is not None and compiled.name != workspace:
+            problems = [Problem(path, 1, 1, f"the workspace is named '{workspace}'; renaming it needs a restart")]
+        if problems or compiled is None:
+            logger.error("rules of %s not reloaded, the previous ones keep running:\n%s", workspace,
+                         "\n".join(str(p) for p in problems))
+            return problems
+        self.engines[workspace].reload(compiled)
+        logger.info("rules of %s reloaded: %d rules", workspace, len(compiled.rules))
+        return []
+
+    def reload_all(self) -> dict[str, list[Problem]]:
+        return {name: self.reload(name) for name in self.engines}
+
+    async def _watch(self, every: float = 1.0) -> None:
+        """Reload a workspace when one of its files changes."""
+        while True:
+            await asyncio.sleep(every)
+            for name in self.engines:
+                if _mtimes(self.paths[name]) != self._mtimes.get(name):
+                    self.reload(name)
 
     async def _first_key(self, workspace: str) -> None:
         """A workspace with no key gets one at first start, shown once in the log."""
@@ -77,6 +113,8 @@ class Runtime:
         return key
 
     async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
         if self.scheduler is not None:
             self.scheduler.stop()
         if self._scheduler_task is not None:
@@ -91,3 +129,15 @@ class Runtime:
                 return None
             self._keys[digest] = workspace
         return self._keys[digest]
+
+
+def _mtimes(path: str) -> dict[str, float]:
+    """Modification times of a workspace's rules and template files."""
+    yaml_files, templates, _ = workspace_files([path])
+    found = {}
+    for file in [*yaml_files, *templates]:
+        try:
+            found[str(file)] = file.stat().st_mtime
+        except FileNotFoundError:
+            continue
+    return found
