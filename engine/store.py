@@ -64,6 +64,20 @@ class Transaction(Protocol):
 
     async def insert_task(self, task: TaskRecord) -> TaskRecord: ...
 
+    async def get_message(self, message_id: int) -> MessageRecord | None: ...
+
+    async def get_task(self, task_id: int) -> TaskRecord | None: ...
+
+    async def save_task(self, task: TaskRecord) -> None: ...
+
+    # one contact's data (GDPR)
+    async def contact_data(self, contact_id: int) -> tuple[list[EventRecord], list[RunRecord], list[MessageRecord],
+                                                          list[TaskRecord]]:
+        """Everything kept about a contact: events, runs, messages, tasks."""
+
+    async def erase_contact(self, contact_id: int) -> None:
+        """Delete the contact and everything about it, identities included."""
+
 
 class Store(Protocol):
     async def open(self) -> None:

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from relance.engine.clock import Clock
 
-from . import resources, rules_api, segment
+from . import actions, resources, rules_api, segment
 from .ingest import post_events
 from .problems import HANDLERS, problem_response
 from .runtime import Runtime
@@ -50,6 +50,13 @@ ROUTES = [
     Route("/v1/runs/{run_id}", resources.get_run, methods=["GET"]),
     Route("/v1/messages", resources.list_messages, methods=["GET"]),
     Route("/v1/tasks", resources.list_tasks, methods=["GET"]),
+    Route("/v1/contacts/{contact_id}", actions.erase_contact, methods=["DELETE"]),
+    Route("/v1/contacts/{contact_id}/export", actions.export_contact, methods=["GET"]),
+    Route("/v1/runs/{run_id}/cancel", actions.cancel_run, methods=["POST"]),
+    Route("/v1/messages/{message_id}", actions.edit_message, methods=["PATCH"]),
+    Route("/v1/messages/{message_id}/approve", actions.approve_message, methods=["POST"]),
+    Route("/v1/messages/{message_id}/reject", actions.reject_message, methods=["POST"]),
+    Route("/v1/tasks/{task_id}/complete", actions.complete_task, methods=["POST"]),
     Route("/v1/rules", rules_api.list_rules, methods=["GET"]),
     Route("/v1/rules/validate", rules_api.validate_rules, methods=["POST"]),
     Route("/v1/rules/reload", rules_api.reload_rules, methods=["POST"]),

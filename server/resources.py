@@ -17,7 +17,8 @@ def as_json(record: Any) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in data.items()}
 
 
-def _id(request: Request, name: str) -> int:
+def identifier(request: Request, name: str) -> int:
+    """A numeric path parameter; anything else is a 404 (no such thing)."""
     raw = request.path_params[name]
     if not raw.isdigit():
         raise Problem(404, f"no {name.removesuffix('_id')} '{raw}'")
@@ -26,7 +27,7 @@ def _id(request: Request, name: str) -> int:
 
 async def get_contact(request: Request) -> JSONResponse:
     shop = await engine(request)
-    contact_id = _id(request, "contact_id")
+    contact_id = identifier(request, "contact_id")
     async with shop.store.transaction() as tx:
         contact = await tx.get_contact(contact_id)
     if contact is None or contact.workspace != shop.workspace.name:
@@ -56,7 +57,7 @@ async def find_contacts(request: Request) -> JSONResponse:
 
 async def get_run(request: Request) -> JSONResponse:
     shop = await engine(request)
-    run_id = _id(request, "run_id")
+    run_id = identifier(request, "run_id")
     async with shop.store.transaction() as tx:
         run = await tx.get_run(run_id)
     if run is None or run.workspace != shop.workspace.name:

@@ -141,6 +141,34 @@ class _Tx:
         return task
 
 
+    async def get_message(self, message_id: int) -> MessageRecord | None:
+        row = await m.Message.filter(id=message_id).using_db(self.db).first()
+        return _record(MessageRecord, row) if row else None
+
+    async def get_task(self, task_id: int) -> TaskRecord | None:
+        row = await m.Task.filter(id=task_id).using_db(self.db).first()
+        return _record(TaskRecord, row) if row else None
+
+    async def save_task(self, task: TaskRecord) -> None:
+        await m.Task.filter(id=task.id).using_db(self.db).update(**_columns(task))
+
+    async def contact_data(self, contact_id: int) -> tuple[list[EventRecord], list[RunRecord], list[MessageRecord],
+                                                          list[TaskRecord]]:
+        found = []
+        for model, record in ((m.Event, EventRecord), (m.Run, RunRecord), (m.Message, MessageRecord),
+                              (m.Task, TaskRecord)):
+            rows = await model.filter(contact_id=contact_id).order_by("id").using_db(self.db)
+            found.append([_record(record, r) for r in rows])
+        return found[0], found[1], found[2], found[3]  # type: ignore[return-value]
+
+    async def erase_contact(self, contact_id: int) -> None:
+        merged = await m.Contact.filter(merged_into=contact_id).using_db(self.db).values_list("id", flat=True)
+        ids = [contact_id, *merged]
+        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task):
+            await model.filter(contact_id__in=ids).using_db(self.db).delete()
+        await m.Contact.filter(id__in=ids).using_db(self.db).delete()
+
+
 class TortoiseStore:
     """The store on a database URL: `sqlite://relance.sqlite3`, `sqlite://:memory:`, `postgres://…`."""
 

@@ -27,6 +27,10 @@ rules:
   - id: panier
     when: checkout.started
     steps: [wait 1d, send email rappel]
+  - id: brouillon
+    when: form.submitted
+    mode: assist
+    steps: [send email lien, task "Rappeler"]
 """
 
 

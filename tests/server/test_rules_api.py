@@ -13,11 +13,11 @@ def rules_file(api) -> Path:  # type: ignore[no-untyped-def]
 def test_rules_are_listed_with_their_versions(api) -> None:
     body = api.call("GET", "/v1/rules").json()
     assert body["workspace"] == "shop-a"
-    assert [(r["id"], len(r["version"])) for r in body["rules"]] == [("chaud", 12), ("panier", 12)]
+    assert [(r["id"], len(r["version"])) for r in body["rules"]] == [("chaud", 12), ("panier", 12), ("brouillon", 12)]
 
 
 def test_validate_a_body_without_loading_it(api) -> None:
-    broken = SHOP.format(name="shop-a").replace("send email lien", "send emial lien")
+    broken = SHOP.format(name="shop-a").replace("send email lien", "send emial lien", 1)
     body = api.call("POST", "/v1/rules/validate", content=broken.encode()).json()
     assert body["ok"] is False
     [problem] = body["problems"]
@@ -30,7 +30,7 @@ def test_validate_a_body_without_loading_it(api) -> None:
 def test_reload_takes_a_good_file(api) -> None:
     path = rules_file(api)
     path.write_text(path.read_text() + "  - id: nouvelle\n    when: page.viewed\n    steps: [tag vu]\n")
-    assert api.call("POST", "/v1/rules/reload").json() == {"reloaded": True, "rules": 3}
+    assert api.call("POST", "/v1/rules/reload").json() == {"reloaded": True, "rules": 4}
     assert "nouvelle" in [r["id"] for r in api.call("GET", "/v1/rules").json()["rules"]]
 
 

@@ -1,0 +1,119 @@
+"""What a person does through the API: approve, edit or reject drafts; complete tasks; cancel runs; GDPR."""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from relance.engine.engine import Engine
+from relance.engine.records import ACTIVE_STATUSES
+from relance.engine.walker import finish
+
+from .problems import Problem
+from .requests import engine, json_body
+from .resources import as_json, identifier
+
+
+async def _draft(shop: Engine, tx: Any, message_id: int) -> Any:
+    message = await tx.get_message(message_id)
+    if message is None or message.workspace != shop.workspace.name:
+        raise Problem(404, f"no message {message_id} in this workspace")
+    if message.status != "draft":
+        raise Problem(409, f"message {message_id} is {message.status}, not a draft")
+    return message
+
+
+async def approve_message(request: Request) -> JSONResponse:
+    """A draft (mode assist) goes out as it is, or as edited."""
+    shop = await engine(request)
+    async with shop.store.transaction() as tx:
+        message = await _draft(shop, tx, identifier(request, "message_id"))
+        message.status = "pending"
+        await tx.save_message(message)
+    await shop.dispatch()
+    async with shop.store.transaction() as tx:
+        return JSONResponse(as_json(await tx.get_message(message.id)))
+
+
+async def edit_message(request: Request) -> JSONResponse:
+    """Change a draft's subject or body before approving it."""
+    shop = await engine(request)
+    changes = await json_body(request)
+    if not isinstance(changes, dict) or not changes or set(changes) - {"subject", "body"}:
+        raise Problem(422, "send {\"subject\": …, \"body\": …} (either or both)", pointer="")
+    for key, value in changes.items():
+        if not isinstance(value, str) or (key == "body" and not value.strip()):
+            raise Problem(422, "expected a non-empty string", pointer=f"/{key}")
+    async with shop.store.transaction() as tx:
+        message = await _draft(shop, tx, identifier(request, "message_id"))
+        message.subject = changes.get("subject", message.subject)
+        message.body = changes.get("body", message.body)
+        await tx.save_message(message)
+    return JSONResponse(as_json(message))
+
+
+async def reject_message(request: Request) -> JSONResponse:
+    shop = await engine(request)
+    async with shop.store.transaction() as tx:
+        message = await _draft(shop, tx, identifier(request, "message_id"))
+        message.status = "rejected"
+        await tx.save_message(message)
+    return JSONResponse(as_json(message))
+
+
+async def complete_task(request: Request) -> JSONResponse:
+    shop = await engine(request)
+    task_id = identifier(request, "task_id")
+    async with shop.store.transaction() as tx:
+        task = await tx.get_task(task_id)
+        if task is None or task.workspace != shop.workspace.name:
+            raise Problem(404, f"no task {task_id} in this workspace")
+        task.status = "done"
+        await tx.save_task(task)
+    return JSONResponse(as_json(task))
+
+
+async def cancel_run(request: Request) -> JSONResponse:
+    """End a run now; it takes no further step."""
+    shop = await engine(request)
+    run_id = identifier(request, "run_id")
+    async with shop.store.transaction() as tx:
+        run = await tx.get_run(run_id)
+        if run is None or run.workspace != shop.workspace.name:
+            raise Problem(404, f"no run {run_id} in this workspace")
+        if run.status not in ACTIVE_STATUSES:
+            raise Problem(409, f"run {run_id} has already ended ({run.status})")
+        finish(run, shop.clock.now(), "cancelled by the API", "cancelled")
+        run.version += 1
+        await tx.save_run(run)
+    return JSONResponse(as_json(run))
+
+
+async def _contact(shop: Engine, tx: Any, contact_id: int) -> Any:
+    contact = await tx.get_contact(contact_id)
+    if contact is None or contact.workspace != shop.workspace.name or contact.merged_into is not None:
+        raise Problem(404, f"no contact {contact_id} in this workspace")
+    return contact
+
+
+async def export_contact(request: Request) -> JSONResponse:
+    """GDPR access: everything kept about one contact."""
+    shop = await engine(request)
+    contact_id = identifier(request, "contact_id")
+    async with shop.store.transaction() as tx:
+        contact = await _contact(shop, tx, contact_id)
+        events, runs, messages, tasks = await tx.contact_data(contact_id)
+    return JSONResponse({"contact": as_json(contact), "events": [as_json(e) for e in events],
+                         "runs": [as_json(r) for r in runs], "messages": [as_json(m) for m in messages],
+                         "tasks": [as_json(t) for t in tasks]})
+
+
+async def erase_contact(request: Request) -> Response:
+    """GDPR erasure: the contact, its identities, events, runs, messages and tasks are deleted."""
+    shop = await engine(request)
+    contact_id = identifier(request, "contact_id")
+    async with shop.store.transaction() as tx:
+        await _contact(shop, tx, contact_id)
+        await tx.erase_contact(contact_id)
+    return Response(status_code=204)
