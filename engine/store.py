@@ -103,6 +103,9 @@ class Store(Protocol):
 
     async def api_key_count(self, workspace: str) -> int: ...
 
+    async def gauges(self, workspace: str) -> dict[str, int]:
+        """Counts for monitoring: runs active and waiting, messages by status."""
+
     async def requeue_sending(self, workspace: str) -> int:
         """Put back to pending the messages a dead process was sending; returns how many."""
 

@@ -15,6 +15,8 @@ from relance.engine.clock import Clock
 
 from . import actions, resources, rules_api, segment
 from .ingest import post_events
+from .metrics import Metrics, metrics
+from .openapi import openapi
 from .problems import HANDLERS, problem_response
 from .runtime import Runtime
 from .settings import Settings
@@ -39,6 +41,8 @@ async def readyz(request: Request) -> JSONResponse:
 ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
     Route("/v1/events", post_events, methods=["POST"]),
     Route("/v1/track", segment.track, methods=["POST"]),
     Route("/v1/identify", segment.identify, methods=["POST"]),
@@ -82,4 +86,5 @@ def create_app(settings: Settings, clock: Clock | None = None, run_scheduler: bo
 
     app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]
     app.state.runtime = runtime
+    app.state.metrics = Metrics()
     return app

@@ -75,6 +75,11 @@ def batch_response(results: list[dict[str, Any]], effects: list[dict[str, Any]] 
     return JSONResponse(summary, status_code=207 if rejected else 202)
 
 
+def count_outcomes(request: Request, workspace: str, results: list[dict[str, Any]]) -> None:
+    for result in results:
+        request.app.state.metrics.events.labels(workspace, result["status"]).inc()
+
+
 def wants_effects(request: Request) -> bool:
     return request.query_params.get("wait", "false").lower() in ("1", "true", "yes")
 
@@ -87,5 +92,6 @@ async def post_events(request: Request) -> JSONResponse:
         raise Problem(413, f"a batch holds at most {MAX_BATCH} events, not {len(items)}")
     pointers = [f"{base}/{index}" for index in range(len(items))] if batch else [""]
     results, effects = await ingest_items(shop, items, pointers)
+    count_outcomes(request, shop.workspace.name, results)
     shown = effects if wants_effects(request) else None
     return batch_response(results, shown) if batch else single_response(results[0], shown)

@@ -219,6 +219,14 @@ class TortoiseStore:
     async def api_key_count(self, workspace: str) -> int:
         return await m.ApiKey.filter(workspace=workspace).count()
 
+    async def gauges(self, workspace: str) -> dict[str, int]:
+        found = {}
+        for status in ("active", "waiting"):
+            found[f"runs_{status}"] = await m.Run.filter(workspace=workspace, status=status).count()
+        for status in ("pending", "sending", "draft", "failed"):
+            found[f"messages_{status}"] = await m.Message.filter(workspace=workspace, status=status).count()
+        return found
+
     async def requeue_sending(self, workspace: str) -> int:
         return await m.Message.filter(workspace=workspace, status="sending").update(status="pending")
 

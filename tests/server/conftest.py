@@ -6,6 +6,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -56,3 +64,60 @@ def api(tmp_path: Path, write: Callable[..., Path]) -> Iterator[Api]:
         runtime = app.state.runtime
         keys = {name: client.portal.call(runtime.create_key, name) for name in ("shop-a", "shop-b")}
         yield Api(client, keys)
+
+
+class Served:
+    """A `relance serve` process on 127.0.0.1, its first API key and what it printed."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, key: str, log: Path) -> None:
+        self.process, self.port, self.key, self.log = process, port, key, log
+        self.base = f"http://127.0.0.1:{port}"
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> str:
+        """Stop with SIGTERM, as a process manager does; everything the server printed."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+        return self.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[[Path], Served]]:
+    """serve(rules) → a real server on a free port and a fresh SQLite file, stopped after the test.
+
+    Its output goes to a file: a pipe nobody reads would fill up and block the server.
+    """
+    started: list[Served] = []
+
+    def start(rules: Path) -> Served:
+        port = free_port()
+        log = tmp_path / f"serve-{port}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "relance.server", "serve", str(rules), "--port", str(port),
+                 "--database-url", f"sqlite://{tmp_path / 'served.sqlite3'}"],
+                cwd=tmp_path, env={**os.environ, "RELANCE_LOG_LEVEL": "info"}, stdout=sink, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while "Uvicorn running" not in log.read_text(errors="replace"):
+            assert process.poll() is None, f"the server stopped:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
+            time.sleep(0.05)
+        found = re.search(r"(rk_[A-Za-z0-9_-]+)", log.read_text())
+        assert found, log.read_text()
+        served = Served(process, port, found.group(1), log)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.stop()

@@ -1,0 +1,36 @@
+"""GET /metrics: Prometheus text format, per workspace."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .runtime import Runtime
+
+
+class Metrics:
+    """The server's own registry (not the global one), so several apps can live in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter("relance_events", "Events received, by outcome", ["workspace", "outcome"],
+                              registry=self.registry)
+        self.gauges = Gauge("relance_state", "Runs and messages by state", ["workspace", "state"],
+                            registry=self.registry)
+        self.lateness = Gauge("relance_timer_lateness_seconds", "How late the most overdue due run is",
+                              ["workspace"], registry=self.registry)
+
+    async def render(self, runtime: Runtime) -> bytes:
+        now = runtime.clock.now()
+        for name, engine in runtime.engines.items():
+            for state, count in (await runtime.store.gauges(name)).items():
+                self.gauges.labels(name, state).set(count)
+            wake = await runtime.store.next_wake(name)
+            self.lateness.labels(name).set(max(0.0, (now - wake).total_seconds()) if wake else 0.0)
+        return generate_latest(self.registry)
+
+
+async def metrics(request: Request) -> Response:
+    body = await request.app.state.metrics.render(request.app.state.runtime)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

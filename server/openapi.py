@@ -1,0 +1,174 @@
+"""The OpenAPI 3.1 document of the HTTP API, served at /openapi.json; a test keeps it equal to the routes."""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+
+
+PROBLEMS = {"401": _problem("missing or unknown API key"), "404": _problem("not in this workspace"),
+            "400": _problem("a bad query or body"), "405": _problem("method not allowed")}
+ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+OBJECT = {"type": "object"}
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+INGEST_RESPONSES = {
+    "202": _json({"oneOf": [_ref("Accepted"), _ref("BatchResult")]}, "stored and processed"),
+    "207": _json(_ref("BatchResult"), "a batch where some events were rejected, each by its index"),
+    "409": _problem("the same id was received with a different body"),
+    "413": _problem("over 1 MiB or 500 events"),
+    "422": _problem("an invalid event; `pointer` names the field"),
+    **PROBLEMS,
+}
+WAIT = {"name": "wait", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]},
+        "description": "true: answer with the effects of the events (runs, messages, …)"}
+
+
+def _read(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"summary": summary, "parameters": parameters or [], "responses": {"200": _json(schema, summary), **PROBLEMS}}
+
+
+def _action(summary: str, schema: dict[str, Any], conflict: str | None = None,
+            body: dict[str, Any] | None = None) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": _json(schema, summary), **PROBLEMS}
+    if conflict:
+        responses["409"] = _problem(conflict)
+    operation: dict[str, Any] = {"summary": summary, "parameters": [ID], "responses": responses}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        responses["422"] = _problem("an invalid body")
+    return operation
+
+
+def _segment(summary: str, kind: str) -> dict[str, Any]:
+    schema = {"type": "object", "required": ["messageId"], "properties": {"messageId": {"type": "string"}}}
+    return {"summary": summary, "parameters": [WAIT],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+            "responses": INGEST_RESPONSES, "x-segment-call": kind}
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/healthz": {"get": {"summary": "The process answers", "security": [],
+                         "responses": {"200": _json(OBJECT, "alive")}}},
+    "/readyz": {"get": {"summary": "The database answers and the workspaces are loaded", "security": [],
+                        "responses": {"200": _json(OBJECT, "ready"), "503": _problem("not ready")}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
+                         "responses": {"200": {"description": "text exposition format",
+                                               "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    "/openapi.json": {"get": {"summary": "This document", "security": [],
+                              "responses": {"200": _json(OBJECT, "OpenAPI 3.1")}}},
+    "/v1/events": {"post": {
+        "summary": "Send one event, or a batch ([…] or {\"events\": […]}, up to 500 events or 1 MiB)",
+        "parameters": [WAIT],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+            _ref("Event"), {"type": "array", "items": _ref("Event"), "maxItems": 500},
+            {"type": "object", "required": ["events"], "additionalProperties": False,
+             "properties": {"events": {"type": "array", "items": _ref("Event"), "maxItems": 500}}}]}}}},
+        "responses": INGEST_RESPONSES}},
+    "/v1/track": {"post": _segment("Segment track call", "track")},
+    "/v1/identify": {"post": _segment("Segment identify call", "identify")},
+    "/v1/page": {"post": _segment("Segment page call", "page")},
+    "/v1/batch": {"post": {**_segment("Segment batch of calls", "batch"), "requestBody": {
+        "required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["batch"], "properties": {"batch": {"type": "array"}}}}}}}},
+    "/v1/contacts": {"get": _read("Find contacts by identity", {"type": "object", "properties": {
+        "contacts": {"type": "array", "items": _ref("Contact")}}}, [
+        {"name": "email", "in": "query", "schema": {"type": "string"}},
+        {"name": "phone", "in": "query", "schema": {"type": "string"}},
+        {"name": "external_id", "in": "query", "schema": {"type": "string"}, "description": "SOURCE:ID"}])},
+    "/v1/contacts/{id}": {
+        "get": _read("One contact", _ref("Contact"), [ID]),
+        "delete": {"summary": "GDPR erasure: the contact and everything about it", "parameters": [ID],
+                   "responses": {"204": {"description": "erased"}, **PROBLEMS}}},
+    "/v1/contacts/{id}/export": {"get": _read("GDPR export: everything kept about a contact", OBJECT, [ID])},
+    "/v1/runs": {"get": _read("Runs, newest last", {"type": "object", "properties": {
+        "runs": {"type": "array", "items": _ref("Run")}}}, [
+        {"name": "rule", "in": "query", "schema": {"type": "string"}},
+        {"name": "contact", "in": "query", "schema": {"type": "string"}}, LIMIT])},
+    "/v1/runs/{id}": {"get": _read("One run with its trace", _ref("Run"), [ID])},
+    "/v1/runs/{id}/cancel": {"post": _action("End a run now", _ref("Run"), "the run has already ended")},
+    "/v1/messages": {"get": _read("Messages of the outbox", {"type": "object", "properties": {
+        "messages": {"type": "array", "items": _ref("Message")}}}, [
+        {"name": "status", "in": "query", "schema": {"type": "string"}}, LIMIT])},
+    "/v1/messages/{id}": {"patch": _action("Edit a draft", _ref("Message"), "not a draft", body={
+        "type": "object", "additionalProperties": False, "minProperties": 1,
+        "properties": {"subject": {"type": "string"}, "body": {"type": "string", "minLength": 1}}})},
+    "/v1/messages/{id}/approve": {"post": _action("Send a draft", _ref("Message"), "not a draft")},
+    "/v1/messages/{id}/reject": {"post": _action("Drop a draft", _ref("Message"), "not a draft")},
+    "/v1/tasks": {"get": _read("Tasks for people", {"type": "object", "properties": {
+        "tasks": {"type": "array", "items": _ref("Task")}}}, [LIMIT])},
+    "/v1/tasks/{id}/complete": {"post": _action("Mark a task done", _ref("Task"))},
+    "/v1/rules": {"get": _read("Rules with their versions", OBJECT)},
+    "/v1/rules/validate": {"post": {
+        "summary": "Check a rules file (YAML body) without loading it",
+        "requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}},
+        "responses": {"200": _json(OBJECT, "the problems found, as `relance check`"), **PROBLEMS,
+                      "413": _problem("over 1 MiB")}}},
+    "/v1/rules/reload": {"post": {
+        "summary": "Read the workspace's rules files again",
+        "responses": {"200": _json(OBJECT, "reloaded"), **PROBLEMS,
+                      "422": _problem("the files have errors; the previous rules keep running")}}},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "pointer": {"type": "string"}}},
+    "Event": {"type": "object", "required": ["id", "type", "contact"], "additionalProperties": False, "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 200},
+        "type": {"type": "string", "minLength": 1},
+        "at": {"type": "string", "format": "date-time"},
+        "contact": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "email": {"type": "string"}, "phone": {"type": "string"},
+            "external_ids": {"type": "object", "additionalProperties": {"type": "string"}}}},
+        "properties": {"type": "object"}}},
+    "Accepted": {"type": "object", "required": ["id", "status"], "properties": {
+        "id": {"type": "string"}, "status": {"enum": ["accepted", "duplicate"]},
+        "effects": {"type": "array", "items": OBJECT}}},
+    "BatchResult": {"type": "object", "required": ["accepted", "duplicates", "rejected", "results"], "properties": {
+        "accepted": {"type": "integer"}, "duplicates": {"type": "integer"}, "rejected": {"type": "integer"},
+        "results": {"type": "array", "items": OBJECT}, "effects": {"type": "array", "items": OBJECT}}},
+    "Contact": {"type": "object", "required": ["id", "workspace"], "properties": {
+        "id": {"type": "integer"}, "workspace": {"type": "string"}, "email": {"type": ["string", "null"]},
+        "phone": {"type": ["string", "null"]}, "attributes": OBJECT, "tags": {"type": "array"},
+        "score": {"type": "integer"}, "segments": {"type": "array"}}},
+    "Run": {"type": "object", "required": ["id", "rule_id", "status", "trace"], "properties": {
+        "id": {"type": "integer"}, "rule_id": {"type": "string"}, "rule_version": {"type": "string"},
+        "status": {"type": "string"}, "node_id": {"type": ["string", "null"]}, "wake_at": NULLABLE_TIME,
+        "trace": {"type": "array", "items": OBJECT}}},
+    "Message": {"type": "object", "required": ["id", "key", "status", "channel", "template"], "properties": {
+        "id": {"type": "integer"}, "key": {"type": "string"}, "status": {"type": "string"},
+        "channel": {"type": "string"}, "template": {"type": "string"}, "subject": {"type": ["string", "null"]},
+        "body": {"type": "string"}, "sent_at": NULLABLE_TIME}},
+    "Task": {"type": "object", "required": ["id", "title", "status"], "properties": {
+        "id": {"type": "integer"}, "title": {"type": "string"}, "status": {"type": "string"},
+        "due_at": NULLABLE_TIME}},
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Relance", "version": "1",
+             "description": "Events in, contacts, runs and messages out. Every error is application/problem+json."},
+    "paths": PATHS,
+    "components": {"schemas": SCHEMAS, "securitySchemes": {
+        "key": {"type": "http", "scheme": "bearer"},
+        "writeKey": {"type": "http", "scheme": "basic", "description": "Segment clients: the key as user"}}},
+    "security": [{"key": []}, {"writeKey": []}],
+}
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(DOCUMENT)
