@@ -61,6 +61,7 @@ ROUTES = [
     Route("/v1/messages/{message_id}/approve", actions.approve_message, methods=["POST"]),
     Route("/v1/messages/{message_id}/reject", actions.reject_message, methods=["POST"]),
     Route("/v1/tasks/{task_id}/complete", actions.complete_task, methods=["POST"]),
+    Route("/v1/stats", resources.stats, methods=["GET"]),
     Route("/v1/rules", rules_api.list_rules, methods=["GET"]),
     Route("/v1/rules/validate", rules_api.validate_rules, methods=["POST"]),
     Route("/v1/rules/reload", rules_api.reload_rules, methods=["POST"]),

@@ -88,7 +88,9 @@ PATHS: dict[str, dict[str, Any]] = {
         "contacts": {"type": "array", "items": _ref("Contact")}}}, [
         {"name": "email", "in": "query", "schema": {"type": "string"}},
         {"name": "phone", "in": "query", "schema": {"type": "string"}},
-        {"name": "external_id", "in": "query", "schema": {"type": "string"}, "description": "SOURCE:ID"}])},
+        {"name": "external_id", "in": "query", "schema": {"type": "string"}, "description": "SOURCE:ID"},
+        {"name": "segment", "in": "query", "schema": {"type": "string"}, "description": "members of a segment"},
+        LIMIT])},
     "/v1/contacts/{id}": {
         "get": _read("One contact", _ref("Contact"), [ID]),
         "delete": {"summary": "GDPR erasure: the contact and everything about it", "parameters": [ID],
@@ -111,6 +113,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/tasks": {"get": _read("Tasks for people", {"type": "object", "properties": {
         "tasks": {"type": "array", "items": _ref("Task")}}}, [LIMIT])},
     "/v1/tasks/{id}/complete": {"post": _action("Mark a task done", _ref("Task"))},
+    "/v1/stats": {"get": _read("Per rule: runs by status, conversions, revenue, messages", OBJECT)},
     "/v1/rules": {"get": _read("Rules with their versions", OBJECT)},
     "/v1/rules/validate": {"post": {
         "summary": "Check a rules file (YAML body) without loading it",

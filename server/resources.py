@@ -8,6 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from relance.engine.engine import Engine
+
 from .problems import Problem
 from .requests import engine, limit_param
 
@@ -38,9 +40,11 @@ async def get_contact(request: Request) -> JSONResponse:
 
 
 async def find_contacts(request: Request) -> JSONResponse:
-    """By identity: ?email=, ?phone= or ?external_id=SOURCE:ID."""
+    """By identity: ?email=, ?phone= or ?external_id=SOURCE:ID; or the members of ?segment=NAME."""
     shop = await engine(request)
     query = request.query_params
+    if "segment" in query:
+        return await _segment_members(shop, query["segment"], limit_param(request))
     identities = [(kind, query[kind].strip().lower() if kind == "email" else query[kind].strip())
                   for kind in ("email", "phone") if kind in query]
     if "external_id" in query:
@@ -87,3 +91,35 @@ async def list_tasks(request: Request) -> JSONResponse:
     shop = await engine(request)
     tasks = await shop.store.tasks(shop.workspace.name)
     return JSONResponse({"tasks": [as_json(t) for t in tasks[-limit_param(request):]]})
+
+
+async def _segment_members(shop: Engine, segment: str, limit: int) -> JSONResponse:
+    if segment not in shop.workspace.segments:
+        raise Problem(404, f"no segment '{segment}' in this workspace", pointer="/query/segment")
+    members: list[dict[str, Any]] = []
+    after = 0
+    while len(members) < limit:  # a scan, in pages: segments live in each contact's profile
+        async with shop.store.transaction() as tx:
+            page = await tx.contacts(shop.workspace.name, after, 500)
+        if not page:
+            break
+        after = page[-1].id
+        members += [as_json(c) for c in page if segment in c.segments]
+    return JSONResponse({"contacts": members[:limit]})
+
+
+async def stats(request: Request) -> JSONResponse:
+    """Per rule: runs by status, conversions and their revenue, messages by status."""
+    shop = await engine(request)
+    rules: dict[str, dict[str, Any]] = {
+        rule_id: {"runs": {}, "conversions": 0, "revenue": 0.0, "messages": {}} for rule_id in shop.workspace.rules}
+    for run in await shop.store.runs(shop.workspace.name):
+        entry = rules.setdefault(run.rule_id, {"runs": {}, "conversions": 0, "revenue": 0.0, "messages": {}})
+        entry["runs"][run.status] = entry["runs"].get(run.status, 0) + 1
+        if run.status == "goal":
+            entry["conversions"] += 1
+            entry["revenue"] = round(entry["revenue"] + (run.revenue or 0), 2)
+    for message in await shop.store.messages(shop.workspace.name):
+        entry = rules.setdefault(message.rule_id, {"runs": {}, "conversions": 0, "revenue": 0.0, "messages": {}})
+        entry["messages"][message.status] = entry["messages"].get(message.status, 0) + 1
+    return JSONResponse({"workspace": shop.workspace.name, "rules": rules})

@@ -28,6 +28,8 @@ channels: {{email: {{plugin: log}}, whatsapp: {{plugin: log}}}}
 templates:
   lien: {{email: {{subject: "Votre lien", body: "Bonjour {{{{ contact.first_name }}}}"}}}}
   rappel: {{email: {{subject: "Panier", body: "Votre panier"}}}}
+segments:
+  acheteurs: contact.orders_count >= 1
 rules:
   - id: chaud
     when: message.received where intent(event.text) == "forte"

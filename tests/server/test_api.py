@@ -110,3 +110,18 @@ def test_a_run_and_its_trace(api) -> None:
 def test_health_and_readiness(api) -> None:
     assert api.call("GET", "/healthz", shop=None).json() == {"status": "ok"}
     assert api.call("GET", "/readyz", shop=None).json() == {"status": "ready", "workspaces": ["shop-a", "shop-b"]}
+
+
+def test_contacts_of_a_segment_and_stats_per_rule(api) -> None:
+    api.call("POST", "/v1/events", json=HOT)
+    api.call("POST", "/v1/events", json={"id": "c1", "type": "checkout.started", "contact": {"email": "bo@x.test"}})
+    api.call("POST", "/v1/events", json={"id": "o1", "type": "order.completed", "contact": {"email": "bo@x.test"},
+                                         "properties": {"revenue": 42}})
+    stats = api.call("GET", "/v1/stats").json()["rules"]
+    assert stats["chaud"] == {"runs": {"finished": 1}, "conversions": 0, "revenue": 0.0, "messages": {"sent": 1}}
+    assert stats["panier"]["runs"] == {"waiting": 1}
+    assert api.call("GET", "/v1/stats", shop="shop-b").json()["rules"]["chaud"]["runs"] == {}
+    buyers = api.call("GET", "/v1/contacts?segment=acheteurs").json()["contacts"]
+    assert [c["email"] for c in buyers] == ["bo@x.test"]
+    assert api.call("GET", "/v1/contacts?segment=acheteurs", shop="shop-b").json()["contacts"] == []
+    assert api.call("GET", "/v1/contacts?segment=nope").status_code == 404

@@ -21,9 +21,9 @@ def test_validate_a_body_without_loading_it(api) -> None:
     body = api.call("POST", "/v1/rules/validate", content=broken.encode()).json()
     assert body["ok"] is False
     [problem] = body["problems"]
-    assert (problem["line"], problem["message"]) == (9, "unknown channel 'emial' (did you mean 'email'?); "
+    assert (problem["line"], problem["message"]) == (11, "unknown channel 'emial' (did you mean 'email'?); "
                                                         "declared channels: email, whatsapp")
-    assert problem["text"].startswith("rules.yaml:9:")
+    assert problem["text"].startswith("rules.yaml:11:")
     assert api.call("GET", "/v1/rules").json()["rules"][0]["id"] == "chaud"  # nothing loaded
 
 
@@ -40,7 +40,7 @@ def test_reload_with_a_broken_file_keeps_the_previous_rules_and_says_why(api) ->
     response = api.call("POST", "/v1/rules/reload")
     assert (response.status_code, response.headers["content-type"]) == (422, "application/problem+json")
     [problem] = response.json()["problems"]
-    assert problem["text"].startswith(f"{path}:12:18: ") and "bad duration '1 jour' (did you mean '1d'?)" in problem["text"]
+    assert problem["text"].startswith(f"{path}:14:18: ") and "bad duration '1 jour' (did you mean '1d'?)" in problem["text"]
     accepted = api.call("POST", "/v1/events?wait=true", json={"id": "x", "type": "checkout.started",
                                                               "contact": {"email": "a@b.test"}})
     assert ("panier", "run.started") in [(e["rule"], e["kind"]) for e in accepted.json()["effects"]]
