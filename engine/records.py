@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .events import ContactRef
+
 ACTIVE_STATUSES = ("active", "waiting")  # a run that still has steps to take
 ENDED_STATUSES = ("finished", "goal", "exited", "stopped", "cancelled")
 
@@ -33,14 +35,7 @@ class ContactRecord:
 
     def label(self) -> str:
         """The contact as events name it: email, else phone, else an external id."""
-        if self.email:
-            return self.email
-        if self.phone:
-            return self.phone
-        if self.external_ids:
-            source, value = sorted(self.external_ids.items())[0]
-            return f"{source}:{value}"
-        return f"contact:{self.id}"
+        return ContactRef(self.id, self.email, self.phone, self.external_ids).label()
 
 
 @dataclass(slots=True)

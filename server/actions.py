@@ -1,24 +1,21 @@
 """What a person does through the API: approve, edit or reject drafts; complete tasks; cancel runs; GDPR."""
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from relance.engine.engine import Engine
-from relance.engine.records import ACTIVE_STATUSES
+from relance.engine.records import ACTIVE_STATUSES, MessageRecord
+from relance.engine.store import Transaction
 from relance.engine.walker import finish
 
 from .problems import Problem
 from .requests import engine, json_body
-from .resources import as_json, identifier
+from .resources import as_json, contact_in, identifier, owned
 
 
-async def _draft(shop: Engine, tx: Any, message_id: int) -> Any:
-    message = await tx.get_message(message_id)
-    if message is None or message.workspace != shop.workspace.name:
-        raise Problem(404, f"no message {message_id} in this workspace")
+async def _draft(shop: Engine, tx: Transaction, message_id: int) -> MessageRecord:
+    message = owned(await tx.get_message(message_id), shop, "message", message_id)
     if message.status != "draft":
         raise Problem(409, f"message {message_id} is {message.status}, not a draft")
     return message
@@ -66,9 +63,7 @@ async def complete_task(request: Request) -> JSONResponse:
     shop = await engine(request)
     task_id = identifier(request, "task_id")
     async with shop.store.transaction() as tx:
-        task = await tx.get_task(task_id)
-        if task is None or task.workspace != shop.workspace.name:
-            raise Problem(404, f"no task {task_id} in this workspace")
+        task = owned(await tx.get_task(task_id), shop, "task", task_id)
         task.status = "done"
         await tx.save_task(task)
     return JSONResponse(as_json(task))
@@ -79,9 +74,7 @@ async def cancel_run(request: Request) -> JSONResponse:
     shop = await engine(request)
     run_id = identifier(request, "run_id")
     async with shop.store.transaction() as tx:
-        run = await tx.get_run(run_id)
-        if run is None or run.workspace != shop.workspace.name:
-            raise Problem(404, f"no run {run_id} in this workspace")
+        run = owned(await tx.get_run(run_id), shop, "run", run_id)
         if run.status not in ACTIVE_STATUSES:
             raise Problem(409, f"run {run_id} has already ended ({run.status})")
         finish(run, shop.clock.now(), "cancelled by the API", "cancelled")
@@ -90,19 +83,12 @@ async def cancel_run(request: Request) -> JSONResponse:
     return JSONResponse(as_json(run))
 
 
-async def _contact(shop: Engine, tx: Any, contact_id: int) -> Any:
-    contact = await tx.get_contact(contact_id)
-    if contact is None or contact.workspace != shop.workspace.name or contact.merged_into is not None:
-        raise Problem(404, f"no contact {contact_id} in this workspace")
-    return contact
-
-
 async def export_contact(request: Request) -> JSONResponse:
     """GDPR access: everything kept about one contact."""
     shop = await engine(request)
     contact_id = identifier(request, "contact_id")
     async with shop.store.transaction() as tx:
-        contact = await _contact(shop, tx, contact_id)
+        contact = await contact_in(shop, tx, contact_id)
         events, runs, messages, tasks = await tx.contact_data(contact_id)
     return JSONResponse({"contact": as_json(contact), "events": [as_json(e) for e in events],
                          "runs": [as_json(r) for r in runs], "messages": [as_json(m) for m in messages],
@@ -114,6 +100,6 @@ async def erase_contact(request: Request) -> Response:
     shop = await engine(request)
     contact_id = identifier(request, "contact_id")
     async with shop.store.transaction() as tx:
-        await _contact(shop, tx, contact_id)
+        await contact_in(shop, tx, contact_id)
         await tx.erase_contact(contact_id)
     return Response(status_code=204)

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from relance.engine.engine import Engine
+from relance.engine.records import ContactRecord
+from relance.engine.store import Transaction
 
 from .problems import Problem
 from .requests import engine, limit_param
+
+R = TypeVar("R")
 
 
 def as_json(record: Any) -> dict[str, Any]:
@@ -27,15 +31,24 @@ def identifier(request: Request, name: str) -> int:
     return int(raw)
 
 
-async def get_contact(request: Request) -> JSONResponse:
-    shop = await engine(request)
-    contact_id = identifier(request, "contact_id")
-    async with shop.store.transaction() as tx:
-        contact = await tx.get_contact(contact_id)
-    if contact is None or contact.workspace != shop.workspace.name:
-        raise Problem(404, f"no contact {contact_id} in this workspace")
+def owned(record: R | None, shop: Engine, what: str, record_id: int) -> R:
+    """The record if it belongs to the key's workspace; another shop's data answers 404 as if absent."""
+    if record is None or getattr(record, "workspace", None) != shop.workspace.name:
+        raise Problem(404, f"no {what} {record_id} in this workspace")
+    return record
+
+
+async def contact_in(shop: Engine, tx: Transaction, contact_id: int) -> ContactRecord:
+    contact = owned(await tx.get_contact(contact_id), shop, "contact", contact_id)
     if contact.merged_into is not None:
         raise Problem(404, f"contact {contact_id} was merged into {contact.merged_into}", merged_into=contact.merged_into)
+    return contact
+
+
+async def get_contact(request: Request) -> JSONResponse:
+    shop = await engine(request)
+    async with shop.store.transaction() as tx:
+        contact = await contact_in(shop, tx, identifier(request, "contact_id"))
     return JSONResponse(as_json(contact))
 
 
@@ -63,9 +76,7 @@ async def get_run(request: Request) -> JSONResponse:
     shop = await engine(request)
     run_id = identifier(request, "run_id")
     async with shop.store.transaction() as tx:
-        run = await tx.get_run(run_id)
-    if run is None or run.workspace != shop.workspace.name:
-        raise Problem(404, f"no run {run_id} in this workspace")
+        run = owned(await tx.get_run(run_id), shop, "run", run_id)
     return JSONResponse(as_json(run))
 
 
