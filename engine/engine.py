@@ -448,11 +448,10 @@ class Engine:
         sent = 0
         for message in await self.store.pending_messages(self.workspace.name, BATCH):
             async with self.store.transaction() as tx:
+                if not await tx.claim_message(message.id):  # type: ignore[arg-type]
+                    continue  # another dispatcher has it
                 message.status = "sending"
                 message.attempts += 1
-                await tx.save_message(message)
-            contact = None
-            async with self.store.transaction() as tx:
                 contact = await tx.get_contact(message.contact_id)
             config = self.workspace.channels.get(message.channel)
             channel = self.channels.get(config.plugin) if config else None

@@ -62,6 +62,9 @@ class Transaction(Protocol):
 
     async def save_message(self, message: MessageRecord) -> None: ...
 
+    async def claim_message(self, message_id: int) -> bool:
+        """pending -> sending, in one conditional update: True for the one caller that won it."""
+
     async def insert_task(self, task: TaskRecord) -> TaskRecord: ...
 
     async def get_message(self, message_id: int) -> MessageRecord | None: ...

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -134,6 +134,11 @@ class _Tx:
 
     async def save_message(self, message: MessageRecord) -> None:
         await m.Message.filter(id=message.id).using_db(self.db).update(**_columns(message))
+
+    async def claim_message(self, message_id: int) -> bool:
+        updated = await m.Message.filter(id=message_id, status="pending").using_db(self.db) \
+            .update(status="sending", attempts=F("attempts") + 1)
+        return updated == 1
 
     async def insert_task(self, task: TaskRecord) -> TaskRecord:
         row = await m.Task.create(using_db=self.db, **_columns(task))

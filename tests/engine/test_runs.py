@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import asyncio
+
 import pytest
 
 from relance.plugins.builtins.tortoise_store import TortoiseStore
@@ -277,3 +279,14 @@ async def test_events_out_of_order_a_goal_stored_before_its_run_started(open_sho
     [ended] = shop.kinds("run.ended")
     assert (ended.at, ended.details["reason"], ended.details["event"]) == (T0 + timedelta(hours=23), "goal",
                                                                            "order.completed")
+
+
+async def test_concurrent_dispatches_send_each_message_once(open_shop) -> None:
+    shop = await open_shop(rule("send sms ping", extra="    entry: always\n"))
+    shop.engine.dispatch = _noop  # type: ignore[method-assign]  # queue without sending
+    for _ in range(20):
+        await shop.engine.ingest(shop.make_event("checkout.started"))
+    del shop.engine.dispatch  # back to the real one
+    await asyncio.gather(*(shop.engine.dispatch() for _ in range(4)))
+    assert len(shop.channel.sent) == 20
+    assert len({m.key for m in shop.channel.sent}) == 20
