@@ -53,8 +53,15 @@ def workspace_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yaml_files += sorted(p for p in path.iterdir() if _is_rules_file(p))
+            found = sorted(p for p in path.iterdir() if _is_rules_file(p))
+            if not found:
+                problems.append(Problem(str(raw), 1, 1, "no rules files (*.yaml) in this folder"))
+            yaml_files += found
             folder = path
+        elif path.is_file() and path.name.endswith(TEST_SUFFIXES):
+            problems.append(Problem(str(raw), 1, 1, "this is a rule-test file; give the rules it tests "
+                                                    f"({path.name.replace('.test.', '.')})"))
+            continue
         elif path.is_file():
             yaml_files.append(path)
             folder = path.parent

@@ -76,3 +76,14 @@ def test_the_installed_command_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "relance.server", "check", str(EXAMPLE)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_an_empty_folder_is_a_problem_not_a_clean_check(tmp_path) -> None:
+    code, _, err = run("check", str(tmp_path))
+    assert code == 1 and "no rules files (*.yaml) in this folder" in err
+
+
+def test_giving_the_test_file_instead_of_the_rules_says_so(write) -> None:
+    path = write("tests: []\n", "shop.test.yaml")
+    code, _, err = run("check", str(path))
+    assert code == 1 and "this is a rule-test file; give the rules it tests (shop.yaml)" in err
