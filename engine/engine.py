@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from relance.dsl import graph as g
 from relance.dsl.expressions import Scope
 
-from .channels import Channel, OutboundMessage
+from .channels import Channel, DeliveryResult, OutboundMessage
 from .clock import Clock
 from .events import ContactRef, Event, EventConflict
 from .profiles import apply_traits, resolve_contact, revenue, segment_changes
@@ -166,6 +166,7 @@ class Engine:
         for reason, conditions in (("goal", rule.goals), ("exit", rule.exits)):
             for condition in conditions:
                 if isinstance(condition, g.EventCondition) and condition.event_type == event.type \
+                        and event.id != run.trigger_event.get("id") \
                         and (condition.within is None or event.at <= run.started_at + condition.within) \
                         and (condition.where is None or condition.where(scope)):
                     return "goal" if reason == "goal" else "exited"
@@ -235,7 +236,32 @@ class Engine:
 
     # ---------------------------------------------------------------- walking
     async def _walk(self, run_id: int, outcome: Outcome | None = None) -> None:
-        """Take steps, one transaction each, until the run waits or ends."""
+        """Take steps, one transaction each, until the run waits or ends.
+
+        A step that raises is rolled back and its run marked failed, with the error in its
+        trace: it never holds back the other due runs.
+        """
+        try:
+            await self._steps(run_id, outcome)
+        except Exception as error:  # a rule or plugin error, not ours to crash on
+            logger.exception("run %s failed", run_id)
+            await self._fail(run_id, error)
+
+    async def _fail(self, run_id: int, error: Exception) -> None:
+        async with self.store.transaction() as tx:
+            run = await tx.get_run(run_id)
+            if run is None or run.status not in ACTIVE_STATUSES:
+                return
+            reason = f"step {run.node_id} failed: {type(error).__name__}: {error}"
+            run.trace.append({"at": run.step_at.isoformat(), "node": run.node_id, "why": reason})
+            finish(run, run.step_at, reason, "failed")
+            run.version += 1
+            await tx.save_run(run)
+            contact = await tx.get_contact(run.contact_id)
+        label = contact.label() if contact else f"contact:{run.contact_id}"
+        self._emit([Effect(run.step_at, label, run.rule_id, "run.ended", {"reason": "failed", "error": reason})], None)
+
+    async def _steps(self, run_id: int, outcome: Outcome | None) -> None:
         while True:
             async with self.store.transaction() as tx:
                 run = await tx.get_run(run_id)
@@ -280,6 +306,8 @@ class Engine:
                     continue
                 until = step.at if condition.within is None else min(step.at, run.started_at + condition.within)
                 for stored in await step.tx.contact_events(step.contact.id, [condition.event_type], run.started_at, until):
+                    if stored.event_id == run.trigger_event.get("id"):
+                        continue  # the event that started the run does not also end it
                     event_scope = Scope(contact=scope.contact, event=event_view(stored.payload), now=stored.at)
                     if condition.where is None or condition.where(event_scope):
                         finish(run, stored.at, reason)
@@ -324,7 +352,10 @@ class Engine:
             rule = self._rule_for(run)
             contact = await tx.get_contact(run.contact_id)
             if rule is None or contact is None:
-                return True  # the walker cancels it
+                finish(run, now, "rule version gone" if rule is None else "contact gone", "cancelled")
+                run.version += 1
+                await tx.save_run(run)
+                return False
             node = rule.nodes.get(run.node_id or "")
             if run.waiting_for and isinstance(node, g.WaitEventNode):
                 late = await self._late_awaited_event(tx, run, node, contact)
@@ -458,7 +489,7 @@ class Engine:
             if channel is None or contact is None:
                 message.status, message.error = "failed", f"no channel plugin for '{message.channel}'"
             else:
-                result = await channel.send(OutboundMessage(
+                result = await self._send(channel, OutboundMessage(
                     message.key, message.channel, message.template, message.subject, message.body,
                     contact.email, contact.phone, contact.id, message.rule_id, message.transactional,
                     config.settings if config else {}))
@@ -471,6 +502,14 @@ class Engine:
             if message.status == "pending":
                 break  # deferred: leave the rest for the next pass
         return sent
+
+    @staticmethod
+    async def _send(channel: Channel, message: OutboundMessage) -> DeliveryResult:
+        try:
+            return await channel.send(message)
+        except Exception as error:  # a plugin's bug must not strand the message in "sending"
+            logger.exception("channel %s raised on %s", channel.name, message.key)
+            return DeliveryResult("failed", f"channel {channel.name} raised {type(error).__name__}: {error}")
 
     # ---------------------------------------------------------------- effects
     def _emit(self, effects: list[Effect], outcome: Outcome | None) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from .events import ContactRef
 
 ACTIVE_STATUSES = ("active", "waiting")  # a run that still has steps to take
-ENDED_STATUSES = ("finished", "goal", "exited", "stopped", "cancelled")
+ENDED_STATUSES = ("finished", "goal", "exited", "stopped", "cancelled", "failed")
 
 
 @dataclass(slots=True)

@@ -29,13 +29,17 @@ class Scheduler:
     async def run_once(self) -> int:
         """One pass: every due run resumed, the outbox sent, timed triggers checked when it is time."""
         resumed = 0
-        for engine in self.engines:
-            resumed += await engine.run_due()
-            await engine.dispatch()
         now = self.clock.now()
-        if self._next_timed is None or now >= self._next_timed:
-            for engine in self.engines:
-                await engine.run_timed()
+        timed = self._next_timed is None or now >= self._next_timed
+        for engine in self.engines:
+            try:  # one shop's failure never stops the timers of the others
+                resumed += await engine.run_due()
+                await engine.dispatch()
+                if timed:
+                    await engine.run_timed()
+            except Exception:
+                logger.exception("%s: scheduler pass failed; retrying next pass", engine.workspace.name)
+        if timed:
             self._next_timed = now + self.timed_every
         return resumed
 

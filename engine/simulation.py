@@ -60,8 +60,10 @@ class Simulation:
             if self._next_check is not None and self.clock.now() >= self._next_check:
                 await self.engine.run_timed()
                 self._next_check = self.clock.now() + TIMED_CHECK
-            elif not resumed and next_wake is not None and next_wake <= self.clock.now():
-                raise RuntimeError(f"a run due at {next_wake.isoformat()} did not move")  # never loop forever
+            elif not resumed:
+                still = await self.engine.store.next_wake(self.engine.workspace.name)
+                if still is not None and still <= self.clock.now():  # never loop forever
+                    raise RuntimeError(f"a run due at {still.isoformat()} did not move")
         self.clock.set(target)
         await self.engine.run_due()
 

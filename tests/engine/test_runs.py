@@ -290,3 +290,51 @@ async def test_concurrent_dispatches_send_each_message_once(open_shop) -> None:
     await asyncio.gather(*(shop.engine.dispatch() for _ in range(4)))
     assert len(shop.channel.sent) == 20
     assert len({m.key for m in shop.channel.sent}) == 20
+
+
+async def test_a_failing_step_fails_its_run_and_holds_back_no_one_else(open_shop) -> None:
+    """A step that raises (here round() with 1.5 digits) must not block every other due run."""
+    shop = await open_shop(rule("wait 1h\nset x = round(event.total, event.digits)\nsend sms ping",
+                                extra="    entry: always\n"))
+    await shop.event("checkout.started", {"email": "bob@x.test"}, total=3.14159, digits=1.5)
+    await shop.event("checkout.started", {"email": "alice@x.test"}, at=T0 + timedelta(minutes=1), total=2, digits=1)
+    await shop.wait(timedelta(hours=3))
+    assert [m.email for m in shop.channel.sent] == ["alice@x.test"]
+    failed = [r for r in await shop.engine.store.runs("shop") if r.status == "failed"]
+    assert len(failed) == 1 and "r/steps/1" in (failed[0].end_reason or "")
+
+
+async def test_a_run_whose_rule_version_is_gone_is_cancelled_not_stuck(open_shop, write, functions) -> None:
+    from relance.dsl import check_workspace
+
+    text = rule("send sms ping\nwait 1d\nwait 1d\nsend sms ping")
+    shop = await open_shop(text)
+    await shop.event("checkout.started")
+    await shop.engine.store.close()
+    edited, _ = check_workspace([write(rule("send sms ping"), "v2.yaml")], functions)
+    restarted = await open_shop(text, start=T0 + timedelta(hours=1))
+    restarted.engine.versions.clear()
+    restarted.engine.reload(edited)  # a restart with edited rules: the old version is not known
+    await restarted.wait(timedelta(days=3))
+    [run] = await restarted.engine.store.runs("shop")
+    assert (run.status, run.end_reason) == ("cancelled", "rule version gone")
+
+
+async def test_a_goal_of_the_triggers_own_type_is_not_met_by_the_trigger(open_shop) -> None:
+    shop = await open_shop(rule("wait 1d\nsend sms ping", when="order.completed",
+                                extra="    goal: order.completed within 30d\n"))
+    await shop.event("order.completed", revenue=50)
+    await shop.wait(timedelta(days=2))
+    assert len(shop.channel.sent) == 1 and shop.kinds("run.ended")[0].details["reason"] == "finished"
+
+
+async def test_a_channel_that_raises_fails_the_message_instead_of_stranding_it(open_shop) -> None:
+    shop = await open_shop(rule("send sms ping"))
+
+    async def broken(message):  # type: ignore[no-untyped-def]
+        raise ConnectionError("provider down")
+
+    shop.channel.send = broken  # type: ignore[method-assign]
+    await shop.event("checkout.started")
+    [message] = await shop.engine.store.messages("shop")
+    assert message.status == "failed" and "provider down" in (message.error or "")
