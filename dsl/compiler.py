@@ -422,7 +422,31 @@ class _Compiler:
             compiled = self._rule(rule, file, line, column, ids)
             if compiled and compiled.id not in rules:
                 rules[compiled.id] = compiled
+        self._start_loops(rules)
         return rules
+
+    def _start_loops(self, rules: dict[str, g.Rule]) -> None:
+        """`start` statements must not lead back to their own rule: a run would start runs forever."""
+        starts = {rule_id: [n for n in rule.nodes.values() if isinstance(n, g.StartNode)]
+                  for rule_id, rule in rules.items()}
+
+        def path_back(origin: str, current: str, seen: list[str]) -> list[str] | None:
+            for node in starts.get(current, []):
+                if node.rule_id == origin:
+                    return [*seen, origin]
+                if node.rule_id not in seen:
+                    found = path_back(origin, node.rule_id, [*seen, node.rule_id])
+                    if found:
+                        return found
+            return None
+
+        for rule_id, nodes in starts.items():
+            for node in nodes:
+                loop = path_back(rule_id, node.rule_id, [rule_id, node.rule_id]) if node.rule_id != rule_id \
+                    else [rule_id, rule_id]
+                if loop:
+                    self.problems.append(Problem(node.origin.path, node.origin.line, node.origin.column,
+                                                 f"'{node.origin.text}' makes a loop: {' → '.join(loop)}"))
 
     def _rule(self, rule: CommentedMap, file: SourceFile, line: int, column: int,
               ids: dict[str, Located]) -> g.Rule | None:

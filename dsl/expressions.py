@@ -140,6 +140,8 @@ class _Writer:
             return "[" + ", ".join(self.fast(i) for i in e.items) + "]"
         if isinstance(e, s.Unary):
             return f"(not {self.fast(e.operand)})" if e.op == "not" else f"(-{self.fast(e.operand)})"
+        if e.op == "%":  # "%s" % none formats instead of raising: only the null-safe form is right
+            return f"_mod({self.fast(e.left)}, {self.fast(e.right)})"
         return f"({self.fast(e.left)} {e.op} {self.fast(e.right)})"
 
     def safe(self, e: s.Expr) -> str:

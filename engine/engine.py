@@ -64,12 +64,48 @@ class Engine:
         current = self.workspace.rules.get(run.rule_id)
         if current is not None and current.version == run.rule_version:
             return current
-        if current is not None and (run.node_id is None or run.node_id in current.nodes):
+        if current is not None and self._same_step(run, current):
             run.trace.append({"at": run.step_at.isoformat(), "node": run.node_id,
                               "why": f"rule edited: moved from version {run.rule_version} to {current.version}"})
             run.rule_version = current.version
             return current
         return self.versions.get((run.rule_id, run.rule_version))
+
+    def _same_step(self, run: RunRecord, current: g.Rule) -> bool:
+        """The run's next node is the same place in the edited rule: same kind, same steps before it.
+
+        Ids follow positions, so a step inserted above would otherwise move the run onto a step
+        it already took (and send a message again); an edited step at the same place applies.
+        """
+        if run.node_id is None:
+            return True
+        new = current.nodes.get(run.node_id)
+        old = self.versions.get((run.rule_id, run.rule_version))
+        if new is None:
+            return False
+        if old is None:  # the old version is not known (a restart): the id is all we have
+            return True
+        old_node = old.nodes.get(run.node_id)
+        parent, _, index = run.node_id.rpartition("/")
+        before = [f"{parent}/{i}" for i in range(int(index))] if index.isdigit() else []
+        return type(new) is type(old_node) and all(
+            (old.nodes.get(i) is not None and current.nodes.get(i) is not None
+             and old.nodes[i].origin.text == current.nodes[i].origin.text) for i in before)
+
+    async def _one_run_per_rule(self, tx: Transaction, contact: ContactRecord, at: datetime,
+                                effects: list[Effect]) -> None:
+        """After a merge, two active runs of a rule the contact may be in once: the newer is cancelled."""
+        seen: set[str] = set()
+        for run in await tx.contact_runs(contact.id, statuses=ACTIVE_STATUSES):
+            rule = self.workspace.rules.get(run.rule_id)
+            if rule is not None and rule.entry.kind == "always":
+                continue
+            if run.rule_id in seen:
+                finish(run, at, "duplicate after a contact merge", "cancelled")
+                run.version += 1
+                await tx.save_run(run)
+                effects.append(Effect(at, contact.label(), run.rule_id, "run.ended", {"reason": "merged"}))
+            seen.add(run.rule_id)
 
     # --------------------------------------------------------------- events
     async def ingest(self, event: Event, at_given: bool = True) -> Outcome:
@@ -109,6 +145,8 @@ class Engine:
             label = contact.label()
             for merged_id in merged:
                 effects.append(Effect(event.at, label, None, "contact.merged", {"value": merged_id}))
+            if merged:
+                await self._one_run_per_rule(tx, contact, event.at, effects)
             apply_traits(contact, event)
             points = sum(s.score(event, contact, self.workspace) for s in self.scorers)
             if points:

@@ -220,3 +220,10 @@ def test_unknown_timezone(compile_text) -> None:
 def test_email_template_needs_a_subject(compile_text) -> None:
     _, problems = compile_text("templates:\n  promo:\n    email: {body: hi}\n")
     assert only(problems) == (3, 5, "email template 'promo' needs a subject")
+
+
+def test_start_loops_are_refused(compile_text) -> None:
+    text = HEADER + "  - id: a\n    when: x.y\n    steps: [start b]\n  - id: b\n    when: x.z\n    steps: [start a]\n"
+    _, problems = compile_text(text)
+    assert [(p.line, p.message) for p in problems] == [(16, "'start b' makes a loop: a → b → a"),
+                                                       (19, "'start a' makes a loop: b → a → b")]

@@ -40,6 +40,7 @@ def evaluate(functions, text: str, contact: dict | None = None, event: dict | No
     ("contact.total / contact.count", {"total": 10, "count": 0}, {}, None),  # no ZeroDivisionError
     ("contact.name > 3", {"name": "Alice"}, {}, False),              # incomparable types: false
     ('"%y" % 3', {}, {}, None),                                     # a bad format: none, not a crash
+    ('"%s" % contact.name', {}, {}, None),                          # formatting none is none, not "None"
     ("event.cart.total.amount", {}, {"cart": {"total": 5}}, None),   # a key under a number: none
     ("-contact.score", {"score": 5}, {}, -5),
     ("-contact.score", {}, {}, None),

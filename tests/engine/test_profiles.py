@@ -79,3 +79,14 @@ async def test_entering_a_segment_is_an_event_rules_can_start_on(open_shop) -> N
     assert [(e.rule, e.details["value"]) for e in shop.kinds("tag.added")] == [("welcome-buyer", "buyer")]
     contact = await contact_of(shop, email="alice@example.test")
     assert contact.segments == ["buyers"]
+
+
+async def test_a_merge_keeps_one_active_run_per_rule(open_shop) -> None:
+    shop = await open_shop(WORKSPACE)
+    await shop.event("checkout.started", {"email": "alice@example.test"})
+    await shop.event("checkout.started", {"phone": "+33600000001"})
+    await shop.event("page.viewed", {"email": "alice@example.test", "phone": "+33600000001"})
+    await shop.wait(timedelta(days=3))
+    assert len(shop.channel.sent) == 1
+    runs = await shop.engine.store.runs("shop", "relance")
+    assert sorted(r.status for r in runs) == ["cancelled", "finished"]

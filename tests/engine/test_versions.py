@@ -40,3 +40,14 @@ async def test_runs_stay_on_their_version_when_their_node_is_gone(open_shop, wri
     shop.engine.reload(edited)
     await shop.wait(timedelta(days=2))
     assert [m.template for m in shop.channel.sent] == ["a", "c"]
+
+
+async def test_a_run_does_not_move_to_a_node_that_now_holds_another_step(open_shop, write, functions) -> None:
+    """Steps added at the top shift ids: the waiting run must not land on 'send a' again."""
+    shop = await open_shop(steps("send sms a", "wait 1d", "send sms b"))
+    await shop.event("checkout.started")
+    edited, _ = check_workspace([write(steps("tag x", "tag y", "send sms a", "wait 1d", "send sms b"), "v2.yaml")],
+                                functions)
+    shop.engine.reload(edited)
+    await shop.wait(timedelta(days=2))
+    assert [m.template for m in shop.channel.sent] == ["a", "b"]
