@@ -7,6 +7,8 @@ from datetime import timedelta
 
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+MAX_DAYS = 3660  # ten years: beyond that a wait is a mistake, and dates overflow
+MAX_SECONDS = MAX_DAYS * 86400
 _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?[wdhms])+$")
 # Words people type for a unit, in English and French, and the letter they mean.
 _UNIT_WORDS = {
@@ -23,7 +25,10 @@ def parse_duration(text: str) -> timedelta:
     compact = text.strip()
     if not _DURATION.match(compact):
         raise ValueError(f"bad duration '{text}'")
-    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(compact)))
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(compact))
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"duration '{text}' is longer than {MAX_DAYS}d")
+    return timedelta(seconds=seconds)
 
 
 def suggest_duration(text: str) -> str | None:

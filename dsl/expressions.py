@@ -24,8 +24,9 @@ ROOTS = ("contact", "event", "now", "waited", "params")
 _ORDERING = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 _ARITHMETIC = {"+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "%": "_mod"}
 # What an arithmetic operator may raise on odd operands ("%y" % 3, 1 / 0, "a" * 10**12).
-_ARITHMETIC_ERRORS = (TypeError, ValueError, ZeroDivisionError, OverflowError, MemoryError)
-_FALLBACK = (KeyError, IndexError, AttributeError, *_ARITHMETIC_ERRORS)
+# ("%(x)s" % mapping raises KeyError, "%s %s" % [1] an IndexError-like TypeError.)
+_ARITHMETIC_ERRORS = (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError, MemoryError)
+_FALLBACK = (AttributeError, *_ARITHMETIC_ERRORS)
 _EMPTY: Mapping[str, Any] = {}
 
 

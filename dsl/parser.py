@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from datetime import time
 from importlib import resources
@@ -66,6 +67,13 @@ def _string(token: Token) -> str:
     return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(0)), body)
 
 
+def _duration(token: Token) -> Any:
+    try:
+        return parse_duration(token)
+    except ValueError as error:
+        raise SyntaxProblem(str(error), *_pos(token)) from None
+
+
 def _time(token: Token) -> time:
     hours, minutes = (int(part) for part in token.split(":"))
     if hours > 23 or minutes > 59:
@@ -79,10 +87,13 @@ class _ToSyntax(Transformer):
     # expressions
     def number(self, c: list[Token]) -> s.Literal:
         text = str(c[0])
-        return s.Literal(float(text) if "." in text else int(text), _pos(c[0]))
+        value = float(text) if "." in text else int(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SyntaxProblem(f"number {text[:20]}… is too large", *_pos(c[0]))
+        return s.Literal(value, _pos(c[0]))
 
     def duration_literal(self, c: list[Token]) -> s.Literal:
-        return s.Literal(parse_duration(c[0]), _pos(c[0]))
+        return s.Literal(_duration(c[0]), _pos(c[0]))
 
     def percent(self, c: list[Token]) -> s.Literal:
         return s.Literal(float(c[0][:-1]) / 100, _pos(c[0]))
@@ -142,7 +153,7 @@ class _ToSyntax(Transformer):
         return c[0]
 
     def within(self, c: list[Token]) -> Any:
-        return parse_duration(c[0])
+        return _duration(c[0])
 
     def at_time(self, c: list[Token]) -> time:
         return _time(c[0])
@@ -154,7 +165,7 @@ class _ToSyntax(Transformer):
 
     def date_trigger(self, c: list) -> s.DateTrigger:
         offset, direction, field, at, where = c
-        delta = parse_duration(offset)
+        delta = _duration(offset)
         return s.DateTrigger(-delta if direction == "before" else delta, field, at, where, _pos(offset))
 
     def yearly_trigger(self, c: list) -> s.YearlyTrigger:
@@ -185,11 +196,11 @@ class _ToSyntax(Transformer):
                       (1, 1), _pos(channel), _pos(template))
 
     def wait(self, c: list[Token]) -> s.Wait:
-        return s.Wait(parse_duration(c[0]), (1, 1))
+        return s.Wait(_duration(c[0]), (1, 1))
 
     def wait_event(self, c: list) -> s.WaitEvent:
         (event_type, _), where, within = c
-        return s.WaitEvent(event_type, where, parse_duration(within), (1, 1))
+        return s.WaitEvent(event_type, where, _duration(within), (1, 1))
 
     def wait_time(self, c: list[Token]) -> s.WaitTime:
         return s.WaitTime(_time(c[0]), (1, 1))
@@ -207,7 +218,7 @@ class _ToSyntax(Transformer):
         return s.Untag(str(c[0]), _pos(c[0]))
 
     def task(self, c: list) -> s.Task:
-        return s.Task(_string(c[0]), parse_duration(c[1]) if c[1] else None, (1, 1))
+        return s.Task(_string(c[0]), _duration(c[1]) if c[1] else None, (1, 1))
 
     def start(self, c: list[Token]) -> s.Start:
         return s.Start(str(c[0]), (1, 1), _pos(c[0]))
@@ -238,10 +249,10 @@ class _ToSyntax(Transformer):
         return s.Entry("always")
 
     def entry_after(self, c: list[Token]) -> s.Entry:
-        return s.Entry("after", parse_duration(c[0]))
+        return s.Entry("after", _duration(c[0]))
 
     def duration(self, c: list[Token]) -> Any:
-        return parse_duration(c[0])
+        return _duration(c[0])
 
     def placeholder(self, c: list) -> s.Placeholder:
         return s.Placeholder(c[0], _pos_of(c[0]))

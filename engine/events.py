@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from relance.dsl.errors import RelanceError
 from relance.dsl.event_names import canonical_event_type
@@ -83,6 +84,16 @@ class Event:
                 "properties": dict(self.properties)}
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def parse_time(value: Any, pointer: str) -> datetime:
     if not isinstance(value, str):
         raise EventError(pointer, "expected an ISO 8601 time such as 2026-03-02T10:00:00+01:00")
@@ -105,7 +116,11 @@ def parse_event(data: Any, now: datetime | None = None, pointer: str = "") -> Ev
     event_id = data.get("id")
     if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 200:
         raise EventError(f"{pointer}/id", "expected a non-empty string of at most 200 characters (the event's unique id)")
+    if _has_nul(data):
+        raise EventError(pointer, "contains a NUL character (\\u0000), which databases cannot store")
     event_type = data.get("type")
+    if isinstance(event_type, str) and len(event_type) > 200:
+        raise EventError(f"{pointer}/type", "at most 200 characters")
     if not isinstance(event_type, str) or not event_type.strip():
         raise EventError(f"{pointer}/type", "expected an event type such as checkout.started or \"Order Completed\"")
     if "at" in data:
@@ -133,6 +148,18 @@ def parse_contact(data: Any, pointer: str) -> ContactRef:
     external = data.get("external_ids", {}) or {}
     if not isinstance(external, Mapping) or not all(isinstance(v, (str, int)) for v in external.values()):
         raise EventError(f"{pointer}/external_ids", "expected an object of source to id, such as {\"shopify\": \"7301\"}")
+    for key, limit in (("email", 320), ("phone", 50)):
+        if isinstance(data.get(key), str) and len(data[key]) > limit:
+            raise EventError(f"{pointer}/{key}", f"at most {limit} characters")
+    for source, value in external.items():
+        if len(str(source)) > 90 or len(str(value)) > 320:
+            raise EventError(f"{pointer}/external_ids/{source}", "a source of at most 90 characters, an id of at most 320")
+    zone = data.get("timezone")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise EventError(f"{pointer}/timezone", f"unknown timezone '{zone}'; use an IANA name such as Europe/Paris") from None
     email = data.get("email")
     email = email.strip().lower() if isinstance(email, str) else None
     if email is not None and "@" not in email:

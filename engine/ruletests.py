@@ -91,6 +91,13 @@ def rule_test_files(path: Path) -> list[Path]:
 
 def load_tests(path: Path) -> list[RuleTest]:
     """Parse one test file; a mistake raises EventError naming the file, the line and the field."""
+    try:
+        return _load_tests(path)
+    except ValueError as error:  # a bad duration or time in `after`, `until`, `by`
+        raise EventError("/tests", f"{path}: {error}") from None
+
+
+def _load_tests(path: Path) -> list[RuleTest]:
     data = yaml_reader().load(path.read_text(encoding="utf-8"))
     if not isinstance(data, Mapping) or not isinstance(data.get("tests"), list):
         raise EventError("/tests", f"{path}:1: a rule-test file has 'tests:', a list of tests")

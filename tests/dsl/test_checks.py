@@ -227,3 +227,12 @@ def test_start_loops_are_refused(compile_text) -> None:
     _, problems = compile_text(text)
     assert [(p.line, p.message) for p in problems] == [(16, "'start b' makes a loop: a → b → a"),
                                                        (19, "'start a' makes a loop: b → a → b")]
+
+
+@pytest.mark.parametrize("step, message", [
+    ("wait 99999999d", "duration '99999999d' is longer than 3660d"),
+    ("set x = 1" + "0" * 400 + ".5", "is too large"),
+])
+def test_numbers_and_durations_too_large_are_problems_not_crashes(compile_text, step: str, message: str) -> None:
+    _, problems = compile_text(rule_with_step(step))
+    assert message in only(problems)[2]

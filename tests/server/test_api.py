@@ -125,3 +125,14 @@ def test_contacts_of_a_segment_and_stats_per_rule(api) -> None:
     assert [c["email"] for c in buyers] == ["bo@x.test"]
     assert api.call("GET", "/v1/contacts?segment=acheteurs", shop="shop-b").json()["contacts"] == []
     assert api.call("GET", "/v1/contacts?segment=nope").status_code == 404
+
+
+@pytest.mark.parametrize("body, pointer", [
+    ({**HOT, "contact": {"email": "a@b.test", "timezone": "Europe/Pariss"}}, "/contact/timezone"),
+    ({**HOT, "type": "x" * 201}, "/type"),
+    ({**HOT, "contact": {"phone": "1" * 51}}, "/contact/phone"),
+    ({**HOT, "properties": {"text": "nul \u0000 here"}}, ""),
+])
+def test_values_the_database_would_refuse_are_422_at_the_door(api, body, pointer: str) -> None:
+    response = api.call("POST", "/v1/events", json=body)
+    assert (response.status_code, response.json().get("pointer")) == (422, pointer)
