@@ -15,7 +15,7 @@ from relance.dsl.expressions import Scope
 from .channels import Channel, DeliveryResult, OutboundMessage
 from .clock import Clock
 from .events import ContactRef, Event, EventConflict
-from .profiles import apply_traits, resolve_contact, revenue, segment_changes
+from .profiles import apply_membership, apply_traits, resolve_contact, revenue, segment_changes
 from .dates import as_datetime
 from .records import ACTIVE_STATUSES, ContactRecord, EventRecord, RunRecord
 from .scoring import Scorer
@@ -24,6 +24,7 @@ from .timeline import Effect
 from .walker import Step, Walker, event_view, finish, next_time_of_day
 
 logger = logging.getLogger("relance.engine")
+SEGMENT_EVENTS = ("segment.entered", "segment.left")
 BATCH = 500
 
 
@@ -152,7 +153,11 @@ class Engine:
             if points:
                 contact.score += points
                 effects.append(Effect(event.at, label, None, "score.changed", {"value": points, "score": contact.score}))
-            derived = self._segment_events(contact, event, now)
+            if event.properties.get("derived_from") and event.type in SEGMENT_EVENTS:
+                if not apply_membership(contact, event):
+                    return [], contact.id  # already applied: a repeat of a change, nothing to start
+            else:
+                derived = self._segment_events(contact, event, now)
             await tx.save_contact(contact)
             await self._existing_runs(tx, contact, event, effects, to_walk)
             for rule in self.workspace.rules_for(event.type):
@@ -168,7 +173,8 @@ class Engine:
     def _segment_events(self, contact: ContactRecord, cause: Event, now: datetime) -> list[Event]:
         entered, left = segment_changes(contact, self.workspace, now)
         ref = ContactRef(id=contact.id)
-        return [Event(f"{kind}:{name}:{contact.id}:{cause.id}", kind, cause.at, ref, {"segment": name})
+        return [Event(f"{kind}:{name}:{contact.id}:{cause.id}", kind, cause.at, ref,
+                      {"segment": name, "derived_from": cause.id})
                 for kind, names in (("segment.entered", entered), ("segment.left", left)) for name in names]
 
     async def _existing_runs(self, tx: Transaction, contact: ContactRecord, event: Event,
@@ -458,8 +464,6 @@ class Engine:
                 return 0
             derived = self._segment_events(fresh, Event(f"clock:{now.isoformat()}", "clock.tick", now,
                                                         ContactRef(id=fresh.id), {}), now)
-            if derived:
-                await tx.save_contact(fresh)
             for rule in rules:
                 for moment in self._occurrences(rule, fresh, since, now):
                     occurrence = f"{rule.id}:{fresh.id}:{moment.isoformat()}"

@@ -121,10 +121,25 @@ def apply_traits(contact: ContactRecord, event: Event) -> None:
 
 
 def segment_changes(contact: ContactRecord, workspace: Workspace, now: datetime) -> tuple[list[str], list[str]]:
-    """Segments the contact enters and leaves now; `contact.segments` is updated."""
+    """Segments the contact enters and leaves now.
+
+    `contact.segments` is not changed here: each change is applied when its segment.entered
+    or segment.left event is processed, so a crash in between leaves the change to be found again.
+    """
     scope = Scope(contact=contact.view(), now=now)
     current = [name for name, segment in workspace.segments.items() if segment.condition(scope)]
     entered = [s for s in current if s not in contact.segments]
     left = [s for s in contact.segments if s not in current and s in workspace.segments]
-    contact.segments = current
     return entered, left
+
+
+def apply_membership(contact: ContactRecord, event: Event) -> bool:
+    """Apply a derived segment.entered/left event to `contact.segments`; False if it changes nothing."""
+    name = event.properties.get("segment")
+    if event.type == "segment.entered" and name not in contact.segments:
+        contact.segments = [*contact.segments, str(name)]
+        return True
+    if event.type == "segment.left" and name in contact.segments:
+        contact.segments = [s for s in contact.segments if s != name]
+        return True
+    return False

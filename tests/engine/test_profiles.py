@@ -1,7 +1,10 @@
 """Contact profiles: identities, merges, e-commerce traits, scoring and segments."""
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+
+import pytest
 
 from .conftest import T0
 
@@ -90,3 +93,24 @@ async def test_a_merge_keeps_one_active_run_per_rule(open_shop) -> None:
     assert len(shop.channel.sent) == 1
     runs = await shop.engine.store.runs("shop", "relance")
     assert sorted(r.status for r in runs) == ["cancelled", "finished"]
+
+
+async def test_a_segment_entry_interrupted_by_a_crash_is_not_lost(open_shop) -> None:
+    shop = await open_shop(WORKSPACE)
+    await shop.event("order.completed", revenue=10)
+    real_intake = shop.engine._intake
+
+    async def die_on_segment(event, outcome, at_given=True):  # type: ignore[no-untyped-def]
+        if event.type == "segment.entered":
+            raise SystemExit("killed after the order committed")
+        return await real_intake(event, outcome, at_given)
+
+    shop.engine._intake = die_on_segment  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        await shop.engine.ingest(shop.make_event("order.completed", at=T0 + timedelta(days=1), revenue=10))
+    shop.engine._intake = real_intake  # type: ignore[method-assign]
+    shop.engine._lock = asyncio.Lock()  # the process that held it is gone
+    assert (await contact_of(shop, email="alice@example.test")).segments == []
+    await shop.engine.run_timed()  # periodic re-evaluation finds the entry again
+    assert [(e.rule, e.details["value"]) for e in shop.kinds("tag.added")] == [("welcome-buyer", "buyer")]
+    assert (await contact_of(shop, email="alice@example.test")).segments == ["buyers"]
