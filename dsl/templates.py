@@ -12,14 +12,14 @@ from .expressions import Compiled, Scope
 PLACEHOLDER = re.compile(r"\{\{.*?\}\}", re.S)
 
 
-def placeholders(text: str) -> list[tuple[str, int, int]]:
+def placeholders(text: str) -> list[tuple[re.Match[str], int, int]]:
     """Each `{{ … }}` in `text` with its 1-based line and column inside the text."""
     found = []
     for match in PLACEHOLDER.finditer(text):
         before = text[: match.start()]
         line = before.count("\n") + 1
         column = match.start() - (before.rfind("\n") + 1) + 1
-        found.append((match.group(0), line, column))
+        found.append((match, line, column))
     return found
 
 
@@ -47,10 +47,10 @@ def compile_text(text: str, compile_placeholder: Callable[[str, int, int], Compi
     """Split `text` at its placeholders; `compile_placeholder(source, line, column)` compiles each."""
     parts: list[str | Compiled] = []
     cursor = 0
-    for match, (source, line, column) in zip(PLACEHOLDER.finditer(text), placeholders(text)):
+    for match, line, column in placeholders(text):
         if match.start() > cursor:
             parts.append(text[cursor: match.start()])
-        compiled = compile_placeholder(source, line, column)
+        compiled = compile_placeholder(match.group(0), line, column)
         if compiled is not None:
             parts.append(compiled)
         cursor = match.end()

@@ -14,14 +14,14 @@ from relance.dsl.expressions import Scope
 
 from .channels import Channel, DeliveryResult, OutboundMessage
 from .clock import Clock
-from .events import ContactRef, Event, EventConflict
+from .events import ContactRef, Event, EventConflict, stored_view
 from .profiles import apply_membership, apply_traits, resolve_contact, revenue, segment_changes
 from .dates import as_datetime
 from .records import ACTIVE_STATUSES, ContactRecord, EventRecord, RunRecord
 from .scoring import Scorer
 from .store import Store, Transaction
 from .timeline import Effect
-from .walker import Step, Walker, event_view, finish, next_time_of_day
+from .walker import Step, Walker, finish, next_time_of_day
 
 logger = logging.getLogger("relance.engine")
 SEGMENT_EVENTS = ("segment.entered", "segment.left")
@@ -189,7 +189,7 @@ class Engine:
             reason = self._ending(rule, run, event, scope)
             if reason is not None:
                 finish(run, event.at, reason)
-                run.revenue = revenue(event) if reason == "goal" else None
+                run.revenue = revenue(event.properties) if reason == "goal" else None
                 run.version += 1
                 await tx.save_run(run)
                 details = {"reason": reason, "event": event.type}
@@ -207,13 +207,11 @@ class Engine:
                 to_walk.append(run.id)
 
     def _ending(self, rule: g.Rule, run: RunRecord, event: Event, scope: Scope) -> str | None:
-        for reason, conditions in (("goal", rule.goals), ("exit", rule.exits)):
+        for reason, conditions in (("goal", rule.goals), ("exited", rule.exits)):
             for condition in conditions:
                 if isinstance(condition, g.EventCondition) and condition.event_type == event.type \
-                        and event.id != run.trigger_event.get("id") \
-                        and (condition.within is None or event.at <= run.started_at + condition.within) \
-                        and (condition.where is None or condition.where(scope)):
-                    return "goal" if reason == "goal" else "exited"
+                        and _meets(condition, run, event.id, event.at, scope):
+                    return reason
         return None
 
     @staticmethod
@@ -350,15 +348,12 @@ class Engine:
                     continue
                 until = step.at if condition.within is None else min(step.at, run.started_at + condition.within)
                 for stored in await step.tx.contact_events(step.contact.id, [condition.event_type], run.started_at, until):
-                    if stored.event_id == run.trigger_event.get("id"):
-                        continue  # the event that started the run does not also end it
-                    event_scope = Scope(contact=scope.contact, event=event_view(stored.payload), now=stored.at)
-                    if condition.where is None or condition.where(event_scope):
+                    event_scope = Scope(contact=scope.contact, event=stored_view(stored.payload), now=stored.at)
+                    if _meets(condition, run, stored.event_id, stored.at, event_scope):
                         finish(run, stored.at, reason)
                         details: dict[str, Any] = {"reason": reason, "event": stored.type}
                         if reason == "goal":
-                            run.revenue = revenue(Event(stored.event_id, stored.type, stored.at, ContactRef(id=0),
-                                                        stored.payload.get("properties") or {}))
+                            run.revenue = revenue(stored.payload.get("properties") or {})
                             details["revenue"] = run.revenue
                         step.effect("run.ended", at=stored.at, **details)
                         return True
@@ -428,7 +423,7 @@ class Engine:
                                   contact: ContactRecord) -> EventRecord | None:
         assert run.wake_at is not None
         for stored in await tx.contact_events(contact.id, [node.event_type], run.step_at, run.wake_at):
-            scope = Scope(contact=contact.view(), event=event_view(stored.payload), now=stored.at)
+            scope = Scope(contact=contact.view(), event=stored_view(stored.payload), now=stored.at)
             if node.where is None or node.where(scope):
                 return stored
         return None
@@ -561,6 +556,13 @@ class Engine:
             if self.on_effect is not None:
                 self.on_effect(effect)
             logger.debug("%s", effect.describe())
+
+
+def _meets(condition: g.EventCondition, run: RunRecord, event_id: str, at: datetime, scope: Scope) -> bool:
+    """An event (of the condition's type) that ends this run: not its own trigger, in time, `where` true."""
+    return (event_id != run.trigger_event.get("id")
+            and (condition.within is None or at <= run.started_at + condition.within)
+            and (condition.where is None or bool(condition.where(scope))))
 
 
 def _same_fact(stored: Mapping[str, Any], incoming: Mapping[str, Any], at_given: bool) -> bool:

@@ -84,6 +84,13 @@ class Event:
                 "properties": dict(self.properties)}
 
 
+def stored_view(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """`Event.view()` of an event kept as JSON (`Event.as_json()`), its time parsed back."""
+    at = payload.get("at")
+    return {**(payload.get("properties") or {}), "id": payload.get("id"), "type": payload.get("type"),
+            "at": parse_time(at, "/at") if isinstance(at, str) else at}
+
+
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value

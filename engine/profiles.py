@@ -1,6 +1,7 @@
 """Contact profiles: finding the contact an event names, merging, and keeping e-commerce traits."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -77,18 +78,14 @@ def _apply_ref(contact: ContactRecord, ref: ContactRef) -> None:
             contact.attributes[key] = value
 
 
-def _revenue(properties: dict[str, Any]) -> float:
+def revenue(properties: Mapping[str, Any]) -> float:
+    """The amount an event's properties carry: `revenue`, `total` or `value` (Segment's e-commerce names)."""
     for key in ("revenue", "total", "value"):
         value = properties.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     order = properties.get("order")
-    return _revenue(order) if isinstance(order, dict) else 0.0
-
-
-def revenue(event: Event) -> float:
-    """The amount an event carries: `revenue`, `total` or `value`, as Segment's e-commerce spec names it."""
-    return _revenue(dict(event.properties))
+    return revenue(order) if isinstance(order, Mapping) else 0.0
 
 
 def _average(attributes: dict[str, Any]) -> None:
@@ -105,7 +102,7 @@ def apply_traits(contact: ContactRecord, event: Event) -> None:
         attributes["last_seen_at"] = at
     if event.type in ORDER_TYPES:
         attributes["orders_count"] = int(attributes.get("orders_count", 0)) + 1
-        attributes["total_spent"] = round(float(attributes.get("total_spent", 0)) + revenue(event), 2)
+        attributes["total_spent"] = round(float(attributes.get("total_spent", 0)) + revenue(event.properties), 2)
         _average(attributes)
         attributes.setdefault("first_order_at", at)
         if attributes.get("first_order_at", at) > at:

@@ -11,22 +11,13 @@ from zoneinfo import ZoneInfo
 from relance.dsl import graph as g
 from relance.dsl.expressions import Scope
 
-from .events import parse_time
+from .events import stored_view
 from .records import ContactRecord, MessageRecord, RunRecord, TaskRecord
 from .store import Transaction
 from .timeline import Effect
 
 STATUS_BY_MODE = {"auto": "pending", "assist": "draft", "advise": "advised"}
 EFFECT_BY_MODE = {"auto": "message.sent", "assist": "message.drafted", "advise": "message.advised"}
-
-
-def event_view(trigger_event: dict[str, Any]) -> dict[str, Any]:
-    """A stored event as rule expressions see it: its properties, plus id, type and at."""
-    view = dict(trigger_event.get("properties") or {})
-    view.update(id=trigger_event.get("id"), type=trigger_event.get("type"))
-    at = trigger_event.get("at")
-    view["at"] = parse_time(at, "/at") if isinstance(at, str) else at
-    return view
 
 
 @dataclass
@@ -43,7 +34,7 @@ class Step:
     started_runs: list[int] = field(default_factory=list)  # by `start`, walked after this step commits
 
     def scope(self, **extra: Any) -> Scope:
-        return Scope(contact=self.contact.view(), event=event_view(self.run.trigger_event), now=self.at,
+        return Scope(contact=self.contact.view(), event=stored_view(self.run.trigger_event), now=self.at,
                      waited=self.run.waited, **extra)
 
     def effect(self, kind: str, at: datetime | None = None, **details: Any) -> None:
