@@ -21,7 +21,7 @@ from .errors import Problem, RuleError, did_you_mean
 from .expressions import Compiled, compile_expression
 from .functions import FunctionRegistry
 from .loader import (
-    Document, TemplateFile, key_position, load_document, load_template_file, located, located_item,
+    Document, TemplateFile, key_position, load_document, load_template_file, located_item,
     located_key, located_value, workspace_files,
 )
 from .parser import SyntaxProblem, parse
@@ -583,9 +583,9 @@ class _Compiler:
                 stopped = False  # one report per sequence is enough
             item = steps[index]
             if isinstance(item, CommentedMap):
-                step = self._block(item, text, context, ids, waited)
+                step = self._block(item, context, ids, waited)
             elif isinstance(item, (str, int, float)) and not isinstance(item, bool):
-                step = self._statement(text, context, ids, waited)
+                step = self._statement(text, ids, waited)
             else:
                 self.problem(text, "a step is a statement such as 'wait 1d', or a block such as 'if …:'")
                 continue
@@ -596,8 +596,7 @@ class _Compiler:
             stopped = isinstance(step.statement, s.Stop) or stopped
         return parsed
 
-    def _statement(self, text: Located, context: _RuleContext, ids: dict[str, Located],
-                   waited: bool) -> _Parsed | None:
+    def _statement(self, text: Located, ids: dict[str, Located], waited: bool) -> _Parsed | None:
         statement = self.parse(text, "statement")
         if statement is None:
             return None
@@ -647,7 +646,7 @@ class _Compiler:
     _check_Wait = _check_WaitTime = _check_Score = _check_Tag = _check_Untag = _check_nothing
     _check_Task = _check_Stop = _check_nothing
 
-    def _block(self, item: CommentedMap, text: Located, context: _RuleContext, ids: dict[str, Located],
+    def _block(self, item: CommentedMap, context: _RuleContext, ids: dict[str, Located],
                waited: bool) -> _Parsed | None:
         heads = []
         for key in item:
