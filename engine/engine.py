@@ -253,25 +253,24 @@ class Engine:
         if not self._trigger_matches(rule, contact, event) or not await self._entry_allowed(tx, rule, contact, event.at):
             return None
         at = min(event.at, self.clock.now())
-        run = RunRecord(self.workspace.name, contact.id, rule.id, rule.version, started_at=at, step_at=at,
-                        trigger_event=event.as_json(), node_id=rule.start, wake_at=at, occurrence=occurrence,
-                        trace=[{"at": at.isoformat(), "node": None, "why": f"started by {event.type} {event.id}"}])
+        return await self._create_run(tx, rule, contact.id, at, event.as_json(),
+                                      f"started by {event.type} {event.id}", occurrence)
+
+    async def _create_run(self, tx: Transaction, rule: g.Rule, contact_id: int, at: datetime,
+                          trigger_event: dict[str, Any], why: str, occurrence: str | None = None) -> RunRecord:
+        """A run at the rule's first node, due now; `trigger_event` is what its steps see as `event`."""
+        run = RunRecord(self.workspace.name, contact_id, rule.id, rule.version, started_at=at, step_at=at,
+                        trigger_event=trigger_event, node_id=rule.start, wake_at=at, occurrence=occurrence,
+                        trace=[{"at": at.isoformat(), "node": None, "why": why}])
         return await tx.create_run(run)
 
     async def _start_from_step(self, step: Step, rule_id: str) -> RunRecord | None:
         rule = self.workspace.rules.get(rule_id)
-        if rule is None:
+        if rule is None or not await self._entry_allowed(step.tx, rule, step.contact, step.at):
             return None
-        trigger = step.run.trigger_event
-        event = Event(f"start:{step.run.id}:{rule_id}", str(trigger.get("type")), step.at, ContactRef(id=step.contact.id),
-                      dict(trigger.get("properties") or {}))
-        if not await self._entry_allowed(step.tx, rule, step.contact, step.at):
-            return None
-        run = RunRecord(self.workspace.name, step.contact.id, rule.id, rule.version, started_at=step.at,
-                        step_at=step.at, trigger_event={**trigger, "id": event.id}, node_id=rule.start,
-                        wake_at=step.at, trace=[{"at": step.at.isoformat(), "node": None,
-                                                 "why": f"started by {step.rule.id} (run {step.run.id})"}])
-        created = await step.tx.create_run(run)
+        trigger = {**step.run.trigger_event, "id": f"start:{step.run.id}:{rule_id}"}
+        created = await self._create_run(step.tx, rule, step.contact.id, step.at, trigger,
+                                         f"started by {step.rule.id} (run {step.run.id})")
         step.started_runs.append(created.id)  # type: ignore[arg-type]
         step.effects.append(Effect(step.at, step.contact.label(), rule.id, "run.started", {"by": step.rule.id}))
         return created
