@@ -1,14 +1,24 @@
-"""What a channel plugin receives and answers: one message out, one typed result back."""
+"""What a channel plugin is, receives and answers: one message out, one typed result back."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal, Protocol
+
+from relance.dsl.settings import Setting
+
+CAPABILITIES = frozenset({"subject", "html", "attachments", "tracking", "status_callbacks"})
 
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A rendered message ready to leave. `key` is unique per step: pass it as the provider's idempotency key."""
+    """A rendered message ready to leave. `key` is unique per step: pass it as the provider's idempotency key.
+
+    `settings` are the channel's settings from the rules (already checked against the plugin's
+    `settings_schema`); `headers` are extra headers the dispatcher adds, such as
+    `List-Unsubscribe` and `List-Unsubscribe-Post` on marketing email.
+    """
 
     key: str
     channel: str
@@ -21,19 +31,41 @@ class OutboundMessage:
     rule_id: str
     transactional: bool = False
     settings: Mapping[str, Any] = field(default_factory=dict)
+    html: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    workspace: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """delivered; deferred (try again later); failed (permanent, with the reason)."""
+    """What became of one message.
+
+    - ``delivered``: the provider accepted it (`provider_id` is its id there, if any);
+    - ``deferred``: try again later (a busy server, a timeout); `retry_after` suggests when,
+      otherwise the dispatcher backs off exponentially;
+    - ``failed``: permanent, with the reason in `detail`; `bounced` says the address itself
+      is bad (a 5xx for the recipient), so no later message goes to it.
+    """
 
     status: Literal["delivered", "deferred", "failed"]
     detail: str = ""
+    retry_after: timedelta | None = None
+    bounced: bool = False
+    provider_id: str | None = None
 
 
 class Channel(Protocol):
-    """A way to deliver messages, named by the `plugin:` of a channel in the rules."""
+    """A way to deliver messages, named by the `plugin:` of a channel in the rules.
+
+    `settings_schema` lists the settings the plugin takes (checked by `relance check` with
+    file:line:col); `capabilities` is a subset of `CAPABILITIES`. A channel may keep
+    connections open between messages; `close()` is called once at shutdown.
+    """
 
     name: str
+    settings_schema: Mapping[str, Setting]
+    capabilities: frozenset[str]
 
     async def send(self, message: OutboundMessage) -> DeliveryResult: ...
+
+    async def close(self) -> None: ...

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from relance.dsl.settings import Setting
 from relance.engine.channels import DeliveryResult, OutboundMessage
 
 from .. import hookimpl
@@ -12,6 +13,8 @@ logger = logging.getLogger("relance.channels.log")
 
 class LogChannel:
     name = "log"
+    settings_schema: dict[str, Setting] = {"from": Setting(str, help="shown in the log line only")}
+    capabilities = frozenset({"subject", "html"})
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         to = message.email if message.channel == "email" else (message.phone or message.email)
@@ -19,6 +22,9 @@ class LogChannel:
         logger.info("%s to %s [%s]%s body=%r key=%s", message.channel, to or f"contact {message.contact_id}",
                     message.template, subject, message.body, message.key)
         return DeliveryResult("delivered")
+
+    async def close(self) -> None:
+        return None
 
 
 @hookimpl
