@@ -3,9 +3,10 @@
     python bench/ingest.py [--events 2000] [--batch 100] [--concurrency 8]
 
 Both are real uvicorn processes on a fresh SQLite file. The baseline parses the same JSON
-and inserts each event with Tortoise (one transaction per request); Relance stores,
-deduplicates and runs the rules of rules.example.yaml on every event. Prints events/s,
-p50 and p99 latency per request, and Relance's throughput as a ratio of the baseline.
+and inserts each event with Tortoise (one transaction per request); Relance validates,
+deduplicates and stores them (a group commit), answers 202, then runs the rules of
+rules.example.yaml on every event. Prints events/s, p50 and p99 latency per request, the
+rate until every event was processed (read from /metrics), and ratios to the baseline.
 """
 from __future__ import annotations
 
@@ -114,15 +115,41 @@ def line(name: str, count: int, seconds: float, latencies: list[float]) -> str:
             f"   p99 {p99 * 1000:7.1f} ms")
 
 
-async def measure(url: str, headers: dict[str, str], prefix: str, options: argparse.Namespace) -> dict[str, float]:
+INBOX = re.compile(r'relance_state\{state="events_inbox",workspace="[^"]+"\} (\S+)')
+
+
+async def drained(base: str, headers: dict[str, str]) -> float:
+    """Wait until the server's inbox is empty (every accepted event processed); when that was."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        while True:
+            text = (await client.get(f"{base}/metrics", headers=headers)).text
+            if all(float(n) == 0 for n in INBOX.findall(text)):
+                return time.perf_counter()
+            await asyncio.sleep(0.02)
+
+
+async def measure(base: str, headers: dict[str, str], prefix: str, options: argparse.Namespace,
+                  processing: bool = False) -> dict[str, float]:
+    """Single events, then batches; with `processing`, also the time until all were processed."""
+    url = f"{base}/v1/events"
     single = events(f"{prefix}-s", options.events)
+    started = time.perf_counter()
     seconds, latencies = await load(url, headers, list(single), options.concurrency)
     print(line(f"{prefix}, one event a request", len(single), seconds, latencies))
+    figures = {"single": len(single) / seconds}
+    if processing:
+        figures["single processed"] = len(single) / (await drained(base, headers) - started)
+        print(f"  {'  … all processed':<28} {figures['single processed']:8,.0f} events/s (accepted to processed)")
     batched = events(f"{prefix}-b", options.events)
     bodies = [batched[i:i + options.batch] for i in range(0, len(batched), options.batch)]
+    started = time.perf_counter()
     batch_seconds, batch_latencies = await load(url, headers, bodies, max(1, options.concurrency // 4))
     print(line(f"{prefix}, batches of {options.batch}", len(batched), batch_seconds, batch_latencies))
-    return {"single": len(single) / seconds, "batch": len(batched) / batch_seconds}
+    figures["batch"] = len(batched) / batch_seconds
+    if processing:
+        figures["batch processed"] = len(batched) / (await drained(base, headers) - started)
+        print(f"  {'  … all processed':<28} {figures['batch processed']:8,.0f} events/s (accepted to processed)")
+    return figures
 
 
 async def main() -> None:
@@ -144,7 +171,7 @@ async def main() -> None:
                           f"sqlite://{folder / 'baseline.sqlite3'}"], folder / "baseline.log", port)
         print(f"{options.events} events, concurrency {options.concurrency}, SQLite, 127.0.0.1:")
         try:
-            bare = await measure(f"http://127.0.0.1:{port}/v1/events", {}, "bare Starlette + INSERT", options)
+            bare = await measure(f"http://127.0.0.1:{port}", {}, "bare Starlette + INSERT", options)
         finally:
             baseline.send_signal(signal.SIGTERM)
             baseline.wait(30)
@@ -155,13 +182,15 @@ async def main() -> None:
         try:
             key = re.search(r"rk_[A-Za-z0-9_-]+", (folder / "relance.log").read_text())
             assert key, (folder / "relance.log").read_text()
-            ours = await measure(f"http://127.0.0.1:{port}/v1/events", {"Authorization": f"Bearer {key.group(0)}"},
-                                 "Relance (whole engine)", options)
+            ours = await measure(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key.group(0)}"},
+                                 "Relance (whole engine)", options, processing=True)
         finally:
             relance.send_signal(signal.SIGTERM)
             relance.wait(30)
-    print(f"ratio to the baseline: single {ours['single'] / bare['single']:.2f}, "
+    print(f"ratio to the baseline (accepted: stored durably, answered 202): single {ours['single'] / bare['single']:.2f}, "
           f"batches {ours['batch'] / bare['batch']:.2f} (goal for batches: at least 0.5)")
+    print(f"ratio to the baseline (until processed by the engine): single {ours['single processed'] / bare['single']:.2f}, "
+          f"batches {ours['batch processed'] / bare['batch']:.2f}")
 
 
 if __name__ == "__main__":

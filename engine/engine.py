@@ -14,7 +14,8 @@ from relance.dsl.expressions import Scope
 
 from .channels import Channel, DeliveryResult, OutboundMessage
 from .clock import Clock
-from .events import ContactRef, Event, EventConflict, stored_view
+from .events import ContactRef, Event, EventConflict, parse_event, stored_view
+from .inbox import GroupCommit, Received, Status
 from .profiles import apply_membership, apply_traits, resolve_contact, revenue, segment_changes
 from .dates import as_datetime
 from .records import ACTIVE_STATUSES, ContactRecord, EventRecord, RunRecord
@@ -37,6 +38,19 @@ class Outcome:
     effects: list[Effect] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An event's reception: accepted, duplicate or conflict; its outcome when processed while waiting."""
+
+    event_id: str
+    status: Status
+    outcome: Outcome | None = None
+
+
+class _ProcessedElsewhere(Exception):
+    """Another processor took this inbox event first."""
+
+
 class Engine:
     """Runs one workspace's rules on a store, a clock and channel plugins."""
 
@@ -52,6 +66,9 @@ class Engine:
         self.versions: dict[tuple[str, str], g.Rule] = {}
         self.timed_checked_at: datetime | None = None
         self._lock = asyncio.Lock()
+        self._group = GroupCommit(store, workspace.name, clock)
+        self._waiting: dict[str, Outcome] = {}  # event id -> the outcome a waiting caller reads
+        self.arrived = asyncio.Event()  # set when events were accepted: the inbox has work
         self.reload(workspace)
 
     # ---------------------------------------------------------------- rules
@@ -109,40 +126,90 @@ class Engine:
             seen.add(run.rule_id)
 
     # --------------------------------------------------------------- events
+    async def accept(self, items: Sequence[Received], wait: bool = False) -> list[Accepted]:
+        """Store events for processing (a group commit shared with concurrent callers).
+
+        Returns each event's status: accepted, duplicate (the same id and body, stored
+        before: nothing more happens) or conflict (the same id with another body). With
+        `wait`, the accepted events are processed before this returns, with their effects.
+        """
+        waiting = {item.event.id: self._waiting.setdefault(item.event.id, Outcome(False)) for item in items} \
+            if wait else {}
+        try:
+            statuses = await self._group.submit(items)
+            self.arrived.set()
+            if wait and "accepted" in statuses:
+                await self.process_inbox()
+        finally:
+            for event_id in waiting:
+                self._waiting.pop(event_id, None)
+        return [Accepted(item.event.id, status, waiting.get(item.event.id) if status == "accepted" else None)
+                for item, status in zip(items, statuses)]
+
     async def ingest(self, event: Event, at_given: bool = True) -> Outcome:
         """Store an event once and run everything it causes; a repeated id changes nothing.
 
         The same id with a different body raises EventConflict; `at_given=False` (the sender
         left the time to us) leaves `at` out of that comparison, so a retry is not a conflict.
         """
-        async with self._lock:
-            outcome = Outcome(duplicate=False)
-            pending = [event]
-            while pending:
-                current = pending.pop(0)
-                derived, result = await self._intake(current, outcome, at_given)
-                if current is event and result is None:
-                    return Outcome(duplicate=True)
-                if current is event and result is not None:
-                    outcome.contact_id = result
-                pending += derived
-        await self.dispatch()
-        return outcome
+        [accepted] = await self.accept([Received(event, at_given)], wait=True)
+        if accepted.status == "conflict":
+            raise EventConflict(event.id)
+        return accepted.outcome or Outcome(duplicate=True)
 
-    async def _intake(self, event: Event, outcome: Outcome, at_given: bool = True) -> tuple[list[Event], int | None]:
+    async def process_inbox(self) -> int:
+        """Process every stored event not processed yet, in arrival order; returns how many."""
+        processed = 0
+        async with self._lock:
+            while True:
+                records = await self.store.inbox(self.workspace.name, BATCH)
+                for record in records:
+                    await self._process(record, self._waiting.get(record.event_id))
+                processed += len(records)
+                if len(records) < BATCH:
+                    break
+        if processed:
+            await self.dispatch()
+        return processed
+
+    async def _process(self, record: EventRecord, outcome: Outcome | None) -> None:
+        """One event, then the segment events it caused, each in a transaction of its own."""
+        pending = [record]
+        while pending:
+            current = pending.pop(0)
+            try:
+                derived = await self._intake(current, outcome)
+            except _ProcessedElsewhere:
+                continue
+            except Exception as error:  # a bug or a plugin's: set the event aside, keep the others going
+                logger.exception("event %s could not be processed; set aside", current.event_id)
+                await self._set_aside(current, error, outcome)
+                continue
+            if derived:
+                async with self.store.transaction() as tx:
+                    found = await tx.get_events(self.workspace.name, derived)
+                pending += [found[i] for i in derived if i in found and not found[i].processed]
+
+    async def _set_aside(self, record: EventRecord, error: Exception, outcome: Outcome | None) -> None:
+        async with self.store.transaction() as tx:
+            await tx.claim_event(record, None)
+        self._emit([Effect(record.at, record.event_id, None, "event.failed",
+                           {"error": f"{type(error).__name__}: {error}"})], outcome)
+
+    async def _intake(self, record: EventRecord, outcome: Outcome | None) -> list[str]:
+        """Resolve the contact, update its profile, end or resume its runs, start new ones.
+
+        Returns the ids of the segment events this caused, stored in the same transaction.
+        """
+        event = parse_event(record.payload)
         now = self.clock.now()
         effects: list[Effect] = []
         to_walk: list[int] = []
         derived: list[Event] = []
         async with self.store.transaction() as tx:
-            stored = await tx.get_event(self.workspace.name, event.id)
-            if stored is not None:
-                if not _same_fact(stored.payload, event.as_json(), at_given):
-                    raise EventConflict(event.id)
-                return [], None
             contact, merged = await resolve_contact(tx, self.workspace.name, event.contact, now)
-            await tx.insert_event(EventRecord(self.workspace.name, event.id, event.type, event.at, now,
-                                              event.as_json(), contact.id))
+            if not await tx.claim_event(record, contact.id):
+                raise _ProcessedElsewhere  # rolls back the contact we may have just created
             label = contact.label()
             for merged_id in merged:
                 effects.append(Effect(event.at, label, None, "contact.merged", {"value": merged_id}))
@@ -155,9 +222,10 @@ class Engine:
                 effects.append(Effect(event.at, label, None, "score.changed", {"value": points, "score": contact.score}))
             if event.properties.get("derived_from") and event.type in SEGMENT_EVENTS:
                 if not apply_membership(contact, event):
-                    return [], contact.id  # already applied: a repeat of a change, nothing to start
+                    return []  # already applied: a repeat of a change, nothing to start
             else:
                 derived = self._segment_events(contact, event, now)
+                await tx.insert_events([self._record(d, now) for d in derived])
             await tx.save_contact(contact)
             await self._existing_runs(tx, contact, event, effects, to_walk)
             for rule in self.workspace.rules_for(event.type):
@@ -165,10 +233,15 @@ class Engine:
                 if run is not None:
                     effects.append(Effect(run.started_at, label, rule.id, "run.started", {"event": event.type}))
                     to_walk.append(run.id)
+        if outcome is not None and outcome.contact_id is None:
+            outcome.contact_id = contact.id
         self._emit(effects, outcome)
         for run_id in to_walk:
             await self._walk(run_id, outcome)
-        return derived, contact.id
+        return [d.id for d in derived]
+
+    def _record(self, event: Event, now: datetime) -> EventRecord:
+        return EventRecord(self.workspace.name, event.id, event.type, event.at, now, event.as_json(), processed=False)
 
     def _segment_events(self, contact: ContactRecord, cause: Event, now: datetime) -> list[Event]:
         entered, left = segment_changes(contact, self.workspace, now)
@@ -458,6 +531,7 @@ class Engine:
                 return 0
             derived = self._segment_events(fresh, Event(f"clock:{now.isoformat()}", "clock.tick", now,
                                                         ContactRef(id=fresh.id), {}), now)
+            await tx.insert_events([self._record(d, now) for d in derived])
             for rule in rules:
                 for moment in self._occurrences(rule, fresh, since, now):
                     occurrence = f"{rule.id}:{fresh.id}:{moment.isoformat()}"
@@ -471,8 +545,12 @@ class Engine:
         self._emit(effects, None)
         for run_id in started:
             await self._walk(run_id)
-        for event in derived:
-            await self._intake(event, Outcome(False))
+        if derived:
+            async with self.store.transaction() as tx:
+                found = await tx.get_events(self.workspace.name, [d.id for d in derived])
+            for record in found.values():
+                if not record.processed:
+                    await self._process(record, None)
         return len(started)
 
     def _occurrences(self, rule: g.Rule, contact: ContactRecord, since: datetime, now: datetime) -> list[datetime]:
@@ -562,12 +640,6 @@ def _meets(condition: g.EventCondition, run: RunRecord, event_id: str, at: datet
     return (event_id != run.trigger_event.get("id")
             and (condition.within is None or at <= run.started_at + condition.within)
             and (condition.where is None or bool(condition.where(scope))))
-
-
-def _same_fact(stored: Mapping[str, Any], incoming: Mapping[str, Any], at_given: bool) -> bool:
-    ignored = () if at_given else ("at",)
-    return {k: v for k, v in stored.items() if k not in ignored} == \
-        {k: v for k, v in incoming.items() if k not in ignored}
 
 
 def _field(view: Mapping[str, Any], keys: Sequence[str]) -> datetime | None:

@@ -47,6 +47,7 @@ class EventRecord:
     received_at: datetime
     payload: dict[str, Any]  # the event as JSON, for replay, late goal checks and GDPR export
     contact_id: int | None = None
+    processed: bool = True  # False while it waits in the inbox
     id: int | None = None
 
 

@@ -1,4 +1,4 @@
-"""The in-process scheduler: wakes due runs, sends the outbox, fires date and `every` triggers.
+"""The in-process scheduler: processes the inbox, wakes due runs, sends the outbox, fires date and `every` triggers.
 
 It keeps nothing of its own: due work is found from the database (`wake_at`), so a
 restart loses nothing. One process by default; `relance worker` (arq) at scale.
@@ -33,6 +33,7 @@ class Scheduler:
         timed = self._next_timed is None or now >= self._next_timed
         for engine in self.engines:
             try:  # one shop's failure never stops the timers of the others
+                await engine.process_inbox()
                 resumed += await engine.run_due()
                 await engine.dispatch()
                 if timed:
@@ -52,18 +53,40 @@ class Scheduler:
         return max(0.0, min([self.poll, *due_in]))
 
     async def run(self) -> None:
-        """Until `stop()`: resume what is due, then sleep until the next wake (at most `poll`)."""
+        """Until `stop()`: resume what is due, then sleep until the next wake (at most `poll`).
+
+        Beside it, one task per workspace processes events as soon as they are accepted.
+        """
         for engine in self.engines:
             requeued = await engine.recover()
             if requeued:
                 logger.warning("%s: %d messages a stopped process was sending are queued again",
                                engine.workspace.name, requeued)
-        while not self._stopping.is_set():
+        inboxes = [asyncio.create_task(self._inbox(engine)) for engine in self.engines]
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.run_once()
+                except Exception:  # a failing pass must not stop the timers of every shop
+                    logger.exception("scheduler pass failed; retrying")
+                await self.clock.sleep(await self.seconds_to_next_wake())
+        finally:
+            for task in inboxes:
+                task.cancel()
+            await asyncio.gather(*inboxes, return_exceptions=True)
+
+    @staticmethod
+    async def _inbox(engine: Engine) -> None:
+        """Process a workspace's events as they arrive, in order, until cancelled."""
+        while True:
+            await engine.arrived.wait()
+            engine.arrived.clear()
             try:
-                await self.run_once()
-            except Exception:  # a failing pass must not stop the timers of every shop
-                logger.exception("scheduler pass failed; retrying")
-            await self.clock.sleep(await self.seconds_to_next_wake())
+                await engine.process_inbox()
+            except Exception:  # the database went away: the events wait in the inbox, try again soon
+                logger.exception("%s: processing the inbox failed; retrying", engine.workspace.name)
+                await asyncio.sleep(1)
+                engine.arrived.set()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -20,7 +20,14 @@ class Transaction(Protocol):
     async def insert_event(self, event: EventRecord) -> bool:
         """Store an event; False (and nothing stored) if (workspace, event_id) exists."""
 
-    async def get_event(self, workspace: str, event_id: str) -> EventRecord | None: ...
+    async def insert_events(self, events: Sequence[EventRecord]) -> None:
+        """Store new events at once (one statement); an id that exists meanwhile is skipped."""
+
+    async def get_events(self, workspace: str, event_ids: Sequence[str]) -> dict[str, EventRecord]:
+        """The stored events among these ids, by id."""
+
+    async def claim_event(self, event: EventRecord, contact_id: int | None) -> bool:
+        """Mark an inbox event processed for this contact, in one conditional update: True for the one caller that won it."""
 
     async def contact_events(self, contact_id: int, types: Sequence[str], since: datetime,
                              until: datetime) -> list[EventRecord]:
@@ -98,6 +105,9 @@ class Store(Protocol):
 
     async def pending_messages(self, workspace: str, limit: int) -> list[MessageRecord]: ...
 
+    async def inbox(self, workspace: str, limit: int) -> list[EventRecord]:
+        """Events stored but not processed yet, in arrival order."""
+
     async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
         """Keep a new API key's SHA-256 digest (never the key)."""
 
@@ -107,7 +117,7 @@ class Store(Protocol):
     async def api_key_count(self, workspace: str) -> int: ...
 
     async def gauges(self, workspace: str) -> dict[str, int]:
-        """Counts for monitoring: runs active and waiting, messages by status."""
+        """Counts for monitoring: runs active and waiting, messages by status, events in the inbox."""
 
     async def requeue_sending(self, workspace: str) -> int:
         """Put back to pending the messages a dead process was sending; returns how many."""

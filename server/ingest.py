@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 
 from relance.engine.engine import Engine
 from relance.engine.events import EventConflict, EventError, parse_event
+from relance.engine.inbox import Received
 
 from .problems import Problem
 from .requests import engine, json_body
@@ -28,26 +29,38 @@ def _items(body: Any) -> tuple[list[Any], bool, str]:
 
 
 async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
-                       translate: Callable[[Any, str], Any] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Each item stored and processed on its own: (results by index, effects of them all)."""
+                       translate: Callable[[Any, str], Any] | None = None,
+                       wait: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Validate each item, store the good ones together: (results by index, effects when `wait`).
+
+    A bad item is rejected on its own; the others are stored in one group commit and
+    processed after the answer, or before it with `wait`.
+    """
     results: list[dict[str, Any]] = []
-    effects: list[dict[str, Any]] = []
+    received: list[tuple[int, Received]] = []
     for index, (item, pointer) in enumerate(zip(items, pointers)):
         try:
             data = translate(item, pointer) if translate else item
             event = parse_event(data, now=shop.clock.now(), pointer=pointer)
-            outcome = await shop.ingest(event, at_given=isinstance(data, dict) and "at" in data)
-        except EventConflict as error:
-            results.append({"index": index, "id": error.event_id, "status": "rejected",
-                            "problem": {"status": 409, "pointer": f"{pointer}/id", "detail": error.message}})
-            continue
         except EventError as error:
             results.append({"index": index, "id": item.get("id") if isinstance(item, dict) else None,
                             "status": "rejected",
                             "problem": {"status": 422, "pointer": error.pointer, "detail": error.message}})
             continue
-        results.append({"index": index, "id": event.id, "status": "duplicate" if outcome.duplicate else "accepted"})
-        effects += [e.as_json() for e in outcome.effects]
+        received.append((len(results), Received(event, at_given=isinstance(data, dict) and "at" in data)))
+        results.append({"index": index, "id": event.id})
+    effects: list[dict[str, Any]] = []
+    accepted = await shop.accept([r for _, r in received], wait=wait) if received else []
+    for (position, item), answer in zip(received, accepted):
+        result = results[position]
+        if answer.status == "conflict":
+            conflict = EventConflict(answer.event_id)
+            result.update(status="rejected", problem={"status": 409, "pointer": f"{pointers[result['index']]}/id",
+                                                      "detail": conflict.message})
+            continue
+        result["status"] = answer.status
+        if answer.outcome is not None:
+            effects += [e.as_json() for e in answer.outcome.effects]
     return results, effects
 
 
@@ -91,7 +104,8 @@ async def post_events(request: Request) -> JSONResponse:
     if len(items) > MAX_BATCH:
         raise Problem(413, f"a batch holds at most {MAX_BATCH} events, not {len(items)}")
     pointers = [f"{base}/{index}" for index in range(len(items))] if batch else [""]
-    results, effects = await ingest_items(shop, items, pointers)
+    wait = wants_effects(request)
+    results, effects = await ingest_items(shop, items, pointers, wait=wait)
     count_outcomes(request, shop.workspace.name, results)
-    shown = effects if wants_effects(request) else None
+    shown = effects if wait else None
     return batch_response(results, shown) if batch else single_response(results[0], shown)

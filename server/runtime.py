@@ -74,6 +74,11 @@ class Runtime:
             self._scheduler_task = asyncio.create_task(self.scheduler.run())
             self._watch_task = asyncio.create_task(self._watch())
 
+    async def settle(self) -> None:
+        """Process every accepted event now (tests, and `?wait=true`-like tools)."""
+        for engine in self.engines.values():
+            await engine.process_inbox()
+
     def reload(self, workspace: str) -> list[Problem]:
         """Compile the workspace's files again; with problems, keep the running rules and return them."""
         path = self.paths[workspace]

@@ -71,6 +71,7 @@ def _endpoint(kind: str | None) -> Callable[[Request], Awaitable[JSONResponse]]:
     async def endpoint(request: Request) -> JSONResponse:
         shop = await engine(request)
         body = await json_body(request)
+        wait = wants_effects(request)
         if kind is None:  # /v1/batch
             calls = body.get("batch") if isinstance(body, Mapping) else None
             if not isinstance(calls, list):
@@ -78,12 +79,13 @@ def _endpoint(kind: str | None) -> Callable[[Request], Awaitable[JSONResponse]]:
             if len(calls) > MAX_BATCH:
                 raise Problem(413, f"a batch holds at most {MAX_BATCH} calls, not {len(calls)}")
             results, effects = await ingest_items(shop, calls, [f"/batch/{i}" for i in range(len(calls))],
-                                                  lambda call, pointer: translate(call, None, pointer))
+                                                  lambda call, pointer: translate(call, None, pointer), wait)
             count_outcomes(request, shop.workspace.name, results)
-            return batch_response(results, effects if wants_effects(request) else None)
-        results, effects = await ingest_items(shop, [body], [""], lambda call, pointer: translate(call, kind, pointer))
+            return batch_response(results, effects if wait else None)
+        results, effects = await ingest_items(shop, [body], [""], lambda call, pointer: translate(call, kind, pointer),
+                                              wait)
         count_outcomes(request, shop.workspace.name, results)
-        return single_response(results[0], effects if wants_effects(request) else None)
+        return single_response(results[0], effects if wait else None)
 
     return endpoint
 

@@ -47,11 +47,12 @@ class Event(Model):
     received_at = fields.DatetimeField()
     payload = fields.JSONField()
     contact_id = fields.BigIntField(null=True)
+    processed = fields.BooleanField(default=True)  # False while in the inbox, waiting to be processed
 
     class Meta:
         table = "relance_events"
         unique_together = (("workspace", "event_id"),)
-        indexes = (("contact_id", "type", "at"),)
+        indexes = (("contact_id", "type", "at"), ("workspace", "processed", "id"))
 
 
 class Run(Model):

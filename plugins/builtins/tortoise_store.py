@@ -17,9 +17,11 @@ from tortoise.transactions import in_transaction
 from relance.engine.records import ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
 
 from .. import hookimpl
+from . import tortoise_migrations as migrations
 from . import tortoise_models as m
 
 R = TypeVar("R")
+CHUNK = 500  # ids per IN (…): under SQLite's limit on bound parameters
 SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg", "psycopg")
 
 
@@ -46,9 +48,22 @@ class _Tx:
         event.id = row.id
         return True
 
-    async def get_event(self, workspace: str, event_id: str) -> EventRecord | None:
-        row = await m.Event.filter(workspace=workspace, event_id=event_id).using_db(self.db).first()
-        return _record(EventRecord, row) if row else None
+    async def insert_events(self, events: Sequence[EventRecord]) -> None:
+        rows = [m.Event(**_columns(event)) for event in events]
+        await m.Event.bulk_create(rows, ignore_conflicts=True, using_db=self.db)
+
+    async def get_events(self, workspace: str, event_ids: Sequence[str]) -> dict[str, EventRecord]:
+        found: dict[str, EventRecord] = {}
+        for start in range(0, len(event_ids), CHUNK):
+            rows = await m.Event.filter(workspace=workspace, event_id__in=list(event_ids[start:start + CHUNK])) \
+                .using_db(self.db)
+            found.update((row.event_id, _record(EventRecord, row)) for row in rows)
+        return found
+
+    async def claim_event(self, event: EventRecord, contact_id: int | None) -> bool:
+        claimed = await m.Event.filter(id=event.id, processed=False).using_db(self.db) \
+            .update(processed=True, contact_id=contact_id)
+        return claimed == 1
 
     async def contact_events(self, contact_id: int, types: Sequence[str], since: datetime,
                              until: datetime) -> list[EventRecord]:
@@ -190,7 +205,13 @@ class TortoiseStore:
                   "apps": {"relance": {"models": [m.__name__], "default_connection": connection}}}
         with self.context:
             await self.context.init(config=config, _enable_global_fallback=True)
+            db = self.context.connections.get(connection)
+            fresh = not await migrations.table_exists(db, "relance_events")
+            if not fresh:  # bring an older database to the models before creating what is missing
+                await migrations.migrate(db, fresh=False)
             await self.context.generate_schemas(safe=True)
+            if fresh:
+                await migrations.migrate(db, fresh=True)
 
     async def close(self) -> None:
         if self.context.inited:
@@ -215,6 +236,10 @@ class TortoiseStore:
         rows = await m.Message.filter(workspace=workspace, status="pending").order_by("id").limit(limit)
         return [_record(MessageRecord, r) for r in rows]
 
+    async def inbox(self, workspace: str, limit: int) -> list[EventRecord]:
+        rows = await m.Event.filter(workspace=workspace, processed=False).order_by("id").limit(limit)
+        return [_record(EventRecord, r) for r in rows]
+
     async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
         await m.ApiKey.create(workspace=workspace, digest=digest, prefix=prefix, created_at=created_at)
 
@@ -230,6 +255,7 @@ class TortoiseStore:
             found[f"runs_{status}"] = await m.Run.filter(workspace=workspace, status=status).count()
         for status in ("pending", "sending", "draft", "failed"):
             found[f"messages_{status}"] = await m.Message.filter(workspace=workspace, status=status).count()
+        found["events_inbox"] = await m.Event.filter(workspace=workspace, processed=False).count()
         return found
 
     async def requeue_sending(self, workspace: str) -> int:

@@ -100,10 +100,10 @@ async def test_a_segment_entry_interrupted_by_a_crash_is_not_lost(open_shop) -> 
     await shop.event("order.completed", revenue=10)
     real_intake = shop.engine._intake
 
-    async def die_on_segment(event, outcome, at_given=True):  # type: ignore[no-untyped-def]
-        if event.type == "segment.entered":
+    async def die_on_segment(record, outcome):  # type: ignore[no-untyped-def]
+        if record.type == "segment.entered":
             raise SystemExit("killed after the order committed")
-        return await real_intake(event, outcome, at_given)
+        return await real_intake(record, outcome)
 
     shop.engine._intake = die_on_segment  # type: ignore[method-assign]
     with pytest.raises(SystemExit):
@@ -111,6 +111,6 @@ async def test_a_segment_entry_interrupted_by_a_crash_is_not_lost(open_shop) -> 
     shop.engine._intake = real_intake  # type: ignore[method-assign]
     shop.engine._lock = asyncio.Lock()  # the process that held it is gone
     assert (await contact_of(shop, email="alice@example.test")).segments == []
-    await shop.engine.run_timed()  # periodic re-evaluation finds the entry again
+    await shop.engine.process_inbox()  # at restart: the segment event waits in the inbox
     assert [(e.rule, e.details["value"]) for e in shop.kinds("tag.added")] == [("welcome-buyer", "buyer")]
     assert (await contact_of(shop, email="alice@example.test")).segments == ["buyers"]

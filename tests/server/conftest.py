@@ -45,16 +45,23 @@ rules:
 
 
 class Api:
-    """A client per shop, each with its own API key."""
+    """A client per shop, each with its own API key.
+
+    Events are processed after the answer; with no scheduler running here, each call
+    processes what it accepted before returning, as a client polling would see it settle.
+    """
 
     def __init__(self, client: TestClient, keys: dict[str, str]) -> None:
         self.client, self.keys = client, keys
 
-    def call(self, method: str, path: str, shop: str | None = "shop-a", **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, shop: str | None = "shop-a", settle: bool = True, **kwargs: Any) -> Any:
         headers = kwargs.pop("headers", {})
         if shop is not None:
             headers.setdefault("Authorization", f"Bearer {self.keys[shop]}")
-        return self.client.request(method, path, headers=headers, **kwargs)
+        response = self.client.request(method, path, headers=headers, **kwargs)
+        if settle:
+            self.client.portal.call(self.client.app.state.runtime.settle)  # type: ignore[attr-defined]
+        return response
 
 
 @pytest.fixture

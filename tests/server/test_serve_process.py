@@ -4,6 +4,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,21 @@ def test_serve_the_example_take_an_event_and_stop_cleanly(serve) -> None:
     assert server.process.returncode in (0, -signal.SIGTERM), rest
     assert "Application shutdown complete" in rest
     assert "email to lea@example.test [lien-paiement]" in rest  # the log channel's line
+
+
+def test_events_are_answered_when_stored_and_processed_right_after(serve) -> None:
+    server = serve(ROOT / "rules.example.yaml")
+    headers = {"Authorization": f"Bearer {server.key}"}
+    batch = [{"id": f"m{n}", "type": "message.received", "contact": {"email": f"c{n}@example.test"},
+              "properties": {"text": "Où est-ce que je paie ?"}} for n in range(20)]
+    accepted = httpx.post(f"{server.base}/v1/events", json=batch, headers=headers, timeout=10)
+    assert (accepted.status_code, accepted.json()["accepted"]) == (202, 20), accepted.text
+    deadline = time.monotonic() + 20
+    while len(httpx.get(f"{server.base}/v1/messages?status=sent", headers=headers, timeout=10).json()["messages"]) < 20:
+        assert time.monotonic() < deadline, "the accepted events were not processed"
+        time.sleep(0.05)
+    metrics = httpx.get(f"{server.base}/metrics", headers=headers, timeout=10).text
+    assert 'relance_state{state="events_inbox",workspace="maison-demo"} 0.0' in metrics
 
 
 def test_serve_refuses_rules_with_errors(tmp_path: Path) -> None:

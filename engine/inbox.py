@@ -1,0 +1,87 @@
+"""Events in: stored at once in group commits, processed afterwards in arrival order.
+
+A request is answered as soon as its events are durably stored, in one transaction for
+all the events that arrived meanwhile from every request (a group commit); the engine
+then processes the inbox in order. Nothing is lost in between: an event stored but not
+processed is found again in the database (`processed` false) at the next pass or start.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .clock import Clock
+from .events import Event
+from .records import EventRecord
+from .store import Store
+
+Status = Literal["accepted", "duplicate", "conflict"]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An event as it arrived; `at_given` is false when the sender left its time to us."""
+
+    event: Event
+    at_given: bool = True
+
+
+class GroupCommit:
+    """Stores the events of concurrent callers in one transaction: one commit for many requests."""
+
+    def __init__(self, store: Store, workspace: str, clock: Clock) -> None:
+        self.store, self.workspace, self.clock = store, workspace, clock
+        self._queue: list[tuple[Sequence[Received], asyncio.Future[list[Status]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, items: Sequence[Received]) -> list[Status]:
+        """Store these events (or find them stored already); the status of each, in order."""
+        future: asyncio.Future[list[Status]] = asyncio.get_running_loop().create_future()
+        self._queue.append((items, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._queue:
+            group, self._queue = self._queue, []
+            try:
+                statuses = await self._commit([item for items, _ in group for item in items])
+            except Exception as error:  # the database refused: every caller of the group hears it
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            start = 0
+            for items, future in group:
+                if not future.done():  # a caller that went away (client disconnected)
+                    future.set_result(statuses[start:start + len(items)])
+                start += len(items)
+
+    async def _commit(self, items: Sequence[Received]) -> list[Status]:
+        now = self.clock.now()
+        statuses: list[Status] = []
+        new: list[EventRecord] = []
+        async with self.store.transaction() as tx:
+            known = await tx.get_events(self.workspace, list(dict.fromkeys(i.event.id for i in items)))
+            for item in items:
+                event, payload = item.event, item.event.as_json()
+                stored = known.get(event.id)
+                if stored is None:
+                    record = EventRecord(self.workspace, event.id, event.type, event.at, now, payload, processed=False)
+                    known[event.id] = record
+                    new.append(record)
+                    statuses.append("accepted")
+                else:
+                    statuses.append("duplicate" if same_fact(stored.payload, payload, item.at_given) else "conflict")
+            await tx.insert_events(new)
+        return statuses
+
+
+def same_fact(stored: Mapping[str, Any], incoming: Mapping[str, Any], at_given: bool) -> bool:
+    """The same event sent again; without `at_given`, the time we stamped is not compared."""
+    ignored = () if at_given else ("at",)
+    return {k: v for k, v in stored.items() if k not in ignored} == \
+        {k: v for k, v in incoming.items() if k not in ignored}

@@ -1,0 +1,80 @@
+"""Schema changes of the built-in store, applied in order at start-up and recorded in `relance_schema`.
+
+A new database gets the current schema from the models and is marked up to date; an older
+one gets each migration it lacks, oldest first, each in its own transaction. A schema
+change is therefore two edits: the model, and a migration appended here that brings an
+existing database to it (written for both SQLite and PostgreSQL).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+logger = logging.getLogger("relance.store")
+LOCK = 7_301_2026  # the PostgreSQL advisory lock that keeps two starting processes from migrating at once
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: Sequence[str]
+
+
+MIGRATIONS = (
+    Migration(1, "events wait in an inbox until processed", (
+        "ALTER TABLE relance_events ADD COLUMN processed BOOLEAN NOT NULL DEFAULT TRUE",
+        "CREATE INDEX IF NOT EXISTS idx_relance_events_inbox ON relance_events (workspace, processed, id)",
+    )),
+)
+LATEST = MIGRATIONS[-1].version if MIGRATIONS else 0
+
+
+async def table_exists(db: BaseDBAsyncClient, table: str) -> bool:
+    if db.capabilities.dialect == "sqlite":
+        _, rows = await db.execute_query("SELECT name FROM sqlite_master WHERE type='table' AND name=?", [table])
+    else:
+        _, rows = await db.execute_query("SELECT to_regclass($1) AS name", [table])
+        rows = [r for r in rows if r["name"] is not None]
+    return bool(rows)
+
+
+async def schema_version(db: BaseDBAsyncClient) -> int:
+    await db.execute_script("CREATE TABLE IF NOT EXISTS relance_schema (version INT NOT NULL)")
+    _, rows = await db.execute_query("SELECT version FROM relance_schema")
+    return int(rows[0]["version"]) if rows else 0
+
+
+async def set_version(db: BaseDBAsyncClient, version: int) -> None:
+    await db.execute_script("DELETE FROM relance_schema")
+    await db.execute_query(f"INSERT INTO relance_schema (version) VALUES ({int(version)})")
+
+
+async def migrate(db: BaseDBAsyncClient, fresh: bool) -> list[Migration]:
+    """Bring the schema up to date; the migrations applied (none for a fresh database)."""
+    postgres = db.capabilities.dialect != "sqlite"
+    if postgres:
+        await db.execute_query(f"SELECT pg_advisory_lock({LOCK})")
+    try:
+        current = await schema_version(db)
+        if fresh and current == 0:
+            await set_version(db, LATEST)
+            return []
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            async with in_transaction(db.connection_name) as tx:
+                for statement in migration.statements:
+                    await tx.execute_script(statement)
+                await set_version(tx, migration.version)
+            logger.warning("database schema migrated to version %d: %s", migration.version, migration.description)
+            applied.append(migration)
+        return applied
+    finally:
+        if postgres:
+            await db.execute_query(f"SELECT pg_advisory_unlock({LOCK})")
