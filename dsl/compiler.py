@@ -4,9 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +25,7 @@ from .loader import (
     located_key, located_value, workspace_files,
 )
 from .parser import SyntaxProblem, parse
+from .settings import Setting, check_settings
 from .source import Located, SourceFile
 from .templates import Template, Text, compile_text
 
@@ -33,13 +34,18 @@ TOP_LEVEL_KEYS = ("workspace", "timezone", "locale", "mode", "channels", "policy
 RULE_KEYS = ("id", "name", "description", "when", "if", "goal", "exit", "entry", "mode", "steps")
 REQUIRED_RULE_KEYS = ("id", "when", "steps")
 MODES = ("auto", "assist", "advise")
-POLICY_KEYS = ("quiet_hours", "frequency")
+POLICY_KEYS = ("quiet_hours", "frequency", "offers", "consent")
+CONSENT_RULES = ("opt_in", "opt_out", "none")
+OVER_CAP = ("defer", "skip")
 RULE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 QUIET_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
+ChannelPlugins = Mapping[str, Mapping[str, Setting] | None]
+
+
 def compile_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
-                      channel_plugins: Sequence[str] | None = None) -> g.Workspace:
+                      channel_plugins: ChannelPlugins | None = None) -> g.Workspace:
     """Load and compile the workspace at `paths`; raise RuleError listing every problem."""
     workspace, problems = check_workspace(paths, functions, channel_plugins)
     if problems or workspace is None:
@@ -48,8 +54,12 @@ def compile_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
 
 
 def check_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
-                    channel_plugins: Sequence[str] | None = None) -> tuple[g.Workspace | None, list[Problem]]:
-    """The compiled workspace (None if it has problems) and every problem found."""
+                    channel_plugins: ChannelPlugins | None = None) -> tuple[g.Workspace | None, list[Problem]]:
+    """The compiled workspace (None if it has problems) and every problem found.
+
+    `channel_plugins` maps each installed channel plugin to its settings schema (None: not
+    checked); without it, plugin names and settings are not checked.
+    """
     yaml_files, template_paths, problems = workspace_files(paths)
     documents = []
     for path in yaml_files:
@@ -248,24 +258,27 @@ class _Compiler:
                                      f"{did_you_mean(plugin.text, self.channel_plugins)}; "
                                      f"installed: {', '.join(sorted(self.channel_plugins))}")
             options = {str(k): _plain(v) for k, v in settings.items() if k != "plugin"}
+            schema = (self.channel_plugins or {}).get(plugin.text)
+            for key, message in check_settings(schema, options) if schema is not None else ():
+                where = plugin if key is None else (located_key(settings, key, file) if key not in schema
+                                                    else located_value(settings, key, file))
+                self.problem(where, f"channel '{name}' ({plugin.text}): {message}")
             self.channels[str(name)] = g.ChannelConfig(str(name), plugin.text, options)
 
     def _section_policy(self, data: CommentedMap, key: str, file: SourceFile) -> None:
         policy = self._mapping(data, key, file)
         if policy is None or not self._unique_setting("policy", located_value(data, key, file)):
             return
-        quiet: dict[str, tuple[time, time]] = {}
-        frequency = None
         for name in policy:
             if name not in POLICY_KEYS:
                 self.problem(located_key(policy, name, file),
                              f"unknown policy '{name}'{did_you_mean(str(name), POLICY_KEYS)}; "
                              f"policies are: {', '.join(POLICY_KEYS)}")
-        if "quiet_hours" in policy:
-            quiet = self._quiet_hours(policy, file)
-        if "frequency" in policy:
-            frequency = self._frequency(policy, file)
-        self.policy = g.Policy(quiet, frequency)
+        quiet = self._quiet_hours(policy, file) if "quiet_hours" in policy else {}
+        frequency = self._frequencies(policy, file) if "frequency" in policy else {}
+        window = self._offer_window(policy, file) if "offers" in policy else g.Policy.offer_window
+        consent = self._consent(policy, file) if "consent" in policy else {}
+        self.policy = g.Policy(quiet, frequency, window, consent)
 
     def _quiet_hours(self, policy: CommentedMap, file: SourceFile) -> dict[str, tuple[time, time]]:
         hours = self._mapping(policy, "quiet_hours", file) or {}
@@ -279,17 +292,57 @@ class _Compiler:
             quiet[str(channel)] = (time(int(match[1]), int(match[2])), time(int(match[3]), int(match[4])))
         return quiet
 
-    def _frequency(self, policy: CommentedMap, file: SourceFile) -> g.Frequency | None:
+    def _frequencies(self, policy: CommentedMap, file: SourceFile) -> dict[str, g.Frequency]:
+        """`{max: N, per: D}` caps all channels together; or caps by channel name, `all` for all of them."""
         value = policy["frequency"]
-        where = located_value(policy, "frequency", file)
-        if not isinstance(value, CommentedMap) or set(value) != {"max", "per"}:
-            self.problem(where, "frequency is {max: N, per: DURATION}, for example {max: 2, per: 24h}")
+        if isinstance(value, CommentedMap) and "max" in value:
+            found = self._frequency(policy, "frequency", file)
+            return {"all": found} if found else {}
+        caps = self._mapping(policy, "frequency", file) or {}
+        found_caps = {}
+        for channel in caps:
+            cap = self._frequency(caps, channel, file)
+            if cap is not None:
+                found_caps[str(channel)] = cap
+        return found_caps
+
+    def _frequency(self, mapping: CommentedMap, key: str, file: SourceFile) -> g.Frequency | None:
+        value = mapping[key]
+        where = located_value(mapping, key, file)
+        if not isinstance(value, CommentedMap) or not {"max", "per"} <= set(value) or set(value) - {"max", "per", "over"}:
+            self.problem(where, "frequency is {max: N, per: DURATION} with an optional over: defer|skip, "
+                                "for example {max: 2, per: 24h}")
             return None
         if not isinstance(value["max"], int) or isinstance(value["max"], bool) or value["max"] < 1:
             self.problem(located_value(value, "max", file), "frequency max is a whole number of messages, 1 or more")
             return None
+        over = str(value.get("over", "defer"))
+        if over not in OVER_CAP:
+            self.problem(located_value(value, "over", file),
+                         f"over the cap a message is deferred or skipped: write over: defer or over: skip, not '{over}'")
+            return None
         per = self._duration(located_value(value, "per", file))
-        return g.Frequency(value["max"], per) if per else None
+        return g.Frequency(value["max"], per, over) if per else None
+
+    def _offer_window(self, policy: CommentedMap, file: SourceFile) -> timedelta:
+        value = policy["offers"]
+        if not isinstance(value, CommentedMap) or set(value) != {"window"}:
+            self.problem(located_value(policy, "offers", file),
+                         "offers is {window: DURATION}: an offer is not sent again within it, on any channel")
+            return g.Policy.offer_window
+        return self._duration(located_value(value, "window", file)) or g.Policy.offer_window
+
+    def _consent(self, policy: CommentedMap, file: SourceFile) -> dict[str, str]:
+        rules = self._mapping(policy, "consent", file) or {}
+        found = {}
+        for channel in rules:
+            text = located_value(rules, channel, file)
+            if text.text not in CONSENT_RULES:
+                self.problem(text, f"consent for {channel} is opt_in (needs the contact's yes), opt_out (goes out "
+                                   f"unless the contact said no) or none, not '{text.text}'")
+                continue
+            found[str(channel)] = text.text
+        return found
 
     def _duration(self, text: Located) -> Any:
         try:

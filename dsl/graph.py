@@ -236,14 +236,35 @@ class ChannelConfig:
 
 @dataclass(frozen=True, slots=True)
 class Frequency:
+    """At most `max` marketing messages `per` period; over it a message is deferred or skipped."""
+
     max: int
     per: timedelta
+    over: str = "defer"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Policy:
+    """The workspace's rules of the trade, applied to every marketing message on every channel.
+
+    `frequency` caps by channel name, "all" for all channels together; `consent` says per
+    channel what a marketing send needs (opt_in, opt_out, none), defaults in `consent_rule`.
+    """
+
     quiet_hours: Mapping[str, tuple[time, time]] = field(default_factory=dict)
-    frequency: Frequency | None = None
+    frequency: Mapping[str, Frequency] = field(default_factory=dict)
+    offer_window: timedelta = timedelta(days=7)
+    consent: Mapping[str, str] = field(default_factory=dict)
+
+    def consent_rule(self, channel: str, plugin: str) -> str:
+        """Email goes out unless the contact opted out; SMS and WhatsApp need an opt-in; others need nothing."""
+        if channel in self.consent:
+            return self.consent[channel]
+        if channel == "email" or plugin == "smtp":
+            return "opt_out"
+        if channel in ("sms", "whatsapp") or plugin.startswith(("twilio_", "sms", "whatsapp")):
+            return "opt_in"
+        return "none"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 from relance.dsl import graph as g
 from relance.dsl.expressions import Scope
 
-from .channels import Channel, DeliveryResult, OutboundMessage
+from .channels import Channel
+from .dispatcher import Dispatcher
+from .links import Links
 from .clock import Clock
 from .events import ContactRef, Event, EventConflict, parse_event, stored_view
 from .inbox import GroupCommit, Received, Status
@@ -55,7 +57,8 @@ class Engine:
     """Runs one workspace's rules on a store, a clock and channel plugins."""
 
     def __init__(self, workspace: g.Workspace, store: Store, clock: Clock, channels: Mapping[str, Channel],
-                 scorers: Sequence[Scorer] = (), on_effect: Callable[[Effect], None] | None = None) -> None:
+                 scorers: Sequence[Scorer] = (), on_effect: Callable[[Effect], None] | None = None,
+                 links: Links | None = None) -> None:
         self.workspace = workspace
         self.store = store
         self.clock = clock
@@ -67,6 +70,7 @@ class Engine:
         self.timed_checked_at: datetime | None = None
         self._lock = asyncio.Lock()
         self._group = GroupCommit(store, workspace.name, clock)
+        self.dispatcher = Dispatcher(store, clock, channels, links, lambda effects: self._emit(effects, None))
         self._waiting: dict[str, Outcome] = {}  # event id -> the outcome a waiting caller reads
         self.arrived = asyncio.Event()  # set when events were accepted: the inbox has work
         self.reload(workspace)
@@ -584,46 +588,12 @@ class Engine:
 
     # ---------------------------------------------------------------- outbox
     async def recover(self) -> int:
-        """At start-up: messages claimed by a process that died are sent again (at least once;
-        channels get the same key, so a provider with idempotency keys delivers once)."""
-        return await self.store.requeue_sending(self.workspace.name)
+        """At start-up: messages claimed by a process that died are queued again."""
+        return await self.dispatcher.recover(self.workspace.name)
 
     async def dispatch(self) -> int:
-        """Hand committed pending messages to their channel plugin and record the result."""
-        sent = 0
-        for message in await self.store.pending_messages(self.workspace.name, BATCH):
-            async with self.store.transaction() as tx:
-                if not await tx.claim_message(message.id):  # type: ignore[arg-type]
-                    continue  # another dispatcher has it
-                message.status = "sending"
-                message.attempts += 1
-                contact = await tx.get_contact(message.contact_id)
-            config = self.workspace.channels.get(message.channel)
-            channel = self.channels.get(config.plugin) if config else None
-            if channel is None or contact is None:
-                message.status, message.error = "failed", f"no channel plugin for '{message.channel}'"
-            else:
-                result = await self._send(channel, OutboundMessage(
-                    message.key, message.channel, message.template, message.subject, message.body,
-                    contact.email, contact.phone, contact.id, message.rule_id, message.transactional,
-                    config.settings if config else {}))
-                message.status = {"delivered": "sent", "deferred": "pending", "failed": "failed"}[result.status]
-                message.error = result.detail or None
-            message.sent_at = self.clock.now() if message.status == "sent" else None
-            async with self.store.transaction() as tx:
-                await tx.save_message(message)
-            sent += message.status == "sent"
-            if message.status == "pending":
-                break  # deferred: leave the rest for the next pass
-        return sent
-
-    @staticmethod
-    async def _send(channel: Channel, message: OutboundMessage) -> DeliveryResult:
-        try:
-            return await channel.send(message)
-        except Exception as error:  # a plugin's bug must not strand the message in "sending"
-            logger.exception("channel %s raised on %s", channel.name, message.key)
-            return DeliveryResult("failed", f"channel {channel.name} raised {type(error).__name__}: {error}")
+        """Hand committed pending messages whose time has come to their channel plugin."""
+        return await self.dispatcher.dispatch(self.workspace)
 
     # ---------------------------------------------------------------- effects
     def _emit(self, effects: list[Effect], outcome: Outcome | None) -> None:

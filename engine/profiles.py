@@ -15,6 +15,7 @@ from .store import Transaction
 ORDER_TYPES = ("order.completed",)
 CART_TYPES = ("checkout.started", "cart.viewed", "product.added", "cart.updated")
 UNSUBSCRIBE_TYPES = ("contact.unsubscribed", "email.unsubscribed", "unsubscribed")
+SUBSCRIBE_TYPES = ("contact.subscribed",)
 
 
 async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now: datetime) -> tuple[ContactRecord, list[int]]:
@@ -113,8 +114,26 @@ def apply_traits(contact: ContactRecord, event: Event) -> None:
         cart = event.properties.get("cart")
         attributes["last_cart"] = cart if isinstance(cart, dict) else dict(event.properties)
         attributes["last_cart_at"] = at
-    elif event.type in UNSUBSCRIBE_TYPES:
-        attributes["unsubscribed"] = True
+    elif event.type in UNSUBSCRIBE_TYPES or event.type in SUBSCRIBE_TYPES:
+        apply_consent(contact, event)
+
+
+def apply_consent(contact: ContactRecord, event: Event) -> None:
+    """`contact.subscribed` / `contact.unsubscribed` with `properties.channel` (default email) and `source`.
+
+    The later fact wins: an older event arriving late does not undo a newer choice.
+    `contact.unsubscribed` (the attribute) follows the email consent.
+    """
+    subscribed = event.type in SUBSCRIBE_TYPES
+    channel = str(event.properties.get("channel") or "email")
+    current = contact.consent.get(channel)
+    at = event.at.isoformat()
+    if isinstance(current, dict) and str(current.get("at", "")) > at:
+        return
+    contact.consent[channel] = {"status": "opted_in" if subscribed else "opted_out", "at": at,
+                                "source": str(event.properties.get("source") or event.type)}
+    if channel == "email":
+        contact.attributes["unsubscribed"] = not subscribed
 
 
 def segment_changes(contact: ContactRecord, workspace: Workspace, now: datetime) -> tuple[list[str], list[str]]:

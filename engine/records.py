@@ -93,13 +93,16 @@ class MessageRecord:
     subject: str | None
     body: str
     created_at: datetime
-    status: str = "pending"  # pending, sending, sent, failed, draft, advised
+    status: str = "pending"  # pending, sending, sent, failed, skipped, draft, advised, rejected
     transactional: bool = False
     offer: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
     sent_at: datetime | None = None
-    error: str | None = None
+    error: str | None = None  # why it failed, was skipped or waits
+    html: str | None = None
+    send_at: datetime | None = None  # not before then: quiet hours, a frequency cap, a retry's backoff
+    provider_id: str | None = None
     id: int | None = None
 
 

@@ -46,7 +46,8 @@ class Scheduler:
 
     async def seconds_to_next_wake(self) -> float:
         now = self.clock.now()
-        wakes = [w for e in self.engines if (w := await e.store.next_wake(e.workspace.name)) is not None]
+        wakes = [w for e in self.engines for w in (await e.store.next_wake(e.workspace.name),
+                                                   await e.store.next_send(e.workspace.name)) if w is not None]
         due_in = [(w - now).total_seconds() for w in wakes]
         if self._next_timed is not None:
             due_in.append((self._next_timed - now).total_seconds())

@@ -52,18 +52,20 @@ class Simulation:
         """Move the clock to `target`, stopping at every due run and timed-trigger check on the way."""
         while True:
             next_wake = await self.engine.store.next_wake(self.engine.workspace.name)
-            moments = [m for m in (next_wake, self._next_check) if m is not None and m <= target]
+            next_send = await self.engine.store.next_send(self.engine.workspace.name)
+            moments = [m for m in (next_wake, next_send, self._next_check) if m is not None and m <= target]
             if not moments:
                 break
-            self.clock.set(min(moments))
+            self.clock.set(max(min(moments), self.clock.now()))
             resumed = await self.engine.run_due()
             if self._next_check is not None and self.clock.now() >= self._next_check:
                 await self.engine.run_timed()
                 self._next_check = self.clock.now() + TIMED_CHECK
             elif not resumed:
-                still = await self.engine.store.next_wake(self.engine.workspace.name)
-                if still is not None and still <= self.clock.now():  # never loop forever
-                    raise RuntimeError(f"a run due at {still.isoformat()} did not move")
+                for still in (await self.engine.store.next_wake(self.engine.workspace.name),
+                              await self.engine.store.next_send(self.engine.workspace.name)):
+                    if still is not None and still <= self.clock.now():  # never loop forever
+                        raise RuntimeError(f"a run or message due at {still.isoformat()} did not move")
         self.clock.set(target)
         await self.engine.run_due()
 

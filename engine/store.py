@@ -64,6 +64,9 @@ class Transaction(Protocol):
     async def occurrence_exists(self, workspace: str, occurrence: str) -> bool: ...
 
     # outbox and tasks
+    async def contact_messages(self, contact_id: int, since: datetime) -> list[MessageRecord]:
+        """The contact's messages created, due or sent since then (for caps and offers), oldest first."""
+
     async def insert_message(self, message: MessageRecord) -> bool:
         """Queue a message; False (nothing stored) if its key exists."""
 
@@ -103,7 +106,11 @@ class Store(Protocol):
     async def next_wake(self, workspace: str) -> datetime | None:
         """The earliest wake_at of the workspace's runs, or None."""
 
-    async def pending_messages(self, workspace: str, limit: int) -> list[MessageRecord]: ...
+    async def pending_messages(self, workspace: str, now: datetime, limit: int) -> list[MessageRecord]:
+        """Messages waiting to leave whose `send_at` (if any) has come, oldest first."""
+
+    async def next_send(self, workspace: str) -> datetime | None:
+        """The earliest `send_at` of pending messages (deferred ones), or None."""
 
     async def inbox(self, workspace: str, limit: int) -> list[EventRecord]:
         """Events stored but not processed yet, in arrival order."""

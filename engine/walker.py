@@ -12,6 +12,7 @@ from relance.dsl import graph as g
 from relance.dsl.expressions import Scope
 
 from .events import stored_view
+from .policies import horizon, judge
 from .records import ContactRecord, MessageRecord, RunRecord, TaskRecord
 from .store import Transaction
 from .timeline import Effect
@@ -101,18 +102,39 @@ class Walker:
         scope = step.scope(params=params)
         subject = template.subject.render(scope) if template and template.subject else None
         body = template.body.render(scope) if template else ""
+        html_template = getattr(template, "html", None)  # TODO(html): until Template.html lands
+        html = html_template.render(scope, step.workspace.locale, step.contact.timezone or step.workspace.timezone) \
+            if html_template else None
         visit = step.run.visits.get(node.id, 0) + 1
         step.run.visits[node.id] = visit
         message = MessageRecord(
             workspace=step.workspace.name, key=f"{step.run.id}:{node.id}:{visit}", contact_id=step.contact.id,
             run_id=step.run.id, rule_id=step.rule.id, node_id=node.id, channel=node.channel,
-            template=node.template, subject=subject, body=body, created_at=step.at,
+            template=node.template, subject=subject, body=body, html=html, created_at=step.at,
             status=STATUS_BY_MODE[step.rule.mode], transactional=node.transactional, offer=node.offer,
             params={k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, type(None)))},
         )
+        policy = step.workspace.policy
+        history = await step.tx.contact_messages(step.contact.id, step.at - horizon(policy))
+        verdict = judge(policy, step.workspace.channels.get(node.channel), message, step.contact, history, step.at,
+                        step.workspace.timezone)
+        if verdict.action == "skip":
+            message.status, message.error = "skipped", verdict.reason
+        elif verdict.action == "defer":
+            message.send_at, message.error = verdict.until, verdict.reason
         if await step.tx.insert_message(message):
-            step.effect(EFFECT_BY_MODE[step.rule.mode], channel=node.channel, template=node.template)
-        step.trace(node, f"message {message.key} {message.status}")
+            if verdict.action == "send":
+                step.effect(EFFECT_BY_MODE[step.rule.mode], channel=node.channel, template=node.template)
+            else:
+                details = {"channel": node.channel, "template": node.template, "reason": verdict.reason}
+                if verdict.until is not None:
+                    details["until"] = verdict.until.isoformat()
+                step.effect(f"message.{verdict.action}ped" if verdict.action == "skip" else "message.deferred",
+                            **details)
+        why = f"message {message.key} {message.status}"
+        if verdict.action != "send":
+            why += f": {verdict.reason}" + (f", until {verdict.until.isoformat()}" if verdict.until else "")
+        step.trace(node, why)
         step.advance(node.next)
 
     async def _SetNode(self, node: g.SetNode, step: Step) -> None:

@@ -1,10 +1,13 @@
 """The plugin manager: built-ins first, then every package under the `relance` entry point."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pluggy
 
 from relance.dsl.errors import RelanceError
 from relance.dsl.functions import FunctionRegistry
+from relance.dsl.settings import Setting
 from relance.engine.channels import Channel
 from relance.engine.scoring import Scorer
 from relance.engine.store import Store
@@ -41,6 +44,11 @@ def channels(manager: pluggy.PluginManager) -> dict[str, Channel]:
     return found
 
 
+def channel_schemas(manager: pluggy.PluginManager) -> dict[str, Mapping[str, Setting] | None]:
+    """Each channel plugin's settings schema, for `relance check` (None: the plugin declares none)."""
+    return {name: getattr(channel, "settings_schema", None) for name, channel in channels(manager).items()}
+
+
 def scorers(manager: pluggy.PluginManager) -> list[Scorer]:
     return [scorer for provided in manager.hook.relance_scorers() for scorer in provided]
 
@@ -56,7 +64,7 @@ def store_for(manager: pluggy.PluginManager, url: str) -> Store:
 def function_registry(manager: pluggy.PluginManager) -> FunctionRegistry:
     """Every function the loaded plugins provide, by name."""
     registry = FunctionRegistry()
-    for functions in manager.hook.relance_functions():
-        for function in functions:
+    for provided in manager.hook.relance_functions():
+        for function in provided:
             registry.register(function)
     return registry

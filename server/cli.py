@@ -22,7 +22,7 @@ from relance.engine.events import Event, EventError
 from relance.engine.ruletests import RuleTestResult, load_tests, rule_test_files, run_rule_test
 from relance.engine.simulation import read_events, simulate
 from relance.engine.timeline import Effect
-from relance.plugins.registry import channels, function_registry, plugin_manager, scorers, store_for
+from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
 
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -40,7 +40,7 @@ def _functions():  # type: ignore[no-untyped-def]
 def _workspace(manager: pluggy.PluginManager, paths: tuple[str, ...] | list[str]) -> Workspace:
     """The compiled workspace, or its problems printed and exit 1."""
     _existing(tuple(paths))
-    workspace, problems = check_workspace(paths, function_registry(manager), sorted(channels(manager)))
+    workspace, problems = check_workspace(paths, function_registry(manager), channel_schemas(manager))
     if workspace is None:
         for problem in problems:
             click.echo(str(problem), err=True)

@@ -15,7 +15,7 @@ from relance.engine.clock import Clock, SystemClock
 from relance.engine.engine import Engine
 from relance.engine.scheduler import Scheduler
 from relance.engine.store import Store
-from relance.plugins.registry import channels, function_registry, plugin_manager, scorers, store_for
+from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
 
 from . import keys
 from .settings import Settings
@@ -39,7 +39,7 @@ class Runtime:
         self._watch_task: asyncio.Task[None] | None = None
 
     def _check(self, path: str) -> tuple[Workspace | None, list[Problem]]:
-        return check_workspace([path], function_registry(self.manager), sorted(channels(self.manager)))
+        return check_workspace([path], function_registry(self.manager), channel_schemas(self.manager))
 
     def compile(self) -> list[Workspace]:
         """Every workspace named by the settings, compiled; RuleError lists all problems."""

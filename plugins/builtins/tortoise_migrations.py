@@ -8,6 +8,7 @@ existing database to it (written for both SQLite and PostgreSQL).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,11 +16,15 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 logger = logging.getLogger("relance.store")
+TABLE = re.compile(r"(?:ALTER TABLE|\bON)\s+(\w+)")
+TYPES = {"sqlite": {"timestamp": "TIMESTAMP"}, "postgres": {"timestamp": "TIMESTAMPTZ"}}
 LOCK = 7_301_2026  # the PostgreSQL advisory lock that keeps two starting processes from migrating at once
 
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    """Statements bringing the schema to `version`; `{timestamp}` becomes the dialect's type."""
+
     version: int
     description: str
     statements: Sequence[str]
@@ -29,6 +34,12 @@ MIGRATIONS = (
     Migration(1, "events wait in an inbox until processed", (
         "ALTER TABLE relance_events ADD COLUMN processed BOOLEAN NOT NULL DEFAULT TRUE",
         "CREATE INDEX IF NOT EXISTS idx_relance_events_inbox ON relance_events (workspace, processed, id)",
+    )),
+    Migration(2, "messages: HTML part, not-before time, provider id", (
+        "ALTER TABLE relance_messages ADD COLUMN html TEXT",
+        "ALTER TABLE relance_messages ADD COLUMN send_at {timestamp}",
+        "ALTER TABLE relance_messages ADD COLUMN provider_id VARCHAR(200)",
+        "CREATE INDEX IF NOT EXISTS idx_relance_messages_due ON relance_messages (workspace, status, send_at)",
     )),
 )
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else 0
@@ -70,7 +81,10 @@ async def migrate(db: BaseDBAsyncClient, fresh: bool) -> list[Migration]:
                 continue
             async with in_transaction(db.connection_name) as tx:
                 for statement in migration.statements:
-                    await tx.execute_script(statement)
+                    table = TABLE.search(statement)
+                    if table and not await table_exists(tx, table.group(1)):
+                        continue  # created whole, with this change, by the models afterwards
+                    await tx.execute_script(statement.format(**TYPES["postgres" if postgres else "sqlite"]))
                 await set_version(tx, migration.version)
             logger.warning("database schema migrated to version %d: %s", migration.version, migration.description)
             applied.append(migration)

@@ -104,9 +104,13 @@ class Message(Model):
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
     error = fields.TextField(null=True)
+    html = fields.TextField(null=True)
+    send_at = fields.DatetimeField(null=True)
+    provider_id = fields.CharField(max_length=200, null=True)
 
     class Meta:
         table = "relance_messages"
+        indexes = (("workspace", "status", "send_at"),)
 
 
 class Task(Model):

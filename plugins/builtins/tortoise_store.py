@@ -139,6 +139,11 @@ class _Tx:
         return await m.Run.filter(workspace=workspace, occurrence=occurrence).using_db(self.db).exists()
 
     # outbox and tasks
+    async def contact_messages(self, contact_id: int, since: datetime) -> list[MessageRecord]:
+        rows = await m.Message.filter(Q(created_at__gte=since) | Q(send_at__gte=since) | Q(sent_at__gte=since),
+                                      contact_id=contact_id).order_by("id").using_db(self.db)
+        return [_record(MessageRecord, r) for r in rows]
+
     async def insert_message(self, message: MessageRecord) -> bool:
         try:  # the unique key decides: a step taken twice cannot queue its message twice
             row = await m.Message.create(using_db=self.db, **_columns(message))
@@ -232,9 +237,14 @@ class TortoiseStore:
             .order_by("wake_at").first().values_list("wake_at", flat=True)
         return row  # type: ignore[return-value]
 
-    async def pending_messages(self, workspace: str, limit: int) -> list[MessageRecord]:
-        rows = await m.Message.filter(workspace=workspace, status="pending").order_by("id").limit(limit)
+    async def pending_messages(self, workspace: str, now: datetime, limit: int) -> list[MessageRecord]:
+        rows = await m.Message.filter(Q(send_at__isnull=True) | Q(send_at__lte=now), workspace=workspace,
+                                      status="pending").order_by("id").limit(limit)
         return [_record(MessageRecord, r) for r in rows]
+
+    async def next_send(self, workspace: str) -> datetime | None:
+        return await m.Message.filter(workspace=workspace, status="pending", send_at__not_isnull=True) \
+            .order_by("send_at").first().values_list("send_at", flat=True)  # type: ignore[return-value]
 
     async def inbox(self, workspace: str, limit: int) -> list[EventRecord]:
         rows = await m.Event.filter(workspace=workspace, processed=False).order_by("id").limit(limit)

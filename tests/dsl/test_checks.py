@@ -212,6 +212,53 @@ def test_bad_quiet_hours(compile_text) -> None:
     assert only(problems) == (2, 23, "bad quiet hours '21h-9h'; write a range such as \"21:00-09:00\"")
 
 
+@pytest.mark.parametrize("policy, line, column, message", [
+    ("  frequency: {max: 2, per: 24h, over: drop}\n", 2, 39,
+     "over the cap a message is deferred or skipped: write over: defer or over: skip, not 'drop'"),
+    ("  frequency:\n    sms: {max: 0, per: 24h}\n", 3, 16, "frequency max is a whole number of messages, 1 or more"),
+    ("  consent: {sms: optin}\n", 2, 18, "consent for sms is opt_in (needs the contact's yes), opt_out (goes out "
+                                           "unless the contact said no) or none, not 'optin'"),
+    ("  offers: {window: 7 days}\n", 2, 20, "bad duration '7 days' (did you mean '7d'?)"),
+    ("  offer: {window: 7d}\n", 2, 3, "unknown policy 'offer' (did you mean 'offers'?); "
+                                       "policies are: quiet_hours, frequency, offers, consent"),
+])
+def test_bad_policies(compile_text, policy: str, line: int, column: int, message: str) -> None:
+    _, problems = compile_text("policy:\n" + policy)
+    assert only(problems) == (line, column, message)
+
+
+def test_policies_compile(compile_text) -> None:
+    workspace, problems = compile_text("policy:\n  frequency:\n    all: {max: 3, per: 7d}\n"
+                                       "    sms: {max: 1, per: 24h, over: skip}\n  offers: {window: 14d}\n"
+                                       "  consent: {email: opt_in}\n")
+    assert problems == []
+    policy = workspace.policy
+    assert (policy.frequency["all"].max, policy.frequency["sms"].over) == (3, "skip")
+    assert policy.offer_window.days == 14
+    assert [policy.consent_rule(c, "log") for c in ("email", "sms", "webhook")] == ["opt_in", "opt_in", "none"]
+
+
+@pytest.mark.parametrize("settings, line, column, message", [
+    ("{plugin: smtp, host: mail.test, from: a@b.test, prot: 25}", 2, 58,
+     "channel 'email' (smtp): unknown setting 'prot' (did you mean 'port'?); this plugin takes: "),
+    ("{plugin: smtp, host: mail.test, from: a@b.test, port: twenty-five}", 2, 64,
+     "channel 'email' (smtp): setting 'port' should be a whole number, not 'twenty-five'"),
+    ("{plugin: smtp, host: mail.test}", 2, 19, "channel 'email' (smtp): missing setting 'from'"),
+    ("{plugin: smtp, host: mail.test, from: a@b.test, tls: ssl}", 2, 63,
+     "channel 'email' (smtp): setting 'tls' should be one of 'starttls', 'tls', 'none', not 'ssl'"),
+])
+def test_channel_settings_are_checked_against_the_plugin(write, functions, settings: str, line: int, column: int,
+                                                         message: str) -> None:
+    from relance.dsl import check_workspace
+    from relance.plugins.registry import channel_schemas, plugin_manager
+
+    path = write(f"channels:\n  email: {settings}\n")
+    _, problems = check_workspace([path], functions, channel_schemas(plugin_manager(load_entry_points=False)))
+    found_line, found_column, found = only(problems)
+    assert (found_line, found_column) == (line, column)
+    assert found.startswith(message), found
+
+
 def test_unknown_timezone(compile_text) -> None:
     _, problems = compile_text("timezone: Europe/Pariss\n")
     assert only(problems) == (1, 11, "unknown timezone 'Europe/Pariss'; use an IANA name such as Europe/Paris")

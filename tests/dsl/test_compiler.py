@@ -22,7 +22,7 @@ def test_example_workspace_compiles(functions) -> None:
     assert set(workspace.segments) == {"vip", "dormant"}
     assert workspace.scoring["order.completed"] == 50
     assert workspace.policy.quiet_hours["sms"] == (time(21), time(9))
-    assert workspace.policy.frequency == g.Frequency(3, timedelta(hours=24))
+    assert workspace.policy.frequency == {"all": g.Frequency(3, timedelta(hours=24))}
 
 
 @pytest.mark.parametrize("rule_id", ["ecom-01-prospect-chaud", "ecom-03-panier-abandonne", "avis-apres-achat"])

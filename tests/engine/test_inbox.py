@@ -11,12 +11,12 @@ from relance.plugins.builtins.tortoise_store import TortoiseStore
 
 WORKSPACE = """\
 workspace: shop
-channels: {sms: {plugin: log}}
-templates: {ping: {sms: "ping {{ event.n }}"}}
+channels: {chat: {plugin: log}}
+templates: {ping: {chat: "ping {{ event.n }}"}}
 rules:
   - id: ping
     when: checkout.started
-    steps: [send sms ping]
+    steps: [send chat ping]
 """
 
 

@@ -10,15 +10,15 @@ from .conftest import T0
 
 WORKSPACE = """\
 workspace: shop
-channels: {sms: {plugin: log}}
-templates: {ping: {sms: "ping"}}
+channels: {chat: {plugin: log}}
+templates: {ping: {chat: "ping"}}
 scoring: {order.completed: +50, page.viewed: +1}
 segments:
   buyers: contact.orders_count >= 2
 rules:
   - id: relance
     when: checkout.started
-    steps: [wait 2d, send sms ping]
+    steps: [wait 2d, send chat ping]
   - id: welcome-buyer
     when: segment.entered buyers
     steps: [tag buyer]

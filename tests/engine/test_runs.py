@@ -14,10 +14,10 @@ from .conftest import T0
 CHANNELS = """\
 workspace: shop
 timezone: Europe/Paris
-channels: {email: {plugin: log}, sms: {plugin: log}}
+channels: {email: {plugin: log}, chat: {plugin: log}}
 templates:
   hello: {email: {subject: "Bonjour {{ contact.first_name }}", body: "Panier {{ event.cart.total }} {{ params.code }}"}}
-  ping: {sms: "ping"}
+  ping: {chat: "ping"}
 """
 
 
@@ -51,7 +51,7 @@ async def test_set_score_tag_untag_task(open_shop) -> None:
 
 
 async def test_wait_fires_exactly_on_time_not_before(open_shop) -> None:
-    shop = await open_shop(rule("wait 3d\nsend sms ping"))
+    shop = await open_shop(rule("wait 3d\nsend chat ping"))
     await shop.event("checkout.started")
     await shop.wait(timedelta(days=3) - timedelta(seconds=1))
     assert shop.channel.sent == []
@@ -60,7 +60,7 @@ async def test_wait_fires_exactly_on_time_not_before(open_shop) -> None:
 
 
 async def test_wait_until_a_time_in_the_contacts_timezone(open_shop) -> None:
-    shop = await open_shop(rule("wait until 09:00\nsend sms ping"))
+    shop = await open_shop(rule("wait until 09:00\nsend chat ping"))
     await shop.event("checkout.started", {"email": "a@x.test", "timezone": "America/New_York"})
     await shop.wait(timedelta(days=2))
     [sent] = shop.kinds("message.sent")
@@ -69,7 +69,7 @@ async def test_wait_until_a_time_in_the_contacts_timezone(open_shop) -> None:
 
 async def test_wait_until_event_resumes_with_waited_true(open_shop) -> None:
     shop = await open_shop(rule("wait until email.opened within 24h\nif waited:\n    - tag opened\n  else:\n"
-                                "    - send sms ping"))
+                                "    - send chat ping"))
     await shop.event("checkout.started")
     await shop.event("email.opened", at=T0 + timedelta(hours=5))
     await shop.wait(timedelta(days=2))
@@ -78,7 +78,7 @@ async def test_wait_until_event_resumes_with_waited_true(open_shop) -> None:
 
 
 async def test_wait_until_event_times_out_with_waited_false(open_shop) -> None:
-    shop = await open_shop(rule("wait until email.opened within 24h\nif not waited:\n    - send sms ping"))
+    shop = await open_shop(rule("wait until email.opened within 24h\nif not waited:\n    - send chat ping"))
     await shop.event("checkout.started")
     await shop.event("email.opened", at=T0 + timedelta(hours=25))  # too late
     await shop.wait(timedelta(days=2))
@@ -124,7 +124,7 @@ async def test_start_runs_another_rule_for_the_same_contact(open_shop) -> None:
 
 
 async def test_goal_ends_the_run_with_the_revenue_of_the_goal_event(open_shop) -> None:
-    shop = await open_shop(rule("wait 1d\nsend sms ping\nwait 2d\nsend sms ping",
+    shop = await open_shop(rule("wait 1d\nsend chat ping\nwait 2d\nsend chat ping",
                                 extra="    goal: order.completed within 7d\n"))
     await shop.event("checkout.started")
     await shop.wait(timedelta(days=1, hours=1))
@@ -137,7 +137,7 @@ async def test_goal_ends_the_run_with_the_revenue_of_the_goal_event(open_shop) -
 
 async def test_goal_is_judged_on_the_events_own_time(open_shop) -> None:
     """An order placed before the reminder was due stops it, though the webhook came after."""
-    shop = await open_shop(rule("wait 1d\nsend sms ping", extra="    goal: order.completed within 7d\n"))
+    shop = await open_shop(rule("wait 1d\nsend chat ping", extra="    goal: order.completed within 7d\n"))
     await shop.event("checkout.started")
     shop.clock.advance(timedelta(days=1, minutes=10))  # the scheduler lags: the reminder is due, not yet run
     await shop.engine.ingest(shop.make_event("order.completed", at=T0 + timedelta(hours=23), revenue=10))
@@ -147,7 +147,7 @@ async def test_goal_is_judged_on_the_events_own_time(open_shop) -> None:
 
 
 async def test_exit_on_a_contact_condition(open_shop) -> None:
-    shop = await open_shop(rule("wait 1d\nsend sms ping", extra="    exit: contact.unsubscribed\n"))
+    shop = await open_shop(rule("wait 1d\nsend chat ping", extra="    exit: contact.unsubscribed\n"))
     await shop.event("checkout.started")
     await shop.event("contact.unsubscribed", at=T0 + timedelta(hours=2))
     await shop.wait(timedelta(days=2))
@@ -180,7 +180,7 @@ async def test_entry_after_a_duration(open_shop) -> None:
 
 
 async def test_entry_always_runs_side_by_side(open_shop) -> None:
-    shop = await open_shop(rule("wait 1d\nsend sms ping", extra="    entry: always\n"))
+    shop = await open_shop(rule("wait 1d\nsend chat ping", extra="    entry: always\n"))
     await shop.event("checkout.started")
     await shop.event("checkout.started")
     await shop.wait(timedelta(days=2))
@@ -188,7 +188,7 @@ async def test_entry_always_runs_side_by_side(open_shop) -> None:
 
 
 async def test_a_repeated_event_changes_nothing(open_shop) -> None:
-    shop = await open_shop(rule("send sms ping", extra="    entry: always\n"))
+    shop = await open_shop(rule("send chat ping", extra="    entry: always\n"))
     first = await shop.event("checkout.started", id="same")
     again = await shop.event("checkout.started", id="same")
     assert (first.duplicate, again.duplicate) == (False, True)
@@ -196,8 +196,8 @@ async def test_a_repeated_event_changes_nothing(open_shop) -> None:
 
 
 async def test_assist_mode_keeps_drafts_and_advise_only_records(open_shop) -> None:
-    shop = await open_shop(rule("send sms ping", extra="    mode: assist\n")
-                           + "  - id: r2\n    when: checkout.started\n    mode: advise\n    steps: [send sms ping]\n")
+    shop = await open_shop(rule("send chat ping", extra="    mode: assist\n")
+                           + "  - id: r2\n    when: checkout.started\n    mode: advise\n    steps: [send chat ping]\n")
     await shop.event("checkout.started")
     assert shop.channel.sent == []
     statuses = sorted((m.rule_id, m.status) for m in await shop.engine.store.messages("shop"))
@@ -205,7 +205,7 @@ async def test_assist_mode_keeps_drafts_and_advise_only_records(open_shop) -> No
 
 
 async def test_a_restart_in_the_middle_of_a_three_day_wait(open_shop) -> None:
-    text = rule("wait 1d\nsend sms ping\nwait 3d\nsend email hello")
+    text = rule("wait 1d\nsend chat ping\nwait 3d\nsend email hello")
     shop = await open_shop(text)
     await shop.event("checkout.started", cart={"total": 5})
     await shop.wait(timedelta(days=2))
@@ -220,7 +220,7 @@ async def test_a_restart_in_the_middle_of_a_three_day_wait(open_shop) -> None:
 
 
 async def test_killed_between_outbox_commit_and_dispatch_sends_exactly_once(open_shop) -> None:
-    text = rule("send sms ping")
+    text = rule("send chat ping")
     shop = await open_shop(text)
 
     async def die() -> int:
@@ -241,7 +241,7 @@ async def test_killed_between_outbox_commit_and_dispatch_sends_exactly_once(open
 
 
 async def test_a_message_claimed_by_a_dead_process_is_sent_again_with_the_same_key(open_shop) -> None:
-    text = rule("send sms ping")
+    text = rule("send chat ping")
     shop = await open_shop(text)
     shop.engine.dispatch = _noop  # type: ignore[method-assign]
     await shop.engine.ingest(shop.make_event("checkout.started"))
@@ -271,7 +271,7 @@ async def test_store_reopens_without_losing_schema(tmp_path) -> None:
 
 async def test_events_out_of_order_a_goal_stored_before_its_run_started(open_shop) -> None:
     """The order webhook came before the (late) cart webhook: the reminder still never goes out."""
-    shop = await open_shop(rule("wait 1d\nsend sms ping", extra="    goal: order.completed within 7d\n"))
+    shop = await open_shop(rule("wait 1d\nsend chat ping", extra="    goal: order.completed within 7d\n"))
     await shop.event("order.completed", at=T0 + timedelta(hours=23), revenue=30)
     await shop.engine.ingest(shop.make_event("checkout.started", at=T0))  # arrives late, happened first
     await shop.wait(timedelta(days=3))
@@ -282,7 +282,7 @@ async def test_events_out_of_order_a_goal_stored_before_its_run_started(open_sho
 
 
 async def test_concurrent_dispatches_send_each_message_once(open_shop) -> None:
-    shop = await open_shop(rule("send sms ping", extra="    entry: always\n"))
+    shop = await open_shop(rule("send chat ping", extra="    entry: always\n"))
     shop.engine.dispatch = _noop  # type: ignore[method-assign]  # queue without sending
     for _ in range(20):
         await shop.engine.ingest(shop.make_event("checkout.started"))
@@ -294,7 +294,7 @@ async def test_concurrent_dispatches_send_each_message_once(open_shop) -> None:
 
 async def test_a_failing_step_fails_its_run_and_holds_back_no_one_else(open_shop) -> None:
     """A step that raises (here round() with 1.5 digits) must not block every other due run."""
-    shop = await open_shop(rule("wait 1h\nset x = round(event.total, event.digits)\nsend sms ping",
+    shop = await open_shop(rule("wait 1h\nset x = round(event.total, event.digits)\nsend chat ping",
                                 extra="    entry: always\n"))
     await shop.event("checkout.started", {"email": "bob@x.test"}, total=3.14159, digits=1.5)
     await shop.event("checkout.started", {"email": "alice@x.test"}, at=T0 + timedelta(minutes=1), total=2, digits=1)
@@ -307,11 +307,11 @@ async def test_a_failing_step_fails_its_run_and_holds_back_no_one_else(open_shop
 async def test_a_run_whose_rule_version_is_gone_is_cancelled_not_stuck(open_shop, write, functions) -> None:
     from relance.dsl import check_workspace
 
-    text = rule("send sms ping\nwait 1d\nwait 1d\nsend sms ping")
+    text = rule("send chat ping\nwait 1d\nwait 1d\nsend chat ping")
     shop = await open_shop(text)
     await shop.event("checkout.started")
     await shop.engine.store.close()
-    edited, _ = check_workspace([write(rule("send sms ping"), "v2.yaml")], functions)
+    edited, _ = check_workspace([write(rule("send chat ping"), "v2.yaml")], functions)
     restarted = await open_shop(text, start=T0 + timedelta(hours=1))
     restarted.engine.versions.clear()
     restarted.engine.reload(edited)  # a restart with edited rules: the old version is not known
@@ -321,7 +321,7 @@ async def test_a_run_whose_rule_version_is_gone_is_cancelled_not_stuck(open_shop
 
 
 async def test_a_goal_of_the_triggers_own_type_is_not_met_by_the_trigger(open_shop) -> None:
-    shop = await open_shop(rule("wait 1d\nsend sms ping", when="order.completed",
+    shop = await open_shop(rule("wait 1d\nsend chat ping", when="order.completed",
                                 extra="    goal: order.completed within 30d\n"))
     await shop.event("order.completed", revenue=50)
     await shop.wait(timedelta(days=2))
@@ -329,7 +329,7 @@ async def test_a_goal_of_the_triggers_own_type_is_not_met_by_the_trigger(open_sh
 
 
 async def test_a_channel_that_raises_fails_the_message_instead_of_stranding_it(open_shop) -> None:
-    shop = await open_shop(rule("send sms ping"))
+    shop = await open_shop(rule("send chat ping"))
 
     async def broken(message):  # type: ignore[no-untyped-def]
         raise ConnectionError("provider down")

@@ -10,12 +10,12 @@ from .conftest import T0
 
 RULES = """\
 workspace: shop
-channels: {sms: {plugin: log}}
-templates: {ping: {sms: "ping"}, pong: {sms: "pong"}}
+channels: {chat: {plugin: log}}
+templates: {ping: {chat: "ping"}, pong: {chat: "pong"}}
 rules:
   - id: r
     when: checkout.started
-    steps: [wait 1d, send sms ping, wait 2d, send sms pong]
+    steps: [wait 1d, send chat ping, wait 2d, send chat pong]
 """
 
 
