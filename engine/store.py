@@ -7,7 +7,7 @@ together or not at all. The built-in implementation is Tortoise ORM
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -114,6 +114,9 @@ class Store(Protocol):
 
     async def inbox(self, workspace: str, limit: int) -> list[EventRecord]:
         """Events stored but not processed yet, in arrival order."""
+
+    async def kept_value(self, key: str, make: Callable[[], str]) -> str:
+        """A value kept across restarts: the stored one, or `make()` stored now (the first caller's wins)."""
 
     async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
         """Keep a new API key's SHA-256 digest (never the key)."""

@@ -24,6 +24,8 @@ PROBLEMS = {"401": _problem("missing or unknown API key"), "404": _problem("not 
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
 OBJECT = {"type": "object"}
+TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+HTML_PAGE = {"description": "a page for the contact", "content": {"text/html": {"schema": {"type": "string"}}}}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 INGEST_RESPONSES = {
     "202": _json({"oneOf": [_ref("Accepted"), _ref("BatchResult")]}, "stored and processed"),
@@ -124,6 +126,21 @@ PATHS: dict[str, dict[str, Any]] = {
         "summary": "Read the workspace's rules files again",
         "responses": {"200": _json(OBJECT, "reloaded"), **PROBLEMS,
                       "422": _problem("the files have errors; the previous rules keep running")}}},
+    "/u/{token}": {
+        "get": {"summary": "Unsubscribe link: a page with a confirmation button (opening it changes nothing)",
+                "security": [], "parameters": [TOKEN],
+                "responses": {"200": HTML_PAGE, "404": _problem("a forged or altered link")}},
+        "post": {"summary": "Unsubscribe (the page's button, or RFC 8058 one-click from the mail client)",
+                 "security": [], "parameters": [TOKEN],
+                 "responses": {"200": HTML_PAGE, "404": _problem("a forged or altered link")}}},
+    "/t/o/{token}": {"get": {"summary": "Open pixel: records email.opened", "security": [], "parameters": [TOKEN],
+                             "responses": {"200": {"description": "a 1x1 GIF",
+                                                   "content": {"image/gif": {"schema": {"type": "string"}}}},
+                                           "404": _problem("a forged or altered link")}}},
+    "/t/c/{token}": {"get": {"summary": "Tracked link: records email.clicked, redirects to the signed URL",
+                             "security": [], "parameters": [TOKEN],
+                             "responses": {"302": {"description": "to the link's own URL"},
+                                           "404": _problem("a forged or altered link")}}},
 }
 
 SCHEMAS: dict[str, Any] = {

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from pathlib import Path
 
 import pluggy
@@ -12,7 +13,9 @@ from relance.dsl.errors import Problem, RelanceError, RuleError
 from relance.dsl.graph import Workspace
 from relance.dsl.loader import workspace_files
 from relance.engine.clock import Clock, SystemClock
+from relance.engine.channels import Channel
 from relance.engine.engine import Engine
+from relance.engine.links import Links
 from relance.engine.scheduler import Scheduler
 from relance.engine.store import Store
 from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
@@ -37,6 +40,8 @@ class Runtime:
         self.paths: dict[str, str] = {}  # workspace -> its rules file or folder
         self._mtimes: dict[str, dict[str, float]] = {}
         self._watch_task: asyncio.Task[None] | None = None
+        self.links: Links | None = None
+        self.channels: dict[str, Channel] = {}
 
     def _check(self, path: str) -> tuple[Workspace | None, list[Problem]]:
         return check_workspace([path], function_registry(self.manager), channel_schemas(self.manager))
@@ -63,9 +68,12 @@ class Runtime:
     async def start(self, run_scheduler: bool = True) -> None:
         workspaces = self.compile()
         await self.store.open()
+        secret = self.settings.secret or await self.store.kept_value("link_secret", lambda: secrets.token_urlsafe(32))
+        self.links = Links(self.settings.base_url(), secret)
+        self.channels = channels(self.manager)
         for workspace in workspaces:
-            self.engines[workspace.name] = Engine(workspace, self.store, self.clock, channels(self.manager),
-                                                  scorers(self.manager))
+            self.engines[workspace.name] = Engine(workspace, self.store, self.clock, self.channels,
+                                                  scorers(self.manager), links=self.links)
             await self._first_key(workspace.name)
         self.scheduler = Scheduler(list(self.engines.values()), self.clock)
         for name in self.engines:
@@ -124,6 +132,10 @@ class Runtime:
             self.scheduler.stop()
         if self._scheduler_task is not None:
             await self._scheduler_task
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                await close()
         await self.store.close()
 
     async def workspace_for_key(self, key: str) -> str | None:

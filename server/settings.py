@@ -14,7 +14,7 @@ from relance.dsl.errors import RelanceError
 ENVIRONMENT = {  # setting -> environment variable
     "rules": "RELANCE_RULES", "host": "RELANCE_HOST", "port": "RELANCE_PORT", "workers": "RELANCE_WORKERS",
     "database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "public_url": "RELANCE_PUBLIC_URL",
-    "log_level": "RELANCE_LOG_LEVEL",
+    "log_level": "RELANCE_LOG_LEVEL", "secret": "RELANCE_SECRET",
 }
 CONFIG_FILE = "relance.toml"
 
@@ -31,16 +31,22 @@ class Settings:
     workers: int = 1
     database_url: str = "sqlite://relance.sqlite3"
     redis_url: str | None = None
-    public_url: str | None = None
+    public_url: str | None = None  # the base of links in messages (unsubscribe, tracking)
     log_level: str = "info"
+    secret: str | None = None  # signs those links; one is made and kept in the database when not given
 
     def masked(self) -> dict[str, Any]:
-        """Every setting, passwords in URLs replaced by ***."""
+        """Every setting, passwords in URLs and the secret replaced by ***."""
         shown = {}
         for f in fields(self):
             value = getattr(self, f.name)
             shown[f.name] = re.sub(r"(//[^:/@]+:)[^@]+@", r"\1***@", value) if isinstance(value, str) else value
+        if self.secret:
+            shown["secret"] = "***"
         return shown
+
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

@@ -139,3 +139,13 @@ class ApiKey(Model):
 
     class Meta:
         table = "relance_api_keys"
+
+
+class ServerSetting(Model):
+    """A value the server keeps for itself, such as the secret that signs links when none is configured."""
+
+    key = fields.CharField(max_length=100, primary_key=True)
+    value = fields.TextField()
+
+    class Meta:
+        table = "relance_server_settings"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -249,6 +249,10 @@ class TortoiseStore:
     async def inbox(self, workspace: str, limit: int) -> list[EventRecord]:
         rows = await m.Event.filter(workspace=workspace, processed=False).order_by("id").limit(limit)
         return [_record(EventRecord, r) for r in rows]
+
+    async def kept_value(self, key: str, make: Callable[[], str]) -> str:
+        row, _ = await m.ServerSetting.get_or_create(key=key, defaults={"value": make()})
+        return row.value
 
     async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
         await m.ApiKey.create(workspace=workspace, digest=digest, prefix=prefix, created_at=created_at)

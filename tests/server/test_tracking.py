@@ -1,0 +1,71 @@
+"""Links in messages: one-click unsubscribe (RFC 8058), open pixel and click redirect, all signed."""
+from __future__ import annotations
+
+import re
+
+from .test_api import HOT
+
+
+def contact(api) -> dict:
+    [found] = api.call("GET", "/v1/contacts?email=lea@example.test").json()["contacts"]
+    return found
+
+
+def contact_id(api) -> int:
+    return contact(api)["id"]
+
+
+def links(api):  # type: ignore[no-untyped-def]
+    return api.client.app.state.runtime.links
+
+
+def local(url: str) -> str:
+    return "/" + url.split("/", 3)[3]
+
+
+def test_opening_the_unsubscribe_link_changes_nothing_the_button_unsubscribes(api) -> None:
+    api.call("POST", "/v1/events", json=HOT)
+    url = local(links(api).unsubscribe_url("shop-a", contact_id(api), "email"))
+    page = api.call("GET", url, shop=None)
+    assert page.status_code == 200 and '<form method="post">' in page.text
+    assert contact(api)["consent"] == {}  # a scanner opened it
+    done = api.call("POST", url, shop=None, content="List-Unsubscribe=One-Click",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 200 and "Désinscription enregistrée" in done.text
+    consent = contact(api)["consent"]
+    assert (consent["email"]["status"], consent["email"]["source"]) == ("opted_out", "one-click link")
+    api.call("POST", "/v1/events", json={**HOT, "id": "m2"})  # the hot-lead rule runs again: no email now
+    messages = api.call("GET", "/v1/messages").json()["messages"]
+    assert [(m["status"], m["error"]) for m in messages] == [
+        ("sent", None), ("skipped", "no consent: the contact opted out of email")]
+    [_, run] = api.call("GET", "/v1/runs?rule=chaud").json()["runs"]
+    trace = api.call("GET", f"/v1/runs/{run['id']}").json()["trace"]
+    assert any("skipped: no consent: the contact opted out of email" in e.get("why", "") for e in trace)
+
+
+def test_forged_or_altered_links_are_refused(api) -> None:
+    api.call("POST", "/v1/events", json=HOT)
+    url = local(links(api).unsubscribe_url("shop-a", contact_id(api), "email"))
+    data, mac = url.rsplit("/", 1)[1].split(".")
+    altered = f"/u/{data[:-2]}{'A' if data[-2] != 'A' else 'B'}{data[-1]}.{mac}"
+    for bad in (altered, "/u/forged.token", "/t/c/" + url.rsplit("/", 1)[1]):  # an unsubscribe token is no click
+        response = api.call("POST" if bad.startswith("/u/") else "GET", bad, shop=None)
+        assert response.status_code == 404, bad
+        assert response.headers["content-type"] == "application/problem+json"
+    assert contact(api)["consent"] == {}
+
+
+def test_clicks_redirect_only_to_the_signed_url_and_opens_are_recorded_once(api) -> None:
+    api.call("POST", "/v1/events", json=HOT)
+    html = links(api).track_html('<p><a href="https://maison-demo.test/panier">Panier</a></p></body>', "shop-a",
+                                 contact_id(api), "1:chaud/steps/1:1", "email")
+    click = local(re.search(r'href="([^"]+)"', html).group(1))
+    pixel = local(re.search(r'src="([^"]+)"', html).group(1))
+    response = api.call("GET", click, shop=None, follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (302, "https://maison-demo.test/panier")
+    for _ in range(2):
+        opened = api.call("GET", pixel, shop=None)
+        assert (opened.status_code, opened.headers["content-type"]) == (200, "image/gif")
+    export = api.call("GET", f"/v1/contacts/{contact_id(api)}/export").json()
+    kinds = [e["type"] for e in export["events"]]
+    assert (kinds.count("email.clicked"), kinds.count("email.opened")) == (1, 1)
