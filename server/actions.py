@@ -5,6 +5,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from relance.engine.engine import Engine
+from relance.engine.events import parse_event
+from relance.engine.inbox import Received
 from relance.engine.records import ACTIVE_STATUSES, MessageRecord
 from relance.engine.store import Transaction
 from relance.engine.walker import finish
@@ -81,6 +83,34 @@ async def cancel_run(request: Request) -> JSONResponse:
         run.version += 1
         await tx.save_run(run)
     return JSONResponse(as_json(run))
+
+
+CONSENT_EVENTS = {"opted_in": "contact.subscribed", "opted_out": "contact.unsubscribed"}
+
+
+async def set_consent(request: Request) -> JSONResponse:
+    """Record a contact's yes or no for a channel (`{"channel", "status", "source"}`), as an event."""
+    shop = await engine(request)
+    contact_id = identifier(request, "contact_id")
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise Problem(422, 'expected {"channel": "sms", "status": "opted_in", "source": "…"}', pointer="")
+    channel, status, source = body.get("channel"), body.get("status"), body.get("source", "api")
+    if not isinstance(channel, str) or channel not in shop.workspace.channels:
+        raise Problem(422, f"channel should be one of the workspace's: {', '.join(shop.workspace.channels)}",
+                      pointer="/channel")
+    if status not in CONSENT_EVENTS:
+        raise Problem(422, "status should be opted_in or opted_out", pointer="/status")
+    if not isinstance(source, str):
+        raise Problem(422, "source should be a string saying where the consent comes from", pointer="/source")
+    async with shop.store.transaction() as tx:
+        await contact_in(shop, tx, contact_id)
+    now = shop.clock.now()
+    event = parse_event({"id": f"consent:{contact_id}:{channel}:{now.isoformat()}", "type": CONSENT_EVENTS[status],
+                         "contact": {"id": contact_id}, "properties": {"channel": channel, "source": source}}, now=now)
+    await shop.accept([Received(event)], wait=True)
+    async with shop.store.transaction() as tx:
+        return JSONResponse(as_json(await contact_in(shop, tx, contact_id)))
 
 
 async def export_contact(request: Request) -> JSONResponse:

@@ -56,6 +56,7 @@ ROUTES = [
     Route("/v1/tasks", resources.list_tasks, methods=["GET"]),
     Route("/v1/contacts/{contact_id}", actions.erase_contact, methods=["DELETE"]),
     Route("/v1/contacts/{contact_id}/export", actions.export_contact, methods=["GET"]),
+    Route("/v1/contacts/{contact_id}/consent", actions.set_consent, methods=["POST"]),
     Route("/v1/runs/{run_id}/cancel", actions.cancel_run, methods=["POST"]),
     Route("/v1/messages/{message_id}", actions.edit_message, methods=["PATCH"]),
     Route("/v1/messages/{message_id}/approve", actions.approve_message, methods=["POST"]),

@@ -98,6 +98,11 @@ PATHS: dict[str, dict[str, Any]] = {
         "delete": {"summary": "GDPR erasure: the contact and everything about it", "parameters": [ID],
                    "responses": {"204": {"description": "erased"}, **PROBLEMS}}},
     "/v1/contacts/{id}/export": {"get": _read("GDPR export: everything kept about a contact", OBJECT, [ID])},
+    "/v1/contacts/{id}/consent": {"post": _action(
+        "Record the contact's consent for a channel (as a contact.subscribed or contact.unsubscribed event)",
+        _ref("Contact"), body={"type": "object", "required": ["channel", "status"], "properties": {
+            "channel": {"type": "string"}, "status": {"type": "string", "enum": ["opted_in", "opted_out"]},
+            "source": {"type": "string"}}})},
     "/v1/runs": {"get": _read("Runs, newest last", {"type": "object", "properties": {
         "runs": {"type": "array", "items": _ref("Run")}}}, [
         {"name": "rule", "in": "query", "schema": {"type": "string"}},

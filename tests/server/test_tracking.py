@@ -69,3 +69,14 @@ def test_clicks_redirect_only_to_the_signed_url_and_opens_are_recorded_once(api)
     export = api.call("GET", f"/v1/contacts/{contact_id(api)}/export").json()
     kinds = [e["type"] for e in export["events"]]
     assert (kinds.count("email.clicked"), kinds.count("email.opened")) == (1, 1)
+
+
+def test_consent_set_through_the_api_opens_the_sms_channel(api) -> None:
+    api.call("POST", "/v1/events", json=HOT)
+    url = f"/v1/contacts/{contact_id(api)}/consent"
+    bad = api.call("POST", url, json={"channel": "telegram", "status": "opted_in"})
+    assert (bad.status_code, bad.json()["pointer"]) == (422, "/channel")
+    answer = api.call("POST", url, json={"channel": "whatsapp", "status": "opted_in", "source": "shop counter"})
+    assert answer.status_code == 200
+    assert (answer.json()["consent"]["whatsapp"]["status"], answer.json()["consent"]["whatsapp"]["source"]) == \
+        ("opted_in", "shop counter")
