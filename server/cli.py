@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
@@ -12,7 +13,7 @@ import click
 import pluggy
 
 from relance.dsl import check_workspace
-from relance.dsl.errors import RelanceError
+from relance.dsl.errors import Problem, RelanceError
 from relance.dsl.diagrams import RENDERERS
 from relance.dsl.durations import parse_duration
 from relance.dsl.formatting import format_text
@@ -33,8 +34,10 @@ def _existing(paths: tuple[str, ...]) -> None:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
 
 
-def _functions():  # type: ignore[no-untyped-def]
-    return function_registry(plugin_manager())
+def _checked(paths: Sequence[str]) -> tuple[Workspace | None, list[Problem]]:
+    """Check with every installed plugin: its functions, channel plugins and their settings."""
+    manager = plugin_manager()
+    return check_workspace(paths, function_registry(manager), channel_schemas(manager))
 
 
 def _workspace(manager: pluggy.PluginManager, paths: tuple[str, ...] | list[str]) -> Workspace:
@@ -80,7 +83,7 @@ def check(paths: tuple[str, ...], output: str) -> None:
     Exit status: 0 clean, 1 problems found, 2 unusable arguments.
     """
     _existing(paths)
-    workspace, problems = check_workspace(paths, _functions())
+    workspace, problems = _checked(paths)
     if output == "json":
         click.echo(json.dumps({"ok": not problems, "problems": [p.as_dict() for p in problems]}, indent=2))
     else:
@@ -101,7 +104,7 @@ def check(paths: tuple[str, ...], output: str) -> None:
 def graph(path: str, rule_id: str | None, output: str) -> None:
     """Print the compiled graph of each rule (text, mermaid or dot)."""
     _existing((path,))
-    workspace, problems = check_workspace([path], _functions())
+    workspace, problems = _checked([path])
     if workspace is None:
         for problem in problems:
             click.echo(str(problem), err=True)

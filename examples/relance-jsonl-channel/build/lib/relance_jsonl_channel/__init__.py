@@ -1,0 +1,45 @@
+"""An example channel plugin for Relance: each message becomes one line of a JSON Lines file.
+
+Rules use it as ``channels: {archive: {plugin: jsonl, path: "outbox.jsonl"}}``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from relance.dsl.settings import Setting
+from relance.engine.channels import DeliveryResult, OutboundMessage
+from relance.plugins import hookimpl
+
+
+class JsonlChannel:
+    name = "jsonl"
+    settings_schema = {"path": Setting(str, required=True, help="the file the messages are appended to")}
+    capabilities = frozenset({"subject", "html"})
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        path = Path(str(message.settings["path"]))
+        record = {"key": message.key, "channel": message.channel, "to": message.email or message.phone,
+                  "subject": message.subject, "body": message.body, "rule": message.rule_id}
+        async with self._lock:
+            try:
+                if path.exists() and any(json.loads(line).get("key") == message.key
+                                         for line in path.read_text(encoding="utf-8").splitlines() if line):
+                    return DeliveryResult("delivered", "already written")  # the same key after a crash: once
+                with path.open("a", encoding="utf-8") as file:
+                    file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            except OSError as error:
+                return DeliveryResult("deferred", f"cannot write {path}: {error.strerror}")
+        return DeliveryResult("delivered")
+
+    async def close(self) -> None:
+        return None
+
+
+@hookimpl
+def relance_channels() -> list[JsonlChannel]:
+    return [JsonlChannel()]
