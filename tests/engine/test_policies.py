@@ -158,3 +158,28 @@ async def test_a_bounce_marks_the_address_and_later_messages_skip_it(open_shop) 
     messages = await shop.engine.store.messages("shop")
     assert [(m.status, m.error) for m in messages] == [
         ("failed", "550 no such user"), ("skipped", "the contact's email address bounced")]
+
+
+FALLBACK = workspace("  consent: {sms: opt_in}", "[send email a, wait until email.opened within 24h, "
+                                                  "{if not waited: [send sms b]}]")
+
+
+async def test_email_then_sms_when_not_opened_within_a_day(open_shop) -> None:
+    shop = await open_shop(FALLBACK)
+    contact = {"email": "alice@example.test", "phone": "+33600000001"}
+    await shop.event("contact.subscribed", contact, channel="sms")
+    await shop.event("checkout.started", contact)
+    await shop.wait(timedelta(hours=23, minutes=59))
+    assert [m.channel for m in shop.channel.sent] == ["email"]
+    await shop.wait(timedelta(minutes=1))
+    assert [m.channel for m in shop.channel.sent] == ["email", "sms"]
+
+
+async def test_no_sms_when_the_email_was_opened(open_shop) -> None:
+    shop = await open_shop(FALLBACK)
+    contact = {"email": "alice@example.test", "phone": "+33600000001"}
+    await shop.event("contact.subscribed", contact, channel="sms")
+    await shop.event("checkout.started", contact)
+    await shop.event("email.opened", contact, at=T0 + timedelta(hours=2))
+    await shop.wait(timedelta(days=2))
+    assert [m.channel for m in shop.channel.sent] == ["email"]
