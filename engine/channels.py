@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from relance.dsl.settings import Setting
@@ -34,6 +34,7 @@ class OutboundMessage:
     html: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     workspace: str = ""
+    at: datetime | None = None  # when it is handed over, by the engine's clock (email's Date)
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,7 +99,7 @@ class Dispatcher:
             html = self.links.track_html(html, workspace.name, contact.id, message.key, message.channel)
         return OutboundMessage(message.key, message.channel, message.template, message.subject, message.body,
                                contact.email, contact.phone, contact.id, message.rule_id, message.transactional,
-                               config.settings, html, headers, workspace.name)
+                               config.settings, html, headers, workspace.name, self.clock.now())
 
     async def _record(self, message: MessageRecord, status: str, reason: str | None,
                       contact: ContactRecord | None) -> None:

@@ -1,0 +1,184 @@
+"""The `smtp` channel: email over SMTP with aiosmtplib, one connection reused per server.
+
+Settings (in the rules): `host`, `port`, `tls` (starttls, tls or none), `username`,
+`password_env` (the NAME of the environment variable holding the password: rules files
+live in git), `from`, `reply_to`, `ca_file`, `timeout`. Each message is text, or text and
+HTML (multipart/alternative; the text part derived from the HTML when the template has
+none), with `Message-ID` derived from the message's key, so a message handed over again
+after a crash carries the same id.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import ssl
+from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import Any
+
+import aiosmtplib
+
+from relance.dsl.settings import Setting, with_defaults
+from relance.engine.channels import DeliveryResult, OutboundMessage
+
+from .. import hookimpl
+from .html_text import html_to_text
+
+SETTINGS = {
+    "host": Setting(str, required=True, help="the SMTP server"),
+    "port": Setting(int, default=587),
+    "tls": Setting(str, default="starttls", choices=("starttls", "tls", "none")),
+    "username": Setting(str),
+    "password_env": Setting(str, help="the environment variable holding the password"),
+    "from": Setting(str, required=True, help='the sender, such as "Maison Démo <bonjour@maison-demo.test>"'),
+    "reply_to": Setting(str),
+    "ca_file": Setting(str, help="a CA bundle to trust instead of the system's (a private CA)"),
+    "timeout": Setting((int, float), default=30),
+}
+ServerKey = tuple[str, int, str, str | None]
+
+
+class _Connection:
+    def __init__(self) -> None:
+        self.client: aiosmtplib.SMTP | None = None
+        self.lock = asyncio.Lock()
+
+
+class SmtpChannel:
+    name = "smtp"
+    settings_schema = SETTINGS
+    capabilities = frozenset({"subject", "html"})
+
+    def __init__(self) -> None:
+        self._connections: dict[ServerKey, _Connection] = {}
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        if not message.email:
+            return DeliveryResult("failed", "contact has no email address")
+        settings = with_defaults(SETTINGS, message.settings)
+        password = None
+        if settings.get("password_env"):
+            password = os.environ.get(str(settings["password_env"]))
+            if password is None:
+                return DeliveryResult("failed", f"environment variable {settings['password_env']} "
+                                                "(the SMTP password) is not set")
+        email = build_email(message, settings)
+        key: ServerKey = (str(settings["host"]), int(settings["port"]), str(settings["tls"]), settings.get("username"))
+        connection = self._connections.setdefault(key, _Connection())
+        async with connection.lock:
+            try:
+                return await self._deliver(connection, settings, password, email)
+            except aiosmtplib.SMTPRecipientsRefused as error:
+                return _refused(error.recipients)
+            except aiosmtplib.SMTPResponseException as error:
+                await _reset(connection)
+                return _answer(error.code, error.message)
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+                await _drop(connection)
+                return DeliveryResult("deferred", f"{settings['host']}:{settings['port']}: {error}")
+
+    async def _deliver(self, connection: _Connection, settings: Mapping[str, Any], password: str | None,
+                       email: EmailMessage) -> DeliveryResult:
+        for attempt in (1, 2):  # a reused connection the server closed meanwhile: reconnect once
+            if connection.client is None or not connection.client.is_connected:
+                connection.client = await _connect(settings, password)
+            try:
+                errors, response = await connection.client.send_message(email)
+            except aiosmtplib.SMTPServerDisconnected:
+                await _drop(connection)
+                if attempt == 2:
+                    raise
+                continue
+            if errors:
+                return _refused([aiosmtplib.SMTPRecipientRefused(code, text, rcpt)
+                                 for rcpt, (code, text) in errors.items()])
+            return DeliveryResult("delivered", response, provider_id=email["Message-ID"])
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        for connection in self._connections.values():
+            async with connection.lock:
+                if connection.client is not None and connection.client.is_connected:
+                    try:
+                        await connection.client.quit()
+                    except (aiosmtplib.SMTPException, OSError):
+                        connection.client.close()
+                connection.client = None
+
+
+async def _connect(settings: Mapping[str, Any], password: str | None) -> aiosmtplib.SMTP:
+    context = ssl.create_default_context(cafile=settings.get("ca_file"))
+    tls = settings["tls"]
+    client = aiosmtplib.SMTP(hostname=settings["host"], port=int(settings["port"]), use_tls=tls == "tls",
+                             start_tls=False, tls_context=context, timeout=float(settings["timeout"]))
+    await client.connect()
+    if client.last_ehlo_response is None:
+        await client.ehlo()
+    if tls == "starttls":
+        if not client.supports_extension("starttls"):
+            client.close()
+            raise aiosmtplib.SMTPResponseException(
+                530, f"{settings['host']} does not offer STARTTLS; not sending in clear (set tls: none to allow it)")
+        await client.starttls(tls_context=context)
+    if settings.get("username"):
+        await client.login(str(settings["username"]), password or "")
+    return client
+
+
+def build_email(message: OutboundMessage, settings: Mapping[str, Any]) -> EmailMessage:
+    """The MIME message: headers, text part, and the HTML part when there is one."""
+    email = EmailMessage()
+    email["From"] = str(settings["from"])
+    email["To"] = message.email
+    email["Subject"] = message.subject or ""
+    if settings.get("reply_to"):
+        email["Reply-To"] = str(settings["reply_to"])
+    if message.at is not None:
+        email["Date"] = format_datetime(message.at)
+    domain = parseaddr(str(settings["from"]))[1].rpartition("@")[2] or "relance.invalid"
+    email["Message-ID"] = f"<{hashlib.sha256(message.key.encode()).hexdigest()[:32]}@{domain}>"
+    for name, value in message.headers.items():
+        email[name] = value
+    text = message.body or (html_to_text(message.html) if message.html else "")
+    email.set_content(text)
+    if message.html:
+        email.add_alternative(message.html, subtype="html")
+    return email
+
+
+def _answer(code: int, text: str) -> DeliveryResult:
+    detail = f"{code} {text}"
+    if 400 <= code < 500:
+        return DeliveryResult("deferred", detail)
+    return DeliveryResult("failed", detail)
+
+
+def _refused(recipients: list[aiosmtplib.SMTPRecipientRefused]) -> DeliveryResult:
+    """A refused recipient: 4xx try later, 5xx the address is bad (bounced)."""
+    refused = recipients[0]
+    detail = f"{refused.code} {refused.message} ({refused.recipient})"
+    if 400 <= refused.code < 500:
+        return DeliveryResult("deferred", detail)
+    return DeliveryResult("failed", detail, bounced=True)
+
+
+async def _reset(connection: _Connection) -> None:
+    """After a refused transaction, RSET so the connection serves the next message."""
+    if connection.client is not None and connection.client.is_connected:
+        try:
+            await connection.client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            await _drop(connection)
+
+
+async def _drop(connection: _Connection) -> None:
+    if connection.client is not None:
+        connection.client.close()
+    connection.client = None
+
+
+@hookimpl
+def relance_channels() -> list[SmtpChannel]:
+    return [SmtpChannel()]

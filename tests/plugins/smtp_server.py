@@ -1,0 +1,72 @@
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives; refusals on demand."""
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+@dataclass
+class Received:
+    mail_from: str
+    to: list[str]
+    message: EmailMessage
+    peer: Any
+
+
+@dataclass
+class Mailbox:
+    """The handler: messages received, recipients to refuse (address -> SMTP answer)."""
+
+    received: list[Received] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    peers: set[Any] = field(default_factory=set)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.peers.add(session.peer)
+        parsed = message_from_bytes(envelope.content, policy=policy.default)
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, session.peer))  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Authenticator:
+    def __init__(self, username: str, password: str) -> None:
+        self.username, self.password = username, password
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.username \
+            and auth_data.password.decode() == self.password
+        return AuthResult(success=ok)
+
+
+def start_server(mailbox: Mailbox, *, starttls: ssl.SSLContext | None = None, implicit: ssl.SSLContext | None = None,
+                 login: tuple[str, str] | None = None) -> tuple[Controller, int]:
+    """An SMTP server on a free port; STARTTLS, implicit TLS and AUTH as asked."""
+    port = free_port()
+    kwargs: dict[str, Any] = {}
+    if starttls is not None:
+        kwargs.update(tls_context=starttls, require_starttls=True)
+    if login is not None:
+        kwargs.update(authenticator=Authenticator(*login), auth_required=True, auth_require_tls=True)
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, ssl_context=implicit,
+                            server_hostname="localhost", **kwargs)
+    controller.start()
+    return controller, port

@@ -1,0 +1,160 @@
+"""The smtp channel against a real SMTP server on 127.0.0.1: headers, parts, TLS, auth, refusals, reuse."""
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from relance.engine.channels import OutboundMessage
+from relance.plugins.builtins.smtp_channel import SmtpChannel
+
+from .smtp_server import Mailbox, start_server
+
+FROM = "Maison Démo <bonjour@maison-demo.test>"
+UNSUBSCRIBE = {"List-Unsubscribe": "<http://127.0.0.1:8000/u/abc>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def message(port: int, to: str = "alice@example.test", key: str = "1:r/steps/0:1", **settings: Any) -> OutboundMessage:
+    return OutboundMessage(key, "email", "panier", "Votre panier", settings.pop("body", "Bonjour Alice"), to, None, 1,
+                           "r", settings=({"host": "127.0.0.1", "port": port, "tls": "none", "from": FROM} | settings),
+                           html=settings.pop("html", None) if "html" in settings else None, headers=UNSUBSCRIBE,
+                           at=datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    controller, port = start_server(box)
+    yield box, port
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+async def test_a_message_arrives_with_its_headers(mailbox) -> None:
+    box, port = mailbox
+    channel = SmtpChannel()
+    result = await channel.send(message(port, reply_to="service@maison-demo.test"))
+    await channel.close()
+    assert result.status == "delivered"
+    [received] = box.received
+    email = received.message
+    assert (received.mail_from, received.to) == ("bonjour@maison-demo.test", ["alice@example.test"])
+    assert (email["From"], email["To"], email["Subject"], email["Reply-To"]) == (
+        FROM, "alice@example.test", "Votre panier", "service@maison-demo.test")
+    assert email["List-Unsubscribe"] == "<http://127.0.0.1:8000/u/abc>"
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert email["Date"] == "Tue, 03 Mar 2026 09:00:00 +0000"
+    assert email["Message-ID"].endswith("@maison-demo.test>") and result.provider_id == email["Message-ID"]
+    assert email.get_content().strip() == "Bonjour Alice"
+
+
+async def test_the_same_key_sends_the_same_message_id(mailbox) -> None:
+    box, port = mailbox
+    channel = SmtpChannel()
+    for key in ("7:r/steps/2:1", "7:r/steps/2:1", "8:r/steps/2:1"):
+        await channel.send(message(port, key=key))
+    await channel.close()
+    ids = [r.message["Message-ID"] for r in box.received]
+    assert ids[0] == ids[1] != ids[2]
+
+
+async def test_html_and_a_text_part_derived_from_it(mailbox) -> None:
+    box, port = mailbox
+    channel = SmtpChannel()
+    html = '<html><body><p>Bonjour <b>Alice</b>,</p><p>Votre <a href="https://shop.test/cart">panier</a>.</p></body></html>'
+    await channel.send(message(port, body="", html=html))
+    await channel.close()
+    email = box.received[0].message
+    assert email.get_content_type() == "multipart/alternative"
+    text, rich = email.iter_parts()
+    assert text.get_content().replace("\r\n", "\n") == "Bonjour Alice,\n\nVotre panier (https://shop.test/cart).\n"
+    assert rich.get_content_type() == "text/html" and "<b>Alice</b>" in rich.get_content()
+
+
+async def test_one_connection_serves_many_messages(mailbox) -> None:
+    box, port = mailbox
+    channel = SmtpChannel()
+    for n in range(5):
+        assert (await channel.send(message(port, to=f"c{n}@example.test", key=f"{n}"))).status == "delivered"
+    await channel.close()
+    assert len(box.received) == 5 and len(box.peers) == 1
+
+
+async def test_a_refused_recipient_bounces_and_holds_back_no_one(mailbox) -> None:
+    box, port = mailbox
+    box.refuse["gone@example.test"] = "550 5.1.1 no such user"
+    box.refuse["busy@example.test"] = "451 4.2.1 mailbox busy, try later"
+    channel = SmtpChannel()
+    results = [await channel.send(message(port, to=to, key=to)) for to in
+               ("a@example.test", "gone@example.test", "busy@example.test", "b@example.test")]
+    await channel.close()
+    assert [(r.status, r.bounced) for r in results] == [("delivered", False), ("failed", True), ("deferred", False),
+                                                       ("delivered", False)]
+    assert results[1].detail == "550 5.1.1 no such user (gone@example.test)"
+    assert [r.to for r in box.received] == [["a@example.test"], ["b@example.test"]]  # each once
+    assert len(box.peers) == 1
+
+
+async def test_no_server_listening_is_deferred() -> None:
+    from .smtp_server import free_port
+
+    result = await SmtpChannel().send(message(free_port()))
+    assert result.status == "deferred" and "127.0.0.1" in result.detail
+
+
+async def test_starttls_with_login_and_the_password_from_the_environment(ca, tmp_path: Path, monkeypatch) -> None:
+    box = Mailbox()
+    controller, port = start_server(box, starttls=server_context(ca), login=("shop", "s3cret"))
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    channel = SmtpChannel()
+    settings = {"tls": "starttls", "username": "shop", "password_env": "RELANCE_TEST_SMTP_PASSWORD",
+                "ca_file": str(ca_file)}
+    try:
+        missing = await channel.send(message(port, **settings))
+        monkeypatch.setenv("RELANCE_TEST_SMTP_PASSWORD", "s3cret")
+        sent = await channel.send(message(port, **settings))
+    finally:
+        await channel.close()
+        controller.stop()
+    assert (missing.status, missing.detail) == (
+        "failed", "environment variable RELANCE_TEST_SMTP_PASSWORD (the SMTP password) is not set")
+    assert sent.status == "delivered" and len(box.received) == 1, sent.detail
+
+
+async def test_implicit_tls(ca, tmp_path: Path) -> None:
+    box = Mailbox()
+    controller, port = start_server(box, implicit=server_context(ca))
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    channel = SmtpChannel()
+    try:
+        result = await channel.send(message(port, tls="tls", ca_file=str(ca_file)))
+        untrusted = await SmtpChannel().send(message(port, tls="tls"))  # the system's CAs do not know ours
+    finally:
+        await channel.close()
+        controller.stop()
+    assert result.status == "delivered" and len(box.received) == 1
+    assert untrusted.status == "deferred" and "CERTIFICATE_VERIFY_FAILED" in untrusted.detail
+
+
+async def test_starttls_required_but_not_offered_sends_nothing(mailbox) -> None:
+    box, port = mailbox
+    result = await SmtpChannel().send(message(port, tls="starttls"))
+    assert result.status == "failed" and "does not offer STARTTLS" in result.detail
+    assert box.received == []
