@@ -1,0 +1,79 @@
+"""End to end through the server: a cart abandoned, a day later the email reaches a real SMTP server
+with its unsubscribe headers; the contact follows the link; the next step sends nothing and says why."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from relance.engine.clock import VirtualClock
+from relance.server.app import create_app
+from relance.server.settings import Settings
+
+from ..plugins.smtp_server import Mailbox, start_server
+from .conftest import NOW
+
+RULES = """\
+workspace: maison-demo
+timezone: Europe/Paris
+channels:
+  email: {plugin: smtp, host: 127.0.0.1, port: %d, tls: none, from: "Maison Démo <bonjour@maison-demo.test>"}
+templates:
+  rappel: {email: {subject: "Votre panier", body: "Bonjour {{ contact.first_name }}, votre panier vous attend."}}
+  bonus: {email: {subject: "-10%% sur votre panier", body: "Avec le code PANIER10."}}
+rules:
+  - id: panier
+    when: checkout.started
+    steps: [wait 1d, send email rappel, wait 2d, send email bonus]
+"""
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[tuple[TestClient, Mailbox, VirtualClock, str]]:
+    box = Mailbox()
+    controller, port = start_server(box)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES % port, encoding="utf-8")
+    settings = Settings(rules=(str(rules),), database_url=f"sqlite://{tmp_path / 'shop.sqlite3'}",
+                        public_url="https://relance.maison-demo.test")
+    clock = VirtualClock(NOW)
+    app = create_app(settings, clock=clock, run_scheduler=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        key = client.portal.call(app.state.runtime.create_key, "maison-demo")
+        yield client, box, clock, key
+    controller.stop()
+
+
+def advance(client: TestClient, clock: VirtualClock, delta: timedelta) -> None:
+    clock.set(clock.now() + delta)
+    client.portal.call(client.app.state.runtime.scheduler.run_once)  # type: ignore[attr-defined]
+
+
+def test_cart_email_unsubscribe_and_the_next_step_says_why(shop) -> None:
+    client, box, clock, key = shop
+    headers = {"Authorization": f"Bearer {key}"}
+    cart = {"id": "c1", "type": "checkout.started", "contact": {"email": "alice@example.test", "first_name": "Alice"},
+            "properties": {"cart": {"total": 80.5}}}
+    assert client.post("/v1/events?wait=true", json=cart, headers=headers).status_code == 202
+    assert box.received == []
+    advance(client, clock, timedelta(days=1))
+    [received] = box.received
+    email = received.message
+    assert (email["To"], email["Subject"]) == ("alice@example.test", "Votre panier")
+    assert email.get_content().strip() == "Bonjour Alice, votre panier vous attend."
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = re.fullmatch(r"<https://relance\.maison-demo\.test(/u/[^>]+)>", email["List-Unsubscribe"])
+    assert link, email["List-Unsubscribe"]
+    assert client.get(link.group(1)).status_code == 200  # opening it (a mail scanner) changes nothing
+    advance(client, clock, timedelta(minutes=1))
+    assert client.post(link.group(1), content="List-Unsubscribe=One-Click").status_code == 200  # one click
+    advance(client, clock, timedelta(days=2))
+    assert len(box.received) == 1  # the bonus was not sent
+    [run] = client.get("/v1/runs?rule=panier", headers=headers).json()["runs"]
+    trace = client.get(f"/v1/runs/{run['id']}", headers=headers).json()["trace"]
+    assert trace[-1]["text"] == "send email bonus"
+    assert trace[-1]["why"].endswith("skipped: no consent: the contact opted out of email")
