@@ -23,9 +23,14 @@ from .timeline import Effect
 
 logger = logging.getLogger("relance.dispatcher")
 BATCH = 500
+GROUP = 50  # messages claimed, then recorded, in one transaction
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
+
+
+def _set(message: MessageRecord, status: str, reason: str | None) -> None:
+    message.status, message.error = status, reason
 
 
 def backoff(attempts: int) -> timedelta:
@@ -46,49 +51,69 @@ class Dispatcher:
         return await self.store.requeue_sending(workspace)
 
     async def dispatch(self, workspace: g.Workspace) -> int:
-        """Send every pending message whose time has come; returns how many were delivered."""
-        delivered = 0
-        for message in await self.store.pending_messages(workspace.name, self.clock.now(), BATCH):
-            delivered += await self._one(workspace, message)
-        return delivered
+        """Send every pending message whose time has come; returns how many were delivered.
 
-    async def _one(self, workspace: g.Workspace, message: MessageRecord) -> bool:
+        Messages go in groups: claimed together in one transaction, handed to their channels
+        one by one, their outcomes recorded together in another. A crash in between hands at
+        most one group over again, with the same keys.
+        """
+        delivered = 0
+        while True:
+            due = await self.store.pending_messages(workspace.name, self.clock.now(), BATCH)
+            for start in range(0, len(due), GROUP):
+                delivered += await self._group(workspace, due[start:start + GROUP])
+            if len(due) < BATCH:
+                return delivered
+
+    async def _group(self, workspace: g.Workspace, messages: list[MessageRecord]) -> int:
         now = self.clock.now()
-        config = workspace.channels.get(message.channel)
+        claimed: list[tuple[MessageRecord, ContactRecord | None, list[MessageRecord]]] = []
         async with self.store.transaction() as tx:
-            if not await tx.claim_message(message.id):  # type: ignore[arg-type]
-                return False  # another dispatcher has it
-            contact = await tx.get_contact(message.contact_id)
-            history = await tx.contact_messages(message.contact_id, now - horizon(workspace.policy)) \
-                if contact is not None else []
+            for message in messages:
+                if not await tx.claim_message(message.id):  # type: ignore[arg-type]
+                    continue  # another dispatcher has it
+                contact = await tx.get_contact(message.contact_id)
+                history = await tx.contact_messages(message.contact_id, now - horizon(workspace.policy)) \
+                    if contact is not None else []
+                claimed.append((message, contact, history))
+        outcomes = [(message, contact, await self._one(workspace, message, contact, history, now))
+                    for message, contact, history in claimed]
+        async with self.store.transaction() as tx:
+            for message, _, _ in outcomes:
+                await tx.save_message(message)
+        for message, contact, result in outcomes:
+            self._report(message, contact)
+            if result is not None and result.bounced and contact is not None:
+                await self._bounced(contact, message.channel, result.detail, now)
+        return sum(message.status == "sent" for message, _, _ in outcomes)
+
+    async def _one(self, workspace: g.Workspace, message: MessageRecord, contact: ContactRecord | None,
+                   history: list[MessageRecord], now: datetime) -> DeliveryResult | None:
+        """Judge and send one claimed message; its new status is set on it, to be saved by the caller."""
+        config = workspace.channels.get(message.channel)
         channel = self.channels.get(config.plugin) if config else None
-        message.attempts += 1
-        if channel is None or contact is None:
+        if channel is None or contact is None or config is None:
             reason = "the contact was erased" if contact is None else f"no channel plugin for '{message.channel}'"
-            await self._record(message, "failed", reason, contact)
-            return False
+            _set(message, "failed", reason)
+            return None
         verdict = judge(workspace.policy, config, message, contact, history, now, workspace.timezone)
         if verdict.action != "send":
-            message.attempts -= 1  # not an attempt: the policy held it back
             message.send_at = verdict.until
-            await self._record(message, "pending" if verdict.action == "defer" else "skipped", verdict.reason, contact)
-            return False
+            _set(message, "pending" if verdict.action == "defer" else "skipped", verdict.reason)
+            return None
+        message.attempts += 1
         result = await self._send(channel, self._outbound(workspace, message, contact, config))
         if result.status == "delivered":
             message.provider_id = result.provider_id
             message.sent_at = now
-            await self._record(message, "sent", None, contact)
-            return True
-        if result.status == "deferred" and message.attempts < MAX_ATTEMPTS:
+            _set(message, "sent", None)
+        elif result.status == "deferred" and message.attempts < MAX_ATTEMPTS:
             message.send_at = now + (result.retry_after or backoff(message.attempts))
-            await self._record(message, "pending", f"deferred: {result.detail}", contact)
-            return False
-        detail = result.detail if result.status == "failed" else \
-            f"gave up after {message.attempts} attempts: {result.detail}"
-        await self._record(message, "failed", detail, contact)
-        if result.bounced:
-            await self._bounced(contact, message.channel, result.detail, now)
-        return False
+            _set(message, "pending", f"deferred: {result.detail}")
+        else:
+            _set(message, "failed", result.detail if result.status == "failed" else
+                 f"gave up after {message.attempts} attempts: {result.detail}")
+        return result
 
     def _outbound(self, workspace: g.Workspace, message: MessageRecord, contact: ContactRecord,
                   config: g.ChannelConfig) -> OutboundMessage:
@@ -101,16 +126,13 @@ class Dispatcher:
                                contact.email, contact.phone, contact.id, message.rule_id, message.transactional,
                                config.settings, html, headers, workspace.name, self.clock.now())
 
-    async def _record(self, message: MessageRecord, status: str, reason: str | None,
-                      contact: ContactRecord | None) -> None:
-        message.status, message.error = status, reason
-        async with self.store.transaction() as tx:
-            await tx.save_message(message)
-        if status in ("sent",) or (status == "pending" and reason is None):
+    def _report(self, message: MessageRecord, contact: ContactRecord | None) -> None:
+        """An effect for what did not simply go out: skipped, deferred, failed."""
+        if message.status == "sent" or (message.status == "pending" and message.error is None):
             return
-        kind = {"pending": "message.deferred", "skipped": "message.skipped", "failed": "message.failed"}[status]
-        details = {"channel": message.channel, "template": message.template, "reason": reason}
-        if status == "pending" and message.send_at is not None:
+        kind = {"pending": "message.deferred", "skipped": "message.skipped", "failed": "message.failed"}[message.status]
+        details = {"channel": message.channel, "template": message.template, "reason": message.error}
+        if message.status == "pending" and message.send_at is not None:
             details["until"] = message.send_at.isoformat()
         label = contact.label() if contact is not None else f"contact:{message.contact_id}"
         self.emit([Effect(self.clock.now(), label, message.rule_id, kind, details)])
