@@ -55,6 +55,11 @@ class DeliveryResult:
     provider_id: str | None = None
 
 
+def retry_after(header: str | None) -> timedelta | None:
+    """An HTTP `Retry-After` in seconds as a delay (a date or nothing: None, the dispatcher backs off)."""
+    return timedelta(seconds=int(header)) if header and header.strip().isdigit() else None
+
+
 class Channel(Protocol):
     """A way to deliver messages, named by the `plugin:` of a channel in the rules.
 

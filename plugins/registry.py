@@ -13,9 +13,9 @@ from relance.engine.scoring import Scorer
 from relance.engine.store import Store
 
 from . import PROJECT, hookspecs
-from .builtins import functions, log_channel, points, smtp_channel, tortoise_store
+from .builtins import functions, log_channel, points, smtp_channel, tortoise_store, twilio_channel, webhook_channel
 
-BUILTINS = (functions, log_channel, points, smtp_channel, tortoise_store)
+BUILTINS = (functions, log_channel, points, smtp_channel, twilio_channel, webhook_channel, tortoise_store)
 
 
 class PluginError(RelanceError):

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from relance.engine.clock import Clock
 
-from . import actions, resources, rules_api, segment, tracking
+from . import actions, providers, resources, rules_api, segment, tracking
 from .ingest import post_events
 from .metrics import Metrics, metrics
 from .openapi import openapi
@@ -66,6 +66,7 @@ ROUTES = [
     Route("/v1/rules", rules_api.list_rules, methods=["GET"]),
     Route("/v1/rules/validate", rules_api.validate_rules, methods=["POST"]),
     Route("/v1/rules/reload", rules_api.reload_rules, methods=["POST"]),
+    Route("/v1/providers/twilio/{workspace}", providers.twilio_status, methods=["POST"]),
     Route("/u/{token}", tracking.unsubscribe_page, methods=["GET"]),
     Route("/u/{token}", tracking.unsubscribe, methods=["POST"]),
     Route("/t/o/{token}", tracking.opened, methods=["GET"]),

@@ -131,6 +131,12 @@ PATHS: dict[str, dict[str, Any]] = {
         "summary": "Read the workspace's rules files again",
         "responses": {"200": _json(OBJECT, "reloaded"), **PROBLEMS,
                       "422": _problem("the files have errors; the previous rules keep running")}}},
+    "/v1/providers/twilio/{workspace}": {"post": {
+        "summary": "Twilio delivery statuses (StatusCallback), signed with X-Twilio-Signature; become events",
+        "security": [], "parameters": [{"name": "workspace", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": OBJECT}}},
+        "responses": {"204": {"description": "recorded"}, "401": _problem("a missing or wrong signature"),
+                      "404": _problem("no such workspace")}}},
     "/u/{token}": {
         "get": {"summary": "Unsubscribe link: a page with a confirmation button (opening it changes nothing)",
                 "security": [], "parameters": [TOKEN],

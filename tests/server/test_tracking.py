@@ -80,3 +80,39 @@ def test_consent_set_through_the_api_opens_the_sms_channel(api) -> None:
     assert answer.status_code == 200
     assert (answer.json()["consent"]["whatsapp"]["status"], answer.json()["consent"]["whatsapp"]["source"]) == \
         ("opted_in", "shop counter")
+
+
+def test_twilio_status_callbacks_signed_by_twilio_become_events(tmp_path, write, monkeypatch) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    from starlette.testclient import TestClient
+
+    from relance.engine.clock import VirtualClock
+    from relance.server.app import create_app
+    from relance.server.settings import Settings
+
+    from .conftest import NOW
+
+    monkeypatch.setenv("RELANCE_TEST_TWILIO_TOKEN", "tok3n")
+    rules = write("workspace: shop\nchannels:\n  sms: {plugin: twilio_sms, account_sid: AC1, "
+                  "auth_token_env: RELANCE_TEST_TWILIO_TOKEN, from: '+33700000000'}\n")
+    settings = Settings(rules=(str(rules),), database_url=f"sqlite://{tmp_path / 't.sqlite3'}",
+                        public_url="https://relance.test")
+    app = create_app(settings, clock=VirtualClock(NOW), run_scheduler=False)
+    form = {"MessageSid": "SM1", "MessageStatus": "delivered", "To": "+33611111111"}
+    data = "https://relance.test/v1/providers/twilio/shop" + "".join(f"{k}{form[k]}" for k in sorted(form))
+    good = base64.b64encode(hmac.new(b"tok3n", data.encode(), hashlib.sha1).digest()).decode()
+    with TestClient(app) as client:
+        def post(signature: str):  # type: ignore[no-untyped-def]
+            return client.post("/v1/providers/twilio/shop", data=form, headers={"X-Twilio-Signature": signature})
+
+        assert post("forged").status_code == 401
+        assert post(good).status_code == 204
+        client.portal.call(app.state.runtime.settle)
+        key = client.portal.call(app.state.runtime.create_key, "shop")
+        [contact] = client.get("/v1/contacts?phone=%2B33611111111", headers={"Authorization": f"Bearer {key}"}) \
+            .json()["contacts"]
+        export = client.get(f"/v1/contacts/{contact['id']}/export", headers={"Authorization": f"Bearer {key}"}).json()
+        assert [e["type"] for e in export["events"]] == ["sms.delivered"]
