@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +29,9 @@ from .walker import Step, Walker, finish, next_time_of_day
 logger = logging.getLogger("relance.engine")
 SEGMENT_EVENTS = ("segment.entered", "segment.left")
 BATCH = 500
+
+
+OnWait = Callable[[str, int, int, datetime], Awaitable[None]]  # workspace, run id, version, wake_at
 
 
 @dataclass
@@ -58,13 +61,14 @@ class Engine:
 
     def __init__(self, workspace: g.Workspace, store: Store, clock: Clock, channels: Mapping[str, Channel],
                  scorers: Sequence[Scorer] = (), on_effect: Callable[[Effect], None] | None = None,
-                 links: Links | None = None) -> None:
+                 links: Links | None = None, on_wait: OnWait | None = None) -> None:
         self.workspace = workspace
         self.store = store
         self.clock = clock
         self.channels = channels
         self.scorers = tuple(scorers)
         self.on_effect = on_effect
+        self.on_wait = on_wait  # a run now waits until a time: remind a queue (arq) to resume it then
         self.walker = Walker(self._start_from_step)
         self.versions: dict[tuple[str, str], g.Rule] = {}
         self.timed_checked_at: datetime | None = None
@@ -211,6 +215,7 @@ class Engine:
         to_walk: list[int] = []
         derived: list[Event] = []
         async with self.store.transaction() as tx:
+            await self._lock_contacts(tx, event.contact)
             contact, merged = await resolve_contact(tx, self.workspace.name, event.contact, now)
             if not await tx.claim_event(record, contact.id):
                 raise _ProcessedElsewhere  # rolls back the contact we may have just created
@@ -243,6 +248,14 @@ class Engine:
         for run_id in to_walk:
             await self._walk(run_id, outcome)
         return [d.id for d in derived]
+
+    async def _lock_contacts(self, tx: Transaction, ref: ContactRef) -> None:
+        """Lock every contact the event names, in id order, before reading any of them."""
+        if not tx.locking:
+            return
+        found = {c.id for c in await tx.find_contacts(self.workspace.name, ref.identities())}
+        for contact_id in sorted(found | ({ref.id} if ref.id is not None else set())):
+            await tx.lock_contact(contact_id)
 
     def _record(self, event: Event, now: datetime) -> EventRecord:
         return EventRecord(self.workspace.name, event.id, event.type, event.at, now, event.as_json(), processed=False)
@@ -360,10 +373,13 @@ class Engine:
         trace: it never holds back the other due runs.
         """
         try:
-            await self._steps(run_id, outcome)
+            run = await self._steps(run_id, outcome)
         except Exception as error:  # a rule or plugin error, not ours to crash on
             logger.exception("run %s failed", run_id)
             await self._fail(run_id, error)
+            return
+        if run is not None and run.status == "waiting" and run.wake_at is not None and self.on_wait is not None:
+            await self.on_wait(self.workspace.name, run.id, run.version, run.wake_at)  # type: ignore[arg-type]
 
     async def _fail(self, run_id: int, error: Exception) -> None:
         async with self.store.transaction() as tx:
@@ -379,19 +395,19 @@ class Engine:
         label = contact.label() if contact else f"contact:{run.contact_id}"
         self._emit([Effect(run.step_at, label, run.rule_id, "run.ended", {"reason": "failed", "error": reason})], None)
 
-    async def _steps(self, run_id: int, outcome: Outcome | None) -> None:
+    async def _steps(self, run_id: int, outcome: Outcome | None) -> RunRecord | None:
         while True:
             async with self.store.transaction() as tx:
-                run = await tx.get_run(run_id)
+                run = await _locked_run(tx, run_id)
                 if run is None or run.status != "active" or (run.wake_at and run.wake_at > self.clock.now()):
-                    return
+                    return run
                 contact = await tx.get_contact(run.contact_id)
                 rule = self._rule_for(run)
                 if contact is None or rule is None:
                     finish(run, run.step_at, "rule version gone" if rule is None else "contact gone", "cancelled")
                     run.version += 1
                     await tx.save_run(run)
-                    return
+                    return run
                 step = Step(tx, run, rule, contact, self.workspace, run.step_at)
                 profile_before = (dict(contact.attributes), list(contact.tags), contact.score)
                 if not await self._ended_before_step(step):
@@ -408,7 +424,7 @@ class Engine:
             for started in step.started_runs:
                 await self._walk(started, outcome)
             if run.status != "active":
-                return
+                return run
 
     async def _ended_before_step(self, step: Step) -> bool:
         """Goals and exits judged on the events' own times: a late order still stops the next reminder."""
@@ -453,11 +469,19 @@ class Engine:
         await self.dispatch()
         return resumed
 
+    async def resume(self, run_id: int, version: int) -> bool:
+        """Resume one run if it still has this version and is due (a queued reminder); else nothing."""
+        if not await self._wake(run_id, version):
+            return False
+        await self._walk(run_id)
+        await self.dispatch()
+        return True
+
     async def _wake(self, run_id: int, version: int) -> bool:
         """Turn a due waiting run active, in the same transaction that checks its version."""
         effects: list[Effect] = []
         async with self.store.transaction() as tx:
-            run = await tx.get_run(run_id)
+            run = await _locked_run(tx, run_id)
             now = self.clock.now()
             if run is None or run.version != version or run.status not in ACTIVE_STATUSES \
                     or run.wake_at is None or run.wake_at > now:
@@ -603,6 +627,14 @@ class Engine:
             if self.on_effect is not None:
                 self.on_effect(effect)
             logger.debug("%s", effect.describe())
+
+
+async def _locked_run(tx: Transaction, run_id: int) -> RunRecord | None:
+    """The run, read again after taking its contact's lock: one contact's work at a time, across processes."""
+    run = await tx.get_run(run_id)
+    if run is not None and await tx.lock_contact(run.contact_id):
+        run = await tx.get_run(run_id)
+    return run
 
 
 def _meets(condition: g.EventCondition, run: RunRecord, event_id: str, at: datetime, scope: Scope) -> bool:

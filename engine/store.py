@@ -16,6 +16,8 @@ from .records import ContactRecord, EventRecord, MessageRecord, RunRecord, TaskR
 
 
 class Transaction(Protocol):
+    locking: bool  # lock_contact locks (PostgreSQL); False where writers are serialised anyway (SQLite)
+
     # events
     async def insert_event(self, event: EventRecord) -> bool:
         """Store an event; False (and nothing stored) if (workspace, event_id) exists."""
@@ -34,6 +36,10 @@ class Transaction(Protocol):
         """The contact's events of these types with since <= at <= until, oldest first."""
 
     # contacts
+    async def lock_contact(self, contact_id: int) -> bool:
+        """Hold this contact's lock until the transaction ends (one contact's work at a time across
+        processes); False where the database serialises writers anyway (SQLite)."""
+
     async def find_contacts(self, workspace: str, identities: Sequence[tuple[str, str]]) -> list[ContactRecord]:
         """Contacts owning any of these (kind, value) identities, oldest first, merged ones excluded."""
 
@@ -102,6 +108,10 @@ class Store(Protocol):
 
     async def due_runs(self, workspace: str, now: datetime, limit: int) -> list[tuple[int, int]]:
         """(run id, version) of waiting or active runs with wake_at <= now, earliest first."""
+
+    async def upcoming_runs(self, workspace: str, until: datetime, limit: int,
+                            after: tuple[datetime, int] | None = None) -> list[tuple[int, int, datetime]]:
+        """(run id, version, wake_at) of runs waking by `until`, by wake_at then id, after `after` (paging)."""
 
     async def next_wake(self, workspace: str) -> datetime | None:
         """The earliest wake_at of the workspace's runs, or None."""

@@ -38,6 +38,7 @@ class _Tx:
 
     def __init__(self, db: BaseDBAsyncClient) -> None:
         self.db = db
+        self.locking = db.capabilities.dialect != "sqlite"
 
     # events
     async def insert_event(self, event: EventRecord) -> bool:
@@ -72,6 +73,12 @@ class _Tx:
         return [_record(EventRecord, r) for r in rows]
 
     # contacts
+    async def lock_contact(self, contact_id: int) -> bool:
+        if not self.locking:
+            return False  # SQLite: one writer at a time already
+        await self.db.execute_query("SELECT pg_advisory_xact_lock($1)", [contact_id])
+        return True
+
     async def find_contacts(self, workspace: str, identities: Sequence[tuple[str, str]]) -> list[ContactRecord]:
         if not identities:
             return []
@@ -231,6 +238,14 @@ class TortoiseStore:
         rows = await m.Run.filter(workspace=workspace, wake_at__lte=now, status__in=["active", "waiting"]) \
             .order_by("wake_at", "id").limit(limit).values_list("id", "version")
         return [(int(i), int(v)) for i, v in rows]
+
+    async def upcoming_runs(self, workspace: str, until: datetime, limit: int,
+                            after: tuple[datetime, int] | None = None) -> list[tuple[int, int, datetime]]:
+        query = m.Run.filter(workspace=workspace, wake_at__lte=until, status__in=["active", "waiting"])
+        if after is not None:
+            query = query.filter(Q(wake_at__gt=after[0]) | Q(wake_at=after[0], id__gt=after[1]))
+        rows = await query.order_by("wake_at", "id").limit(limit).values_list("id", "version", "wake_at")
+        return [(int(i), int(v), w) for i, v, w in rows]
 
     async def next_wake(self, workspace: str) -> datetime | None:
         row = await m.Run.filter(workspace=workspace, wake_at__not_isnull=True, status__in=["active", "waiting"]) \
