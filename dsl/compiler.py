@@ -20,6 +20,7 @@ from .durations import parse_duration, suggest_duration
 from .errors import Problem, RuleError, did_you_mean
 from .expressions import Compiled, compile_expression
 from .functions import FunctionRegistry
+from .html_templates import HtmlTemplate, check_html, known_locale
 from .loader import (
     Document, TemplateFile, key_position, load_document, load_template_file, located_item,
     located_key, located_value, workspace_files,
@@ -91,6 +92,30 @@ class _Parsed:
     kind: str = "statement"  # statement, if, split
 
 
+@dataclass(frozen=True)
+class _TemplatePart:
+    """Where a template part was defined, its subject if it has one, and its body."""
+
+    where: Located
+    subject: Located | None
+    body: Located
+
+
+@dataclass
+class _TemplateParts:
+    """One template's parts: text (inline or `.txt`) and HTML (`.email.html`), either may be missing."""
+
+    text: _TemplatePart | None = None
+    html: _TemplatePart | None = None
+
+    @property
+    def first(self) -> _TemplatePart:
+        """The part that places the template in messages: the text part, else the HTML."""
+        part = self.text or self.html
+        assert part is not None, "parts are created with a part"
+        return part
+
+
 @dataclass
 class _RuleContext:
     rule_id: str
@@ -107,7 +132,7 @@ class _Compiler:
         self.problems: list[Problem] = []
         self.settings: dict[str, Any] = {"workspace": "default", "timezone": "UTC", "locale": "en", "mode": "auto"}
         self.channels: dict[str, g.ChannelConfig] = {}
-        self.template_sources: dict[tuple[str, str], tuple[Located | None, Located, int]] = {}
+        self.template_sources: dict[tuple[str, str], _TemplateParts] = {}
         self.scoring: dict[str, int] = {}
         self.segments: dict[str, g.Segment] = {}
         self.policy = g.Policy()
@@ -216,6 +241,9 @@ class _Compiler:
             return
         if not re.match(r"^[a-z]{2,3}(?:[_-][A-Z]{2})?$", text.text):
             self.problem(text, f"bad locale '{text.text}'; write a language such as fr or fr_FR")
+            return
+        if not known_locale(text.text):
+            self.problem(text, f"unknown locale '{text.text}'; write a language such as fr or fr_FR")
             return
         self.settings["locale"] = text.text
 
@@ -415,23 +443,51 @@ class _Compiler:
 
     def _template_file(self, template: TemplateFile) -> None:
         where = Located("", template.body.file, 1, 1)
-        self._add_template(template.name, template.channel, template.subject, template.body, where)
+        if template.html and template.channel != "email":
+            self.problem(where, f"HTML templates are for email; name this file "
+                                f"{template.name}.{template.channel}.txt")
+            return
+        self._add_template(template.name, template.channel, template.subject, template.body, where,
+                           html=template.html)
 
-    def _add_template(self, name: str, channel: str, subject: Located | None, body: Located, where: Located) -> None:
-        if (name, channel) in self.template_sources:
+    def _add_template(self, name: str, channel: str, subject: Located | None, body: Located, where: Located,
+                      html: bool = False) -> None:
+        parts = self.template_sources.setdefault((name, channel), _TemplateParts())
+        if (parts.html if html else parts.text) is not None:
             self.problem(where, f"template '{name}' for {channel} is defined twice")
             return
-        if channel == "email" and subject is None:
-            self.problem(where, f"email template '{name}' needs a subject")
-        self.template_sources[(name, channel)] = (subject, body, where.line)
+        part = _TemplatePart(where, subject, body)
+        if html:
+            parts.html = part
+        else:
+            parts.text = part
 
     def _templates(self) -> dict[tuple[str, str], Template]:
         templates = {}
-        for (name, channel), (subject, body, line) in self.template_sources.items():
-            compiled_subject = self._text(subject) if subject else None
-            templates[(name, channel)] = Template(name, channel, compiled_subject, self._text(body),
-                                                  body.file.path, line)
+        for (name, channel), parts in self.template_sources.items():
+            subject = self._subject(name, channel, parts)
+            body = self._text(parts.text.body) if parts.text else Text(())
+            html = self._html(parts.html.body) if parts.html else None
+            templates[(name, channel)] = Template(name, channel, subject, body, parts.first.body.file.path,
+                                                  parts.first.where.line, html)
         return templates
+
+    def _subject(self, name: str, channel: str, parts: _TemplateParts) -> Text | None:
+        """The subject from the text part or the HTML file's `Subject:` line; email needs exactly one."""
+        subjects = [part.subject for part in (parts.text, parts.html) if part and part.subject]
+        if len(subjects) == 2:
+            first = subjects[0]
+            self.problem(subjects[1], f"template '{name}' for {channel} already has a subject in "
+                                      f"{first.file.path}:{first.line}; keep one")
+        if channel == "email" and not subjects:
+            self.problem(parts.first.where, f"email template '{name}' needs a subject")
+        return self._text(subjects[0]) if subjects else None
+
+    def _html(self, source: Located) -> HtmlTemplate | None:
+        problems = check_html(source.text, self.functions)
+        for line, column, message in problems:
+            self.problem(source, message, line, column)
+        return None if problems else HtmlTemplate(source.text, source.file.path, source.line, self.functions)
 
     def _text(self, text: Located) -> Text:
         def placeholder(source: str, line: int, column: int) -> Compiled | None:

@@ -30,12 +30,16 @@ class Document:
 
 @dataclass(frozen=True, slots=True)
 class TemplateFile:
-    """`templates/<name>.<channel>.txt`; email files start with a `Subject:` line."""
+    """`templates/<name>.<channel>.txt`; email files start with a `Subject:` line.
+
+    `html`: the file is `<name>.email.html`, a Jinja2 template (the subject stays text).
+    """
 
     name: str
     channel: str
     subject: Located | None
     body: Located
+    html: bool = False
 
 
 def yaml_reader() -> YAML:
@@ -132,7 +136,7 @@ def load_template_file(path: Path) -> tuple[TemplateFile | None, list[Problem]]:
         subject = Located(head[start:].strip(), file, 1, start + 1)
         first_body_line = 2 if len(lines) > 1 and not lines[1].strip() else 1
     body = Located("\n".join(lines[first_body_line:]), file, first_body_line + 1, 1)
-    return TemplateFile(name, channel, subject, body), []
+    return TemplateFile(name, channel, subject, body, path.suffix == ".html"), []
 
 
 # ---------------------------------------------------------------- positions

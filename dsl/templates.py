@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from .expressions import Compiled, Scope
+from .html_templates import HtmlTemplate
 
 PLACEHOLDER = re.compile(r"\{\{.*?\}\}", re.S)
 
@@ -61,7 +62,11 @@ def compile_text(text: str, compile_placeholder: Callable[[str, int, int], Compi
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """One template for one channel; email templates have a subject."""
+    """One template for one channel; email templates have a subject.
+
+    An email template may also have an HTML part (`<name>.email.html`); with only that
+    file, `body` is empty and the channel derives the text part from the HTML.
+    """
 
     name: str
     channel: str
@@ -69,3 +74,4 @@ class Template:
     body: Text
     path: str
     line: int
+    html: HtmlTemplate | None = None

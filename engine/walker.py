@@ -102,9 +102,8 @@ class Walker:
         scope = step.scope(params=params)
         subject = template.subject.render(scope) if template and template.subject else None
         body = template.body.render(scope) if template else ""
-        html_template = getattr(template, "html", None)  # TODO(html): until Template.html lands
-        html = html_template.render(scope, step.workspace.locale, step.contact.timezone or step.workspace.timezone) \
-            if html_template else None
+        html = template.html.render(scope, step.workspace.locale, step.contact.timezone or step.workspace.timezone) \
+            if template and template.html else None  # a RenderError fails the step: nothing is sent
         visit = step.run.visits.get(node.id, 0) + 1
         step.run.visits[node.id] = visit
         message = MessageRecord(

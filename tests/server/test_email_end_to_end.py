@@ -77,3 +77,50 @@ def test_cart_email_unsubscribe_and_the_next_step_says_why(shop) -> None:
     trace = client.get(f"/v1/runs/{run['id']}", headers=headers).json()["trace"]
     assert trace[-1]["text"] == "send email bonus"
     assert trace[-1]["why"].endswith("skipped: no consent: the contact opted out of email")
+
+
+HTML_RULES = """\
+workspace: maison-demo
+timezone: Europe/Paris
+locale: fr_FR
+channels:
+  email: {plugin: smtp, host: 127.0.0.1, port: %d, tls: none, from: "Maison Démo <bonjour@maison-demo.test>"}
+rules:
+  - id: panier
+    when: checkout.started
+    steps: [send email panier]
+"""
+HTML = """Subject: Votre panier, {{ contact.first_name }}
+
+<html><body><p>Bonjour {{ contact.first_name }},</p>
+<ul>{% for item in event.cart.items %}<li>{{ item.name }} : {{ item.price | price }}</li>{% endfor %}</ul>
+<p><a href="https://maison-demo.test/panier">Reprendre mon panier</a></p></body></html>
+"""
+
+
+def test_an_html_template_arrives_formatted_with_tracked_links(tmp_path: Path) -> None:
+    box = Mailbox()
+    controller, port = start_server(box)
+    folder = tmp_path / "maison-demo"
+    (folder / "templates").mkdir(parents=True)
+    (folder / "rules.yaml").write_text(HTML_RULES % port, encoding="utf-8")
+    (folder / "templates" / "panier.email.html").write_text(HTML, encoding="utf-8")
+    settings = Settings(rules=(str(folder),), database_url=f"sqlite://{tmp_path / 'shop.sqlite3'}",
+                        public_url="https://relance.maison-demo.test")
+    app = create_app(settings, clock=VirtualClock(NOW), run_scheduler=False)
+    try:
+        with TestClient(app) as client:
+            key = client.portal.call(app.state.runtime.create_key, "maison-demo")
+            cart = {"id": "c1", "type": "checkout.started", "contact": {"email": "a@example.test", "first_name": "Léa"},
+                    "properties": {"cart": {"items": [{"name": "Sérum <bio>", "price": 80.5}]}}}
+            client.post("/v1/events?wait=true", json=cart, headers={"Authorization": f"Bearer {key}"})
+    finally:
+        controller.stop()
+    [received] = box.received
+    email = received.message
+    assert email["Subject"] == "Votre panier, Léa"
+    text, html = email.iter_parts()
+    assert "Sérum &lt;bio&gt; : 80,50\xa0€" in html.get_content()  # escaped, priced in the shop's locale
+    assert 'href="https://relance.maison-demo.test/t/c/' in html.get_content()
+    assert 'src="https://relance.maison-demo.test/t/o/' in html.get_content()
+    assert "Reprendre mon panier (https://relance.maison-demo.test/t/c/" in text.get_content()
