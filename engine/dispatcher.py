@@ -45,10 +45,12 @@ class Dispatcher:
                  emit: Callable[[list[Effect]], None] = lambda effects: None) -> None:
         self.store, self.clock, self.channels, self.links, self.emit = store, clock, channels, links, emit
 
-    async def recover(self, workspace: str) -> int:
-        """At start-up: messages claimed by a process that died are sent again (at least once;
-        channels get the same key, so a provider with idempotency keys delivers once)."""
-        return await self.store.requeue_sending(workspace)
+    async def recover(self, workspace: str, stuck: timedelta | None = None) -> int:
+        """Messages claimed by a process that died are sent again (at least once; channels get
+        the same key, so a provider with idempotency keys delivers once). Alone, at start-up:
+        every claimed message; beside other processes: those claimed longer than `stuck` ago."""
+        before = None if stuck is None else self.clock.now() - stuck
+        return await self.store.requeue_sending(workspace, before)
 
     async def dispatch(self, workspace: g.Workspace) -> int:
         """Send every pending message whose time has come; returns how many were delivered.
@@ -70,7 +72,7 @@ class Dispatcher:
         claimed: list[tuple[MessageRecord, ContactRecord | None, list[MessageRecord]]] = []
         async with self.store.transaction() as tx:
             for message in messages:
-                if not await tx.claim_message(message.id):  # type: ignore[arg-type]
+                if not await tx.claim_message(message.id, now):  # type: ignore[arg-type]
                     continue  # another dispatcher has it
                 contact = await tx.get_contact(message.contact_id)
                 history = await tx.contact_messages(message.contact_id, now - horizon(workspace.policy)) \

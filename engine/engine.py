@@ -470,11 +470,13 @@ class Engine:
         return resumed
 
     async def resume(self, run_id: int, version: int) -> bool:
-        """Resume one run if it still has this version and is due (a queued reminder); else nothing."""
+        """Resume one run if it still has this version and is due (a queued reminder); else nothing.
+
+        The messages its steps queued are left to `dispatch()`, which sends them in groups.
+        """
         if not await self._wake(run_id, version):
             return False
         await self._walk(run_id)
-        await self.dispatch()
         return True
 
     async def _wake(self, run_id: int, version: int) -> bool:
@@ -611,9 +613,9 @@ class Engine:
         return moments
 
     # ---------------------------------------------------------------- outbox
-    async def recover(self) -> int:
-        """At start-up: messages claimed by a process that died are queued again."""
-        return await self.dispatcher.recover(self.workspace.name)
+    async def recover(self, stuck: timedelta | None = None) -> int:
+        """Messages claimed by a process that died are queued again (see Dispatcher.recover)."""
+        return await self.dispatcher.recover(self.workspace.name, stuck)
 
     async def dispatch(self) -> int:
         """Hand committed pending messages whose time has come to their channel plugin."""

@@ -53,18 +53,21 @@ class Scheduler:
             due_in.append((self._next_timed - now).total_seconds())
         return max(0.0, min([self.poll, *due_in]))
 
-    async def run(self) -> None:
+    async def run(self, timers: bool = True) -> None:
         """Until `stop()`: resume what is due, then sleep until the next wake (at most `poll`).
 
         Beside it, one task per workspace processes events as soon as they are accepted.
+        Without `timers` (`relance worker` processes do that part), only the inboxes.
         """
-        for engine in self.engines:
+        for engine in self.engines if timers else ():  # alone: whatever was being sent died with us
             requeued = await engine.recover()
             if requeued:
                 logger.warning("%s: %d messages a stopped process was sending are queued again",
                                engine.workspace.name, requeued)
         inboxes = [asyncio.create_task(self._inbox(engine)) for engine in self.engines]
         try:
+            if not timers:
+                await self._stopping.wait()
             while not self._stopping.is_set():
                 try:
                     await self.run_once()

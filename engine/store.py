@@ -78,8 +78,8 @@ class Transaction(Protocol):
 
     async def save_message(self, message: MessageRecord) -> None: ...
 
-    async def claim_message(self, message_id: int) -> bool:
-        """pending -> sending, in one conditional update: True for the one caller that won it."""
+    async def claim_message(self, message_id: int, now: datetime) -> bool:
+        """pending -> sending (claimed now), in one conditional update: True for the one caller that won it."""
 
     async def insert_task(self, task: TaskRecord) -> TaskRecord: ...
 
@@ -139,8 +139,9 @@ class Store(Protocol):
     async def gauges(self, workspace: str) -> dict[str, int]:
         """Counts for monitoring: runs active and waiting, messages by status, events in the inbox."""
 
-    async def requeue_sending(self, workspace: str) -> int:
-        """Put back to pending the messages a dead process was sending; returns how many."""
+    async def requeue_sending(self, workspace: str, claimed_before: datetime | None = None) -> int:
+        """Put back to pending the messages a dead process was sending (all, or those claimed before
+        `claimed_before` when other processes may be sending right now); returns how many."""
 
     async def messages(self, workspace: str, status: str | None = None) -> list[MessageRecord]: ...
 

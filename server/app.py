@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -95,3 +97,12 @@ def create_app(settings: Settings, clock: Clock | None = None, run_scheduler: bo
     app.state.runtime = runtime
     app.state.metrics = Metrics()
     return app
+
+
+SETTINGS_VARIABLE = "RELANCE_SERVE_SETTINGS"
+
+
+def app_from_environment() -> Starlette:
+    """The app of one of several server processes (`relance serve --workers N`), settings from its parent."""
+    values = json.loads(os.environ[SETTINGS_VARIABLE])
+    return create_app(Settings(**{**values, "rules": tuple(values["rules"])}))

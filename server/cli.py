@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -23,6 +25,7 @@ from relance.engine.events import Event, EventError
 from relance.engine.ruletests import RuleTestResult, load_tests, rule_test_files, run_rule_test
 from relance.engine.simulation import read_events, simulate
 from relance.engine.timeline import Effect
+from relance.server.settings import Settings, SettingsError, load_settings
 from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
 
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -218,36 +221,66 @@ def plugins_command() -> None:
 @click.argument("rules", nargs=-1)
 @click.option("--host", help="Address to listen on (default 127.0.0.1; RELANCE_HOST).")
 @click.option("--port", type=int, help="Port (default 8000; RELANCE_PORT).")
-@click.option("--workers", type=int, help="Processes (default 1; RELANCE_WORKERS).")
+@click.option("--workers", type=int, help="Processes (default 1; RELANCE_WORKERS); more needs PostgreSQL and Redis.")
 @click.option("--database-url", help="sqlite://FILE (default sqlite://relance.sqlite3) or postgres://…; DATABASE_URL.")
+@click.option("--redis-url", help="redis://HOST:PORT/DB: waits go to `relance worker` processes; REDIS_URL.")
 @click.option("--config", "config_file", help="A TOML config file (default relance.toml if present).")
 def serve(rules: tuple[str, ...], host: str | None, port: int | None, workers: int | None,
-          database_url: str | None, config_file: str | None) -> None:
+          database_url: str | None, redis_url: str | None, config_file: str | None) -> None:
     """Serve the HTTP API on RULES (files or folders, one workspace each; default rules.example.yaml)."""
-    import logging
-
     import uvicorn
 
-    from .app import create_app
-    from .settings import SettingsError, load_settings
+    from .app import SETTINGS_VARIABLE, create_app
 
-    try:
-        settings = load_settings({"rules": rules, "host": host, "port": port, "workers": workers,
-                                  "database_url": database_url}, config_file=config_file)
-    except SettingsError as error:
-        raise click.UsageError(str(error)) from None
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name, value in settings.masked().items():
-        click.echo(f"relance: {name} = {value}")
+    settings = _settings({"rules": rules, "host": host, "port": port, "workers": workers,
+                          "database_url": database_url, "redis_url": redis_url}, config_file)
+    if settings.workers > 1 and (not settings.redis_url or settings.database_url.startswith("sqlite")):
+        raise click.UsageError("--workers > 1 needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL), "
+                               "with `relance worker` processes for the waits")
     try:
         app = create_app(settings)
     except RelanceError as error:
         click.echo(str(error), err=True)
         sys.exit(EXIT_PROBLEMS)
-    if settings.workers > 1:
-        click.echo("relance: --workers > 1 needs the scale-out setup (PostgreSQL, REDIS_URL, `relance worker`), "
-                   "which is not built yet; serving with 1 process", err=True)
+    if settings.workers > 1:  # each process builds its app from the settings passed in its environment
+        os.environ[SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
+        uvicorn.run("relance.server.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
+                    workers=settings.workers, log_level=settings.log_level)
+        return
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@main.command()
+@click.argument("rules", nargs=-1)
+@click.option("--database-url", help="postgres://… (DATABASE_URL), the servers' database.")
+@click.option("--redis-url", help="redis://HOST:PORT/DB (REDIS_URL), the servers' Redis.")
+@click.option("--config", "config_file", help="A TOML config file (default relance.toml if present).")
+def worker(rules: tuple[str, ...], database_url: str | None, redis_url: str | None, config_file: str | None) -> None:
+    """Run due steps, send the outbox and run periodic jobs (arq), beside `relance serve` processes."""
+    from .worker import run
+
+    settings = _settings({"rules": rules, "database_url": database_url, "redis_url": redis_url}, config_file)
+    if not settings.redis_url:
+        raise click.UsageError("relance worker needs Redis: set REDIS_URL or --redis-url")
+    try:
+        run(settings)
+    except RelanceError as error:
+        click.echo(str(error), err=True)
+        sys.exit(EXIT_PROBLEMS)
+
+
+def _settings(flags: dict[str, object], config_file: str | None) -> Settings:
+    """Settings from flags, environment and config file, logged and printed (secrets masked)."""
+    import logging
+
+    try:
+        settings = load_settings(flags, config_file=config_file)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name, value in settings.masked().items():
+        click.echo(f"relance: {name} = {value}")
+    return settings
 
 
 @main.group()

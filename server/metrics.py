@@ -18,6 +18,8 @@ class Metrics:
                               registry=self.registry)
         self.gauges = Gauge("relance_state", "Runs and messages by state", ["workspace", "state"],
                             registry=self.registry)
+        self.queue = Gauge("relance_queue_depth", "Reminders waiting in Redis for `relance worker` processes",
+                           registry=self.registry)
         self.lateness = Gauge("relance_timer_lateness_seconds", "How late the most overdue due run is",
                               ["workspace"], registry=self.registry)
 
@@ -28,6 +30,8 @@ class Metrics:
                 self.gauges.labels(name, state).set(count)
             wake = await runtime.store.next_wake(name)
             self.lateness.labels(name).set(max(0.0, (now - wake).total_seconds()) if wake else 0.0)
+        if runtime.reminders is not None:
+            self.queue.set(await runtime.reminders.depth())
         return generate_latest(self.registry)
 
 

@@ -21,6 +21,7 @@ from relance.engine.store import Store
 from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
 
 from . import keys
+from .reminders import Reminders
 from .settings import Settings
 
 logger = logging.getLogger("relance.server")
@@ -41,6 +42,7 @@ class Runtime:
         self._mtimes: dict[str, dict[str, float]] = {}
         self._watch_task: asyncio.Task[None] | None = None
         self.links: Links | None = None
+        self.reminders: Reminders | None = None
         self.channels: dict[str, Channel] = {}
 
     def _check(self, path: str) -> tuple[Workspace | None, list[Problem]]:
@@ -75,11 +77,16 @@ class Runtime:
             self.engines[workspace.name] = Engine(workspace, self.store, self.clock, self.channels,
                                                   scorers(self.manager), links=self.links)
             await self._first_key(workspace.name)
+        if self.settings.redis_url:  # waits go to `relance worker` processes through Redis
+            self.reminders = Reminders(self.settings.redis_url)
+            await self.reminders.open()
+            for engine in self.engines.values():
+                engine.on_wait = self.reminders.remind
         self.scheduler = Scheduler(list(self.engines.values()), self.clock)
         for name in self.engines:
             self._mtimes[name] = _mtimes(self.paths[name])
         if run_scheduler:
-            self._scheduler_task = asyncio.create_task(self.scheduler.run())
+            self._scheduler_task = asyncio.create_task(self.scheduler.run(timers=self.reminders is None))
             self._watch_task = asyncio.create_task(self._watch())
 
     async def settle(self) -> None:
@@ -132,6 +139,8 @@ class Runtime:
             self.scheduler.stop()
         if self._scheduler_task is not None:
             await self._scheduler_task
+        if self.reminders is not None:
+            await self.reminders.close()
         for channel in self.channels.values():
             close = getattr(channel, "close", None)
             if close is not None:

@@ -14,7 +14,7 @@ from relance.dsl.errors import RelanceError
 ENVIRONMENT = {  # setting -> environment variable
     "rules": "RELANCE_RULES", "host": "RELANCE_HOST", "port": "RELANCE_PORT", "workers": "RELANCE_WORKERS",
     "database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "public_url": "RELANCE_PUBLIC_URL",
-    "log_level": "RELANCE_LOG_LEVEL", "secret": "RELANCE_SECRET",
+    "log_level": "RELANCE_LOG_LEVEL", "secret": "RELANCE_SECRET", "resend_after": "RELANCE_RESEND_AFTER",
 }
 CONFIG_FILE = "relance.toml"
 
@@ -34,6 +34,7 @@ class Settings:
     public_url: str | None = None  # the base of links in messages (unsubscribe, tracking)
     log_level: str = "info"
     secret: str | None = None  # signs those links; one is made and kept in the database when not given
+    resend_after: int = 300  # seconds after which a message claimed by a process that is gone is sent again
 
     def masked(self) -> dict[str, Any]:
         """Every setting, passwords in URLs and the secret replaced by ***."""
@@ -51,9 +52,9 @@ class Settings:
 
 def _coerce(name: str, value: Any, source: str) -> Any:
     try:
-        if name in ("port", "workers"):
+        if name in ("port", "workers", "resend_after"):
             number = int(value)
-            if number < (0 if name == "port" else 1):
+            if number < (0 if name in ("port", "resend_after") else 1):
                 raise ValueError
             return number
         if name == "rules":

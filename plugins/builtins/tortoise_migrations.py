@@ -41,6 +41,9 @@ MIGRATIONS = (
         "ALTER TABLE relance_messages ADD COLUMN provider_id VARCHAR(200)",
         "CREATE INDEX IF NOT EXISTS idx_relance_messages_due ON relance_messages (workspace, status, send_at)",
     )),
+    Migration(3, "messages: when a dispatcher claimed them", (
+        "ALTER TABLE relance_messages ADD COLUMN claimed_at {timestamp}",
+    )),
 )
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else 0
 

@@ -107,6 +107,7 @@ class Message(Model):
     html = fields.TextField(null=True)
     send_at = fields.DatetimeField(null=True)
     provider_id = fields.CharField(max_length=200, null=True)
+    claimed_at = fields.DatetimeField(null=True)  # when a dispatcher took it (pending -> sending)
 
     class Meta:
         table = "relance_messages"

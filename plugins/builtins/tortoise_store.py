@@ -21,6 +21,7 @@ from . import tortoise_migrations as migrations
 from . import tortoise_models as m
 
 R = TypeVar("R")
+MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.ApiKey, m.ServerSetting)
 CHUNK = 500  # ids per IN (…): under SQLite's limit on bound parameters
 SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg", "psycopg")
 
@@ -162,9 +163,9 @@ class _Tx:
     async def save_message(self, message: MessageRecord) -> None:
         await m.Message.filter(id=message.id).using_db(self.db).update(**_columns(message))
 
-    async def claim_message(self, message_id: int) -> bool:
+    async def claim_message(self, message_id: int, now: datetime) -> bool:
         updated = await m.Message.filter(id=message_id, status="pending").using_db(self.db) \
-            .update(status="sending", attempts=F("attempts") + 1)
+            .update(status="sending", attempts=F("attempts") + 1, claimed_at=now)
         return updated == 1
 
     async def insert_task(self, task: TaskRecord) -> TaskRecord:
@@ -221,7 +222,11 @@ class TortoiseStore:
             fresh = not await migrations.table_exists(db, "relance_events")
             if not fresh:  # bring an older database to the models before creating what is missing
                 await migrations.migrate(db, fresh=False)
-            await self.context.generate_schemas(safe=True)
+            # Only when a table is missing: CREATE … IF NOT EXISTS still locks the tables, and
+            # would deadlock with the other processes at work on them.
+            tables = [model._meta.db_table for model in MODELS]
+            if not all([await migrations.table_exists(db, table) for table in tables]):
+                await self.context.generate_schemas(safe=True)
             if fresh:
                 await migrations.migrate(db, fresh=True)
 
@@ -287,8 +292,11 @@ class TortoiseStore:
         found["events_inbox"] = await m.Event.filter(workspace=workspace, processed=False).count()
         return found
 
-    async def requeue_sending(self, workspace: str) -> int:
-        return await m.Message.filter(workspace=workspace, status="sending").update(status="pending")
+    async def requeue_sending(self, workspace: str, claimed_before: datetime | None = None) -> int:
+        query = m.Message.filter(workspace=workspace, status="sending")
+        if claimed_before is not None:
+            query = query.filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=claimed_before))
+        return await query.update(status="pending")
 
     async def messages(self, workspace: str, status: str | None = None) -> list[MessageRecord]:
         query = m.Message.filter(workspace=workspace)

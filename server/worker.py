@@ -1,0 +1,121 @@
+"""`relance worker`: an arq worker that runs due steps, sends the outbox and runs the periodic jobs.
+
+Several workers and several `relance serve` processes share one PostgreSQL and one Redis.
+Jobs are reminders (server/reminders.py); the sweeper, every SWEEP seconds, enqueues a
+reminder for every run due before the next sweep (Redis may have lost them: it keeps
+nothing on disk here), processes events left in an inbox and sends due messages.
+
+Recovery: a killed worker's job is picked up again when its in-progress key expires,
+`JOB_TIMEOUT` after it started; the sweeper does not wait for that, but its reminder has
+the same id and is a no-op while the first exists. So a run whose worker died is resumed
+within JOB_TIMEOUT (+ the poll delay); every other due run within SWEEP seconds.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+from arq.worker import Worker
+
+from relance.engine.clock import SystemClock
+
+from .reminders import Reminders
+from .runtime import Runtime
+from .settings import Settings
+
+logger = logging.getLogger("relance.worker")
+SWEEP = 5  # seconds between sweeps
+JOB_TIMEOUT = 30  # seconds: a step is short; a killed worker's job runs again this long after it began
+DISPATCH = "dispatch_outbox"
+DISPATCH_EVERY = 0.2  # seconds: the messages of runs resumed together go out together
+KEEP_RESULT = 60  # seconds a finished job's id stays taken (ids change with the run's version anyway)
+
+
+async def resume_run(ctx: dict[str, Any], workspace: str, run_id: int, version: int) -> str:
+    """Resume a run at a version; a stale, duplicate or early reminder waits or does nothing."""
+    runtime: Runtime = ctx["runtime"]
+    engine = runtime.engines.get(workspace)
+    if engine is None:
+        return "unknown workspace"
+    async with engine.store.transaction() as tx:
+        run = await tx.get_run(run_id)
+    if run is None or run.version != version:
+        return "stale"
+    if run.wake_at is not None and run.wake_at > runtime.clock.now():  # loop timers may fire a little early
+        await runtime.clock.sleep((run.wake_at - runtime.clock.now()).total_seconds())
+    if not await engine.resume(run_id, version):
+        return "stale"
+    window = int(runtime.clock.now().timestamp() / DISPATCH_EVERY)  # one dispatch job per window, not per run
+    await ctx["redis"].enqueue_job(DISPATCH, workspace, _job_id=f"dispatch:{workspace}:{window}")
+    return "resumed"
+
+
+async def dispatch_outbox(ctx: dict[str, Any], workspace: str) -> int:
+    """Send the workspace's due messages, in groups."""
+    engine = ctx["runtime"].engines.get(workspace)
+    return await engine.dispatch() if engine is not None else 0
+
+
+async def sweep(ctx: dict[str, Any]) -> int:
+    """Reminders for runs due before the next sweep, events left in an inbox, messages a dead
+    process was sending (claimed longer than `resend_after` ago), due messages."""
+    runtime: Runtime = ctx["runtime"]
+    reminders: Reminders = ctx["reminders"]
+    until = runtime.clock.now() + timedelta(seconds=SWEEP)
+    enqueued = 0
+    for name, engine in runtime.engines.items():
+        after = None
+        while True:
+            upcoming = await engine.store.upcoming_runs(name, until, 1000, after)
+            for run_id, version, wake_at in upcoming:
+                enqueued += await reminders.remind(name, run_id, version, wake_at)
+            if len(upcoming) < 1000:
+                break
+            after = (upcoming[-1][2], upcoming[-1][0])
+        await engine.process_inbox()
+        await engine.recover(stuck=timedelta(seconds=runtime.settings.resend_after))
+        await engine.dispatch()
+    if enqueued:
+        logger.info("sweeper enqueued %d reminders that were missing", enqueued)
+    return enqueued
+
+
+async def timed(ctx: dict[str, Any]) -> int:
+    """Date and `every …` triggers, and segments re-evaluated for time-based conditions."""
+    runtime: Runtime = ctx["runtime"]
+    return sum([await engine.run_timed() for engine in runtime.engines.values()])
+
+
+def worker(settings: Settings, burst: bool = False) -> Worker:
+    """An arq worker on the settings' Redis, with the runtime built at start-up."""
+    if not settings.redis_url:
+        raise ValueError("relance worker needs REDIS_URL (or --redis-url)")
+    reminders = Reminders(settings.redis_url)
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        runtime = Runtime(settings, SystemClock())
+        await runtime.start(run_scheduler=False)
+        await reminders.open()
+        for engine in runtime.engines.values():
+            engine.on_wait = reminders.remind
+        ctx["runtime"], ctx["reminders"] = runtime, reminders
+        logger.info("worker ready: %s", ", ".join(runtime.engines))
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if "runtime" in ctx:
+            await ctx["runtime"].stop()
+        await reminders.close()
+
+    return Worker(functions=[resume_run, dispatch_outbox], cron_jobs=[cron(sweep, second=set(range(0, 60, SWEEP)), run_at_startup=True),
+                                                     cron(timed, second=0)],
+                  redis_settings=RedisSettings.from_dsn(settings.redis_url), on_startup=startup,
+                  on_shutdown=shutdown, job_timeout=JOB_TIMEOUT, keep_result=KEEP_RESULT, max_jobs=20,
+                  poll_delay=0.05, burst=burst, handle_signals=True, job_completion_wait=JOB_TIMEOUT)
+
+
+def run(settings: Settings) -> None:
+    """Run a worker until SIGINT/SIGTERM: it takes no new job and lets the steps in progress finish."""
+    worker(settings).run()
