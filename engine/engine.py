@@ -172,6 +172,7 @@ class Engine:
             while True:
                 records = await self.store.inbox(self.workspace.name, BATCH)
                 for record in records:
+                    await self._group.idle()  # a request waiting to be stored is answered first
                     await self._process(record, self._waiting.get(record.event_id))
                 processed += len(records)
                 if len(records) < BATCH:

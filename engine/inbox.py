@@ -44,6 +44,11 @@ class GroupCommit:
             self._flusher = asyncio.create_task(self._flush())
         return await future
 
+    async def idle(self) -> None:
+        """Wait while events are being stored: storing (and answering) goes before processing."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+
     async def _flush(self) -> None:
         while self._queue:
             group, self._queue = self._queue, []
