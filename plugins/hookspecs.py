@@ -34,17 +34,28 @@ def relance_functions() -> list[Function]:
 def relance_channels() -> list[Channel]:
     """Channels this plugin provides, each named by the ``plugin:`` rules use to pick it.
 
-    Receives nothing; returns objects with a ``name`` and ``async send(message) ->
-    DeliveryResult`` (see `relance.engine.channels`). Called once when the engine starts.
-    ``send`` gets a rendered `OutboundMessage` after its step committed; it answers
-    delivered, deferred (retry later) or failed (permanent). It may be called again for
-    the same ``message.key`` after a crash: pass the key on as an idempotency key.
+    Receives nothing; returns objects with (see `relance.engine.channels.Channel`):
+
+    - ``name``: what rules write after ``plugin:``;
+    - ``settings_schema``: ``{setting: relance.dsl.settings.Setting}``; ``relance check``
+      reports unknown, missing or mistyped settings with file:line:column. Secrets are not
+      settings: take the name of an environment variable (``password_env``);
+    - ``capabilities``: a subset of ``{"subject", "html", "attachments", "tracking",
+      "status_callbacks"}``;
+    - ``async send(message) -> DeliveryResult``: called with a rendered `OutboundMessage`
+      after its step committed and the policies (consent, quiet hours, caps, offers) let it
+      go; answers delivered (with ``provider_id``), deferred (retried with backoff, or after
+      ``retry_after``) or failed (``bounced=True`` when the address is bad). It may be called
+      again with the same ``message.key`` after a crash: pass the key on as an idempotency key;
+    - ``async close()``: called once at shutdown (close connections).
+
+    Called once when the engine starts. See docs/channel-plugins.md.
 
     Example::
 
         @hookimpl
         def relance_channels():
-            return [TelegramChannel()]   # channels: {tg: {plugin: telegram}}
+            return [TelegramChannel()]   # channels: {tg: {plugin: telegram, token_env: TG_TOKEN}}
     """
 
 

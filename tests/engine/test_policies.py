@@ -183,3 +183,27 @@ async def test_no_sms_when_the_email_was_opened(open_shop) -> None:
     await shop.event("email.opened", contact, at=T0 + timedelta(hours=2))
     await shop.wait(timedelta(days=2))
     assert [m.channel for m in shop.channel.sent] == ["email"]
+
+
+async def test_the_sms_fallback_reaches_a_local_twilio_only_when_the_email_was_not_opened(open_shop, monkeypatch) -> None:
+    from relance.plugins.builtins.twilio_channel import TwilioChannel
+
+    from ..plugins.fake_providers import Recorded, serving, twilio_app
+
+    monkeypatch.setenv("RELANCE_TEST_TWILIO_TOKEN", "tok3n")
+    recorded = Recorded()
+    with serving(twilio_app(recorded)) as base:
+        channels = ("{email: {plugin: log}, sms: {plugin: twilio_sms, account_sid: AC1, "
+                    f"auth_token_env: RELANCE_TEST_TWILIO_TOKEN, from: '+33700000000', base_url: '{base}'}}}}")
+        shop = await open_shop(workspace("  consent: {sms: none}", "[send email a, wait until email.opened within 24h, "
+                                         "{if not waited: [send sms b]}]", channels))
+        twilio = TwilioChannel("sms")
+        shop.engine.dispatcher.channels = {**shop.engine.dispatcher.channels, "twilio_sms": twilio}
+        opener = {"email": "ana@example.test", "phone": "+33611111111"}
+        silent = {"email": "bob@example.test", "phone": "+33622222222"}
+        await shop.event("checkout.started", opener, id="c1")
+        await shop.event("checkout.started", silent, id="c2")
+        await shop.event("email.opened", opener, at=T0 + timedelta(hours=3))
+        await shop.wait(timedelta(days=2))
+        await twilio.close()
+    assert [r["form"]["To"] for r in recorded.requests] == ["+33622222222"]
