@@ -14,6 +14,7 @@ import hashlib
 import os
 import ssl
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
@@ -64,38 +65,26 @@ class SmtpChannel:
             if password is None:
                 return DeliveryResult("failed", f"environment variable {settings['password_env']} "
                                                 "(the SMTP password) is not set")
-        email = build_email(message, settings)
+        try:
+            email = build_email(message, settings)
+        except ValueError as error:  # a rendered subject with a line break, say
+            return DeliveryResult("failed", f"cannot build the email: {error}")
         key: ServerKey = (str(settings["host"]), int(settings["port"]), str(settings["tls"]), settings.get("username"))
         connection = self._connections.setdefault(key, _Connection())
         async with connection.lock:
             try:
-                return await self._deliver(connection, settings, password, email)
+                return await _deliver(connection, settings, password, email)
             except aiosmtplib.SMTPRecipientsRefused as error:
                 return _refused(error.recipients)
             except aiosmtplib.SMTPResponseException as error:
-                await _reset(connection)
-                return _answer(error.code, error.message)
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+                return _answer(error, settings)
+            except aiosmtplib.SMTPNotSupported as error:  # no STARTTLS, or no SMTPUTF8 for an accented address
+                return DeliveryResult("failed", f"{settings['host']}:{settings['port']}: {error}")
+            except ValueError as error:  # an address aiosmtplib will not put in the envelope
+                return DeliveryResult("failed", str(error))
+            except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
                 await _drop(connection)
                 return DeliveryResult("deferred", f"{settings['host']}:{settings['port']}: {error}")
-
-    async def _deliver(self, connection: _Connection, settings: Mapping[str, Any], password: str | None,
-                       email: EmailMessage) -> DeliveryResult:
-        for attempt in (1, 2):  # a reused connection the server closed meanwhile: reconnect once
-            if connection.client is None or not connection.client.is_connected:
-                connection.client = await _connect(settings, password)
-            try:
-                errors, response = await connection.client.send_message(email)
-            except aiosmtplib.SMTPServerDisconnected:
-                await _drop(connection)
-                if attempt == 2:
-                    raise
-                continue
-            if errors:
-                return _refused([aiosmtplib.SMTPRecipientRefused(code, text, rcpt)
-                                 for rcpt, (code, text) in errors.items()])
-            return DeliveryResult("delivered", response, provider_id=email["Message-ID"])
-        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         for connection in self._connections.values():
@@ -108,22 +97,49 @@ class SmtpChannel:
                 connection.client = None
 
 
+async def _deliver(connection: _Connection, settings: Mapping[str, Any], password: str | None,
+                   email: EmailMessage) -> DeliveryResult:
+    """One transaction on the server's connection; on a new one if the server closed the old one meanwhile.
+
+    Refused transactions need nothing more here: aiosmtplib sends RSET itself, so the
+    connection serves the next message.
+    """
+    reused = connection.client is not None and connection.client.is_connected
+    if not reused:
+        connection.client = await _connect(settings, password)
+    try:
+        errors, response = await connection.client.send_message(email)
+    except aiosmtplib.SMTPServerDisconnected:
+        await _drop(connection)
+        if not reused:
+            raise
+        connection.client = await _connect(settings, password)
+        errors, response = await connection.client.send_message(email)
+    if errors:
+        return _refused([aiosmtplib.SMTPRecipientRefused(code, text, rcpt) for rcpt, (code, text) in errors.items()])
+    return DeliveryResult("delivered", response, provider_id=email["Message-ID"])
+
+
 async def _connect(settings: Mapping[str, Any], password: str | None) -> aiosmtplib.SMTP:
+    """A connection ready for mail: TLS as the settings say (STARTTLS required when asked), logged in."""
     context = ssl.create_default_context(cafile=settings.get("ca_file"))
     tls = settings["tls"]
     client = aiosmtplib.SMTP(hostname=settings["host"], port=int(settings["port"]), use_tls=tls == "tls",
                              start_tls=False, tls_context=context, timeout=float(settings["timeout"]))
     await client.connect()
-    if client.last_ehlo_response is None:
-        await client.ehlo()
-    if tls == "starttls":
-        if not client.supports_extension("starttls"):
-            client.close()
-            raise aiosmtplib.SMTPResponseException(
-                530, f"{settings['host']} does not offer STARTTLS; not sending in clear (set tls: none to allow it)")
-        await client.starttls(tls_context=context)
-    if settings.get("username"):
-        await client.login(str(settings["username"]), password or "")
+    try:
+        if client.last_ehlo_response is None:
+            await client.ehlo()
+        if tls == "starttls":
+            if not client.supports_extension("starttls"):
+                raise aiosmtplib.SMTPNotSupported(
+                    "the server does not offer STARTTLS; not sending in clear (set tls: none to allow it)")
+            await client.starttls(tls_context=context)
+        if settings.get("username"):
+            await client.login(str(settings["username"]), password or "")
+    except BaseException:
+        client.close()
+        raise
     return client
 
 
@@ -135,8 +151,7 @@ def build_email(message: OutboundMessage, settings: Mapping[str, Any]) -> EmailM
     email["Subject"] = message.subject or ""
     if settings.get("reply_to"):
         email["Reply-To"] = str(settings["reply_to"])
-    if message.at is not None:
-        email["Date"] = format_datetime(message.at)
+    email["Date"] = format_datetime(message.at or datetime.now(UTC))
     domain = parseaddr(str(settings["from"]))[1].rpartition("@")[2] or "relance.invalid"
     email["Message-ID"] = f"<{hashlib.sha256(message.key.encode()).hexdigest()[:32]}@{domain}>"
     for name, value in message.headers.items():
@@ -148,11 +163,16 @@ def build_email(message: OutboundMessage, settings: Mapping[str, Any]) -> EmailM
     return email
 
 
-def _answer(code: int, text: str) -> DeliveryResult:
-    detail = f"{code} {text}"
-    if 400 <= code < 500:
-        return DeliveryResult("deferred", detail)
-    return DeliveryResult("failed", detail)
+def _answer(error: aiosmtplib.SMTPResponseException, settings: Mapping[str, Any]) -> DeliveryResult:
+    """A step of the session refused: 4xx try later, 5xx failed (the recipient's address is not to blame)."""
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        what = f"refused the login of {settings.get('username')}"
+    elif isinstance(error, aiosmtplib.SMTPSenderRefused):
+        what = f"refused the sender {error.sender}"
+    else:
+        what = "answered"
+    detail = f"{settings['host']} {what}: {error.code} {error.message}"
+    return DeliveryResult("deferred" if 400 <= error.code < 500 else "failed", detail)
 
 
 def _refused(recipients: list[aiosmtplib.SMTPRecipientRefused]) -> DeliveryResult:
@@ -162,15 +182,6 @@ def _refused(recipients: list[aiosmtplib.SMTPRecipientRefused]) -> DeliveryResul
     if 400 <= refused.code < 500:
         return DeliveryResult("deferred", detail)
     return DeliveryResult("failed", detail, bounced=True)
-
-
-async def _reset(connection: _Connection) -> None:
-    """After a refused transaction, RSET so the connection serves the next message."""
-    if connection.client is not None and connection.client.is_connected:
-        try:
-            await connection.client.rset()
-        except (aiosmtplib.SMTPException, OSError):
-            await _drop(connection)
 
 
 async def _drop(connection: _Connection) -> None:

@@ -22,11 +22,18 @@ class Received:
 
 @dataclass
 class Mailbox:
-    """The handler: messages received, recipients to refuse (address -> SMTP answer)."""
+    """The handler: messages received, senders and recipients to refuse (address -> SMTP answer)."""
 
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     peers: set[Any] = field(default_factory=set)
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # type: ignore[no-untyped-def]
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
         if address in self.refuse:
@@ -54,13 +61,13 @@ class Authenticator:
     def __call__(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
         ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.username \
             and auth_data.password.decode() == self.password
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=True (the default) would send no answer at all
 
 
 def start_server(mailbox: Mailbox, *, starttls: ssl.SSLContext | None = None, implicit: ssl.SSLContext | None = None,
-                 login: tuple[str, str] | None = None) -> tuple[Controller, int]:
-    """An SMTP server on a free port; STARTTLS, implicit TLS and AUTH as asked."""
-    port = free_port()
+                 login: tuple[str, str] | None = None, port: int | None = None) -> tuple[Controller, int]:
+    """An SMTP server on `port` or a free one; STARTTLS, implicit TLS and AUTH as asked."""
+    port = port or free_port()
     kwargs: dict[str, Any] = {}
     if starttls is not None:
         kwargs.update(tls_context=starttls, require_starttls=True)

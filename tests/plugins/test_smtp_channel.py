@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +15,17 @@ import trustme
 from relance.engine.channels import OutboundMessage
 from relance.plugins.builtins.smtp_channel import SmtpChannel
 
-from .smtp_server import Mailbox, start_server
+from .smtp_server import Mailbox, free_port, start_server
 
 FROM = "Maison Démo <bonjour@maison-demo.test>"
 UNSUBSCRIBE = {"List-Unsubscribe": "<http://127.0.0.1:8000/u/abc>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
-def message(port: int, to: str = "alice@example.test", key: str = "1:r/steps/0:1", **settings: Any) -> OutboundMessage:
-    return OutboundMessage(key, "email", "panier", "Votre panier", settings.pop("body", "Bonjour Alice"), to, None, 1,
-                           "r", settings=({"host": "127.0.0.1", "port": port, "tls": "none", "from": FROM} | settings),
-                           html=settings.pop("html", None) if "html" in settings else None, headers=UNSUBSCRIBE,
-                           at=datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc))
+def message(port: int, to: str | None = "alice@example.test", key: str = "1:r/steps/0:1", body: str = "Bonjour Alice",
+            html: str | None = None, **settings: Any) -> OutboundMessage:
+    return OutboundMessage(key, "email", "panier", "Votre panier", body, to, None, 1, "r",
+                           settings={"host": "127.0.0.1", "port": port, "tls": "none", "from": FROM} | settings,
+                           html=html, headers=UNSUBSCRIBE, at=datetime(2026, 3, 3, 9, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -37,6 +39,13 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
 
 
 def server_context(ca: trustme.CA) -> ssl.SSLContext:
@@ -60,7 +69,16 @@ async def test_a_message_arrives_with_its_headers(mailbox) -> None:
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert email["Date"] == "Tue, 03 Mar 2026 09:00:00 +0000"
     assert email["Message-ID"].endswith("@maison-demo.test>") and result.provider_id == email["Message-ID"]
-    assert email.get_content().strip() == "Bonjour Alice"
+    assert email.get_content_type() == "text/plain" and email.get_content().strip() == "Bonjour Alice"
+
+
+async def test_without_the_engines_clock_the_date_is_now(mailbox) -> None:
+    box, port = mailbox
+    channel = SmtpChannel()
+    await channel.send(replace(message(port), at=None))
+    await channel.close()
+    sent_at = parsedate_to_datetime(box.received[0].message["Date"])
+    assert abs((datetime.now(UTC) - sent_at).total_seconds()) < 60
 
 
 async def test_the_same_key_sends_the_same_message_id(mailbox) -> None:
@@ -86,6 +104,27 @@ async def test_html_and_a_text_part_derived_from_it(mailbox) -> None:
     assert rich.get_content_type() == "text/html" and "<b>Alice</b>" in rich.get_content()
 
 
+async def test_html_with_its_own_text_part(mailbox) -> None:
+    box, port = mailbox
+    channel = SmtpChannel()
+    await channel.send(message(port, body="Texte écrit à la main", html="<p>Riche</p>"))
+    await channel.close()
+    text, rich = box.received[0].message.iter_parts()
+    assert (text.get_content().strip(), rich.get_content().strip()) == ("Texte écrit à la main", "<p>Riche</p>")
+
+
+@pytest.mark.parametrize("changes, detail", [
+    ({"email": None}, "contact has no email address"),
+    ({"subject": "Promo\nBcc: everyone@example.test"},
+     "cannot build the email: Header values may not contain linefeed or carriage return characters"),
+])
+async def test_what_cannot_be_sent_fails_without_a_word_to_the_server(mailbox, changes, detail) -> None:
+    box, port = mailbox
+    result = await SmtpChannel().send(replace(message(port), **changes))
+    assert (result.status, result.detail, result.bounced) == ("failed", detail, False)
+    assert box.received == []
+
+
 async def test_one_connection_serves_many_messages(mailbox) -> None:
     box, port = mailbox
     channel = SmtpChannel()
@@ -93,6 +132,24 @@ async def test_one_connection_serves_many_messages(mailbox) -> None:
         assert (await channel.send(message(port, to=f"c{n}@example.test", key=f"{n}"))).status == "delivered"
     await channel.close()
     assert len(box.received) == 5 and len(box.peers) == 1
+
+
+async def test_a_server_restarted_between_messages_gets_the_next_one_once() -> None:
+    first = Mailbox()
+    controller, port = start_server(first)
+    channel = SmtpChannel()
+    try:
+        assert (await channel.send(message(port, key="1"))).status == "delivered"
+        controller.stop()  # drops the connection the channel keeps open
+        second = Mailbox()
+        controller, _ = start_server(second, port=port)
+        result = await channel.send(message(port, to="bob@example.test", key="2"))
+    finally:
+        await channel.close()
+        controller.stop()
+    assert result.status == "delivered", result.detail
+    assert [r.to for r in first.received] == [["alice@example.test"]]
+    assert [r.to for r in second.received] == [["bob@example.test"]]
 
 
 async def test_a_refused_recipient_bounces_and_holds_back_no_one(mailbox) -> None:
@@ -110,23 +167,35 @@ async def test_a_refused_recipient_bounces_and_holds_back_no_one(mailbox) -> Non
     assert len(box.peers) == 1
 
 
-async def test_no_server_listening_is_deferred() -> None:
-    from .smtp_server import free_port
+@pytest.mark.parametrize("answer, status", [("451 4.3.0 try again later", "deferred"),
+                                            ("550 5.7.1 sender not allowed", "failed")])
+async def test_a_refused_sender_is_not_the_recipients_fault(mailbox, answer, status) -> None:
+    box, port = mailbox
+    box.refuse["promo@maison-demo.test"] = answer
+    channel = SmtpChannel()
+    refused = await channel.send(message(port, key="1", **{"from": "Promo <promo@maison-demo.test>"}))
+    after = await channel.send(message(port, key="2"))
+    await channel.close()
+    assert (refused.status, refused.bounced) == (status, False)
+    assert refused.detail == f"127.0.0.1 refused the sender promo@maison-demo.test: {answer}"
+    assert after.status == "delivered" and len(box.received) == 1 and len(box.peers) == 1
 
+
+async def test_no_server_listening_is_deferred() -> None:
     result = await SmtpChannel().send(message(free_port()))
     assert result.status == "deferred" and "127.0.0.1" in result.detail
 
 
-async def test_starttls_with_login_and_the_password_from_the_environment(ca, tmp_path: Path, monkeypatch) -> None:
+async def test_starttls_with_login_and_the_password_from_the_environment(ca, ca_file, monkeypatch) -> None:
     box = Mailbox()
     controller, port = start_server(box, starttls=server_context(ca), login=("shop", "s3cret"))
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
     channel = SmtpChannel()
     settings = {"tls": "starttls", "username": "shop", "password_env": "RELANCE_TEST_SMTP_PASSWORD",
-                "ca_file": str(ca_file)}
+                "ca_file": ca_file, "timeout": 5}
     try:
         missing = await channel.send(message(port, **settings))
+        monkeypatch.setenv("RELANCE_TEST_SMTP_PASSWORD", "wrong")
+        refused = await channel.send(message(port, **settings))
         monkeypatch.setenv("RELANCE_TEST_SMTP_PASSWORD", "s3cret")
         sent = await channel.send(message(port, **settings))
     finally:
@@ -134,17 +203,17 @@ async def test_starttls_with_login_and_the_password_from_the_environment(ca, tmp
         controller.stop()
     assert (missing.status, missing.detail) == (
         "failed", "environment variable RELANCE_TEST_SMTP_PASSWORD (the SMTP password) is not set")
+    assert (refused.status, refused.bounced, refused.detail) == (
+        "failed", False, "127.0.0.1 refused the login of shop: 535 5.7.8 Authentication credentials invalid")
     assert sent.status == "delivered" and len(box.received) == 1, sent.detail
 
 
-async def test_implicit_tls(ca, tmp_path: Path) -> None:
+async def test_implicit_tls(ca, ca_file) -> None:
     box = Mailbox()
     controller, port = start_server(box, implicit=server_context(ca))
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
     channel = SmtpChannel()
     try:
-        result = await channel.send(message(port, tls="tls", ca_file=str(ca_file)))
+        result = await channel.send(message(port, tls="tls", ca_file=ca_file))
         untrusted = await SmtpChannel().send(message(port, tls="tls"))  # the system's CAs do not know ours
     finally:
         await channel.close()
@@ -156,5 +225,5 @@ async def test_implicit_tls(ca, tmp_path: Path) -> None:
 async def test_starttls_required_but_not_offered_sends_nothing(mailbox) -> None:
     box, port = mailbox
     result = await SmtpChannel().send(message(port, tls="starttls"))
-    assert result.status == "failed" and "does not offer STARTTLS" in result.detail
+    assert result.status == "failed" and "does not offer STARTTLS; not sending in clear" in result.detail
     assert box.received == []
