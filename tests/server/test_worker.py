@@ -18,14 +18,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from relance.dsl import check_workspace
-from relance.plugins.builtins import tortoise_models as m
 from relance.plugins.builtins.tortoise_store import TortoiseStore
-from relance.plugins.registry import function_registry, plugin_manager
-from relance.server.reminders import Reminders
 
-from ..engine.conftest import POSTGRES_URL, TABLES, _postgres_reachable
+from ..engine.conftest import POSTGRES_URL, _postgres_reachable
 from ..plugins.fake_providers import Recorded, receiver_app, serving
+from .scale_runs import finished, lateness, remind_all, waiting_runs
 
 REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RUNS = int(os.environ.get("RELANCE_TEST_SCALE_RUNS", "1000"))
@@ -53,38 +50,6 @@ def reachable() -> None:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-
-
-async def waiting_runs(rules: Path, count: int, wake_at: datetime, spread: timedelta = timedelta(0)) -> None:
-    """`count` contacts, each with a run of rule r waiting at its first step, due from `wake_at`
-    over `spread`."""
-    workspace, problems = check_workspace([rules], function_registry(plugin_manager(False)))
-    assert not problems, problems
-    store = TortoiseStore(POSTGRES_URL)
-    await store.open()
-    db = store.context.db()
-    await db.execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
-    now = datetime.now(timezone.utc)
-    await m.Contact.bulk_create([m.Contact(workspace="scale", email=f"c{n}@example.test", created_at=now)
-                                 for n in range(count)], using_db=db)
-    await m.Run.bulk_create([m.Run(workspace="scale", contact_id=n + 1, rule_id="r",
-                                   rule_version=workspace.rules["r"].version,
-                                   status="waiting", node_id="r/steps/1", version=1,
-                                   wake_at=wake_at + spread * n / count,
-                                   started_at=now, step_at=now, trigger_event={"id": f"e{n}"}, trace=[])
-                             for n in range(count)], using_db=db)
-    await store.close()
-
-
-async def finished() -> tuple[int, list[str]]:
-    store = TortoiseStore(POSTGRES_URL)
-    await store.open()
-    try:
-        runs = await store.runs("scale")
-        statuses = [m.status for m in await store.messages("scale")]
-        return sum(r.status == "finished" for r in runs), statuses
-    finally:
-        await store.close()
 
 
 @pytest.fixture
@@ -115,7 +80,7 @@ def wait_until(condition, timeout: float, what: str) -> None:  # type: ignore[no
 
 def test_kill_9_the_worker_while_runs_fall_due_every_step_runs_once(scale, tmp_path: Path) -> None:
     rules, recorded, env = scale
-    asyncio.run(waiting_runs(rules, RUNS, datetime.now(timezone.utc) + timedelta(seconds=2)))
+    asyncio.run(waiting_runs(POSTGRES_URL, rules, RUNS, datetime.now(timezone.utc) + timedelta(seconds=2)))
     log = tmp_path / "worker.log"
     first = start_worker(rules, env, log)
     wait_until(lambda: len(recorded.requests) >= RUNS // 3 or first.poll() is not None, 120,
@@ -124,12 +89,12 @@ def test_kill_9_the_worker_while_runs_fall_due_every_step_runs_once(scale, tmp_p
     first.wait(10)
     second = start_worker(rules, env, log)
     try:
-        wait_until(lambda: asyncio.run(finished())[0] == RUNS, 240,
+        wait_until(lambda: asyncio.run(finished(POSTGRES_URL))[0] == RUNS, 240,
                    f"runs did not all finish:\n{log.read_text()[-3000:]}")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(60)
-    count, statuses = asyncio.run(finished())
+    count, statuses = asyncio.run(finished(POSTGRES_URL))
     assert statuses == ["sent"] * RUNS  # one message per run, each recorded as sent
     keys = [r["headers"]["idempotency-key"] for r in recorded.requests]
     assert set(keys) == {f"{n + 1}:r/steps/1:1" for n in range(RUNS)}  # none lost
@@ -153,8 +118,8 @@ def test_flush_redis_while_runs_wait_the_sweeper_brings_them_back_on_time(scale,
     rules, recorded, env = scale
     # due over 40 s: a pace one worker keeps (about 80 resumes/s here), so lateness measures the sweeper
     wake, spread = datetime.now(timezone.utc) + timedelta(seconds=12), timedelta(seconds=40)
-    asyncio.run(waiting_runs(rules, RUNS, wake, spread))
-    assert asyncio.run(remind_all(wake, spread)) == RUNS  # as the servers did when the runs began to wait
+    asyncio.run(waiting_runs(POSTGRES_URL, rules, RUNS, wake, spread))
+    assert asyncio.run(remind_all(REDIS_URL, RUNS, wake, spread)) == RUNS  # as servers do when runs begin to wait
     log = tmp_path / "worker.log"
     worker = start_worker(rules, env, log)
     try:
@@ -164,31 +129,7 @@ def test_flush_redis_while_runs_wait_the_sweeper_brings_them_back_on_time(scale,
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
-    late = sorted(asyncio.run(lateness()))
+    late = sorted(asyncio.run(lateness(POSTGRES_URL)))
     assert min(late) >= 0, "a step ran early"
     assert late[int(len(late) * 0.99) - 1] < 1.0 and max(late) < 2.0, \
         f"p99 {late[int(len(late) * 0.99) - 1]:.2f} s late, max {max(late):.2f} s"
-
-
-async def remind_all(wake: datetime, spread: timedelta) -> int:
-    """Reminders for every run, as `relance serve` enqueues them; the queue's depth after."""
-    reminders = Reminders(REDIS_URL)
-    await reminders.open()
-    try:
-        for n in range(RUNS):
-            await reminders.remind("scale", n + 1, 1, wake + spread * n / RUNS)
-        return await reminders.depth()
-    finally:
-        await reminders.close()
-
-
-async def lateness() -> list[float]:
-    """How late each run's first step ran: the message's sending time after the run's due time."""
-    store = TortoiseStore(POSTGRES_URL)
-    await store.open()
-    try:
-        due = {r.id: datetime.fromisoformat(next(e["at"] for e in r.trace if e.get("node") == "r/steps/1"))
-               for r in await store.runs("scale")}  # the send step's logical time: when it was due
-        return [(m.sent_at - due[m.run_id]).total_seconds() for m in await store.messages("scale")]  # type: ignore[operator]
-    finally:
-        await store.close()

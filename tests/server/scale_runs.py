@@ -1,0 +1,76 @@
+"""Runs made due in bulk on PostgreSQL, their reminders in Redis, and how late they ran.
+
+Shared by the scale-out tests (tests/server/test_worker.py) and bench/timers.py. The rule
+is `r` of a workspace `scale`; each run waits at its first step (a send).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from relance.dsl import check_workspace
+from relance.plugins.builtins import tortoise_models as m
+from relance.plugins.builtins.tortoise_store import TortoiseStore
+from relance.plugins.registry import function_registry, plugin_manager
+from relance.server.reminders import Reminders
+
+from ..engine.conftest import TABLES
+
+
+
+async def waiting_runs(database: str, rules: Path, count: int, wake_at: datetime,
+                       spread: timedelta = timedelta(0)) -> None:
+    """Empty the tables, then `count` contacts each with a run of rule r due from `wake_at` over `spread`."""
+    workspace, problems = check_workspace([rules], function_registry(plugin_manager(False)))
+    assert not problems, problems
+    store = TortoiseStore(database)
+    await store.open()
+    db = store.context.db()
+    await db.execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+    now = datetime.now(timezone.utc)
+    for start in range(0, count, 5000):
+        size = min(5000, count - start)
+        await m.Contact.bulk_create([m.Contact(workspace="scale", email=f"c{start + n}@example.test", created_at=now)
+                                     for n in range(size)], using_db=db)
+        await m.Run.bulk_create([m.Run(workspace="scale", contact_id=start + n + 1, rule_id="r",
+                                       rule_version=workspace.rules["r"].version, status="waiting",
+                                       node_id="r/steps/1", version=1, wake_at=wake_at + spread * (start + n) / count,
+                                       started_at=now, step_at=now, trigger_event={"id": f"e{start + n}"}, trace=[])
+                                 for n in range(size)], using_db=db)
+    await store.close()
+
+
+async def remind_all(redis_url: str, count: int, wake_at: datetime, spread: timedelta) -> int:
+    """Reminders for every run, as `relance serve` enqueues them; the queue's depth after."""
+    reminders = Reminders(redis_url)
+    await reminders.open()
+    try:
+        for n in range(count):
+            await reminders.remind("scale", n + 1, 1, wake_at + spread * n / count)
+        return await reminders.depth()
+    finally:
+        await reminders.close()
+
+
+async def lateness(database: str) -> list[float]:
+    """How late each run's first step ran: its message's sending time after the run's due time."""
+    store = TortoiseStore(database)
+    await store.open()
+    try:
+        due = {r.id: datetime.fromisoformat(next(e["at"] for e in r.trace if e.get("node") == "r/steps/1"))
+               for r in await store.runs("scale")}  # the send step's logical time: when it was due
+        return [(msg.sent_at - due[msg.run_id]).total_seconds()  # type: ignore[operator]
+                for msg in await store.messages("scale") if msg.sent_at is not None]
+    finally:
+        await store.close()
+
+
+async def finished(database: str) -> tuple[int, list[str]]:
+    """How many runs finished, and the status of every message."""
+    store = TortoiseStore(database)
+    await store.open()
+    try:
+        runs = await store.runs("scale")
+        return sum(r.status == "finished" for r in runs), [msg.status for msg in await store.messages("scale")]
+    finally:
+        await store.close()
