@@ -24,6 +24,7 @@ from .timeline import Effect
 logger = logging.getLogger("relance.dispatcher")
 BATCH = 500
 GROUP = 50  # messages claimed, then recorded, in one transaction
+GROUP_TIME = timedelta(seconds=60)  # a group hands back what it has not sent by then (RELANCE_RESEND_AFTER is more)
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
@@ -78,8 +79,13 @@ class Dispatcher:
                 history = await tx.contact_messages(message.contact_id, now - horizon(workspace.policy)) \
                     if contact is not None else []
                 claimed.append((message, contact, history))
-        outcomes = [(message, contact, await self._one(workspace, message, contact, history, now))
-                    for message, contact, history in claimed]
+        outcomes = []
+        for message, contact, history in claimed:
+            if self.clock.now() - now > GROUP_TIME:  # slow channels: hand the rest back rather than hold
+                _set(message, "pending", None)      # them past the time after which others re-send them
+                outcomes.append((message, contact, None))
+                continue
+            outcomes.append((message, contact, await self._one(workspace, message, contact, history, now)))
         async with self.store.transaction() as tx:
             for message, _, _ in outcomes:
                 await tx.save_message(message)

@@ -207,3 +207,28 @@ async def test_the_sms_fallback_reaches_a_local_twilio_only_when_the_email_was_n
         await shop.wait(timedelta(days=2))
         await twilio.close()
     assert [r["form"]["To"] for r in recorded.requests] == ["+33622222222"]
+
+
+async def test_a_slow_channel_hands_back_the_rest_of_its_group_instead_of_holding_it(open_shop) -> None:
+    from relance.engine.inbox import Received
+
+    shop = await open_shop(workspace("  offers: {window: 7d}", "[send email a]"))
+    sent: list[str] = []
+
+    class Slow:
+        name = "log"
+
+        async def send(self, message: OutboundMessage) -> DeliveryResult:
+            sent.append(message.email or "")
+            shop.clock.advance(timedelta(seconds=61))  # a provider taking its time
+            return DeliveryResult("delivered")
+
+    shop.engine.dispatcher.channels = {"log": Slow()}
+    await shop.engine.accept([Received(shop.make_event("checkout.started", {"email": f"c{n}@example.test"}))
+                              for n in range(3)])
+    await shop.engine.process_inbox()
+    messages = await shop.engine.store.messages("shop")
+    assert [m.status for m in messages] == ["sent", "pending", "pending"]  # not left claimed ("sending")
+    await shop.engine.dispatch()
+    await shop.engine.dispatch()
+    assert sent == ["c0@example.test", "c1@example.test", "c2@example.test"]  # each once

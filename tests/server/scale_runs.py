@@ -74,3 +74,13 @@ async def finished(database: str) -> tuple[int, list[str]]:
         return sum(r.status == "finished" for r in runs), [msg.status for msg in await store.messages("scale")]
     finally:
         await store.close()
+
+
+async def sending(database: str) -> int:
+    """Messages claimed by a dispatcher and not recorded yet."""
+    store = TortoiseStore(database)
+    await store.open()
+    try:
+        return len(await store.messages("scale", "sending"))
+    finally:
+        await store.close()
