@@ -22,8 +22,9 @@ async def twilio_status(request: Request) -> Response:
         raise Problem(404, f"no workspace '{request.path_params['workspace']}'")
     tokens = [os.environ.get(str(c.settings.get("auth_token_env"))) for c in shop.workspace.channels.values()
               if c.plugin.startswith("twilio_")]
-    form = dict(parse_qsl((await request.body()).decode(errors="replace")))
-    url = runtime(request).settings.base_url().rstrip("/") + request.url.path
+    form = dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))  # all signed
+    url = runtime(request).settings.base_url().rstrip("/") + request.url.path \
+        + (f"?{request.url.query}" if request.url.query else "")  # the URL Twilio was given, as it signed it
     signature = request.headers.get("x-twilio-signature", "")
     if not any(token and verify_twilio_signature(url, form, signature, token) for token in tokens):
         raise Problem(401, "missing or wrong X-Twilio-Signature for this workspace's Twilio channels")
