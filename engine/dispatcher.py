@@ -16,7 +16,7 @@ from relance.dsl import graph as g
 from .channels import Channel, DeliveryResult, OutboundMessage
 from .clock import Clock
 from .links import Links
-from .policies import horizon, judge
+from .policies import judge, recent_messages
 from .records import ContactRecord, MessageRecord
 from .store import Store
 from .timeline import Effect
@@ -76,8 +76,7 @@ class Dispatcher:
                 if not await tx.claim_message(message.id, now):  # type: ignore[arg-type]
                     continue  # another dispatcher has it
                 contact = await tx.get_contact(message.contact_id)
-                history = await tx.contact_messages(message.contact_id, now - horizon(workspace.policy)) \
-                    if contact is not None else []
+                history = await recent_messages(tx, workspace.policy, message, now) if contact is not None else []
                 claimed.append((message, contact, history))
         outcomes = []
         for message, contact, history in claimed:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from relance.dsl import graph as g
 
 from .records import ContactRecord, MessageRecord
+from .store import Transaction
 
 COUNTED = ("pending", "sending", "sent")  # messages that count towards caps and offers
 NO_GO = {"opted_out": "opted out", "bounced": "bounced"}
@@ -119,3 +120,11 @@ def _span(delta: timedelta) -> str:
 def horizon(policy: g.Policy) -> timedelta:
     """How far back caps and offers look."""
     return max([policy.offer_window, *(cap.per for cap in policy.frequency.values())])
+
+
+async def recent_messages(tx: Transaction, policy: g.Policy, message: MessageRecord,
+                          at: datetime) -> list[MessageRecord]:
+    """The contact's messages `judge` needs: none unless an offer or a frequency cap is to be checked."""
+    if message.transactional or (not message.offer and not policy.frequency):
+        return []
+    return await tx.contact_messages(message.contact_id, at - horizon(policy))

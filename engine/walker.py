@@ -12,7 +12,7 @@ from relance.dsl import graph as g
 from relance.dsl.expressions import Scope
 
 from .events import stored_view
-from .policies import horizon, judge
+from .policies import judge, recent_messages
 from .records import ContactRecord, MessageRecord, RunRecord, TaskRecord
 from .store import Transaction
 from .timeline import Effect
@@ -114,7 +114,7 @@ class Walker:
             params={k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, type(None)))},
         )
         policy = step.workspace.policy
-        history = await step.tx.contact_messages(step.contact.id, step.at - horizon(policy))
+        history = await recent_messages(step.tx, policy, message, step.at)
         verdict = judge(policy, step.workspace.channels.get(node.channel), message, step.contact, history, step.at,
                         step.workspace.timezone)
         if verdict.action == "skip":
