@@ -22,7 +22,6 @@ from .store import Store
 from .timeline import Effect
 
 logger = logging.getLogger("relance.dispatcher")
-BATCH = 500
 GROUP = 50  # messages claimed, then recorded, in one transaction
 GROUP_TIME = timedelta(seconds=60)  # a group hands back what it has not sent by then (RELANCE_RESEND_AFTER is more)
 MAX_ATTEMPTS = 8
@@ -62,20 +61,20 @@ class Dispatcher:
         """
         delivered = 0
         while True:
-            due = await self.store.pending_messages(workspace.name, self.clock.now(), BATCH)
-            for start in range(0, len(due), GROUP):
-                delivered += await self._group(workspace, due[start:start + GROUP])
-            if len(due) < BATCH:
+            sent, claimed = await self._group(workspace)
+            delivered += sent
+            if claimed < GROUP:
                 return delivered
 
-    async def _group(self, workspace: g.Workspace, messages: list[MessageRecord]) -> int:
+    async def _group(self, workspace: g.Workspace) -> tuple[int, int]:
+        """(delivered, claimed) for one group."""
         now = self.clock.now()
         claimed: list[tuple[MessageRecord, ContactRecord | None, list[MessageRecord]]] = []
         async with self.store.transaction() as tx:
+            messages = await tx.claim_due_messages(workspace.name, now, GROUP)
+            contacts = await tx.get_contacts([message.contact_id for message in messages])
             for message in messages:
-                if not await tx.claim_message(message.id, now):  # type: ignore[arg-type]
-                    continue  # another dispatcher has it
-                contact = await tx.get_contact(message.contact_id)
+                contact = contacts.get(message.contact_id)
                 history = await recent_messages(tx, workspace.policy, message, now) if contact is not None else []
                 claimed.append((message, contact, history))
         outcomes = []
@@ -86,13 +85,12 @@ class Dispatcher:
                 continue
             outcomes.append((message, contact, await self._one(workspace, message, contact, history, now)))
         async with self.store.transaction() as tx:
-            for message, _, _ in outcomes:
-                await tx.save_message(message)
+            await tx.save_messages([message for message, _, _ in outcomes])
         for message, contact, result in outcomes:
             self._report(message, contact)
             if result is not None and result.bounced and contact is not None:
                 await self._bounced(contact, message.channel, result.detail, now)
-        return sum(message.status == "sent" for message, _, _ in outcomes)
+        return sum(message.status == "sent" for message, _, _ in outcomes), len(claimed)
 
     async def _one(self, workspace: g.Workspace, message: MessageRecord, contact: ContactRecord | None,
                    history: list[MessageRecord], now: datetime) -> DeliveryResult | None:

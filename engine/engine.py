@@ -56,6 +56,14 @@ class _ProcessedElsewhere(Exception):
     """Another processor took this inbox event first."""
 
 
+class _NotDue(Exception):
+    """A reminder for a run that is not due at this version: stale (None) or early (its wake time)."""
+
+    def __init__(self, wake_at: datetime | None) -> None:
+        super().__init__(wake_at)
+        self.wake_at = wake_at
+
+
 class Engine:
     """Runs one workspace's rules on a store, a clock and channel plugins."""
 
@@ -367,14 +375,16 @@ class Engine:
         return created
 
     # ---------------------------------------------------------------- walking
-    async def _walk(self, run_id: int, outcome: Outcome | None = None) -> None:
-        """Take steps, one transaction each, until the run waits or ends.
+    async def _walk(self, run_id: int, outcome: Outcome | None = None, wake: int | None = None) -> None:
+        """Take steps, one transaction each, until the run waits or ends (woken first at version `wake`).
 
         A step that raises is rolled back and its run marked failed, with the error in its
         trace: it never holds back the other due runs.
         """
         try:
-            run = await self._steps(run_id, outcome)
+            run = await self._steps(run_id, outcome, wake)
+        except _NotDue:
+            raise
         except Exception as error:  # a rule or plugin error, not ours to crash on
             logger.exception("run %s failed", run_id)
             await self._fail(run_id, error)
@@ -396,20 +406,27 @@ class Engine:
         label = contact.label() if contact else f"contact:{run.contact_id}"
         self._emit([Effect(run.step_at, label, run.rule_id, "run.ended", {"reason": "failed", "error": reason})], None)
 
-    async def _steps(self, run_id: int, outcome: Outcome | None) -> RunRecord | None:
+    async def _steps(self, run_id: int, outcome: Outcome | None, wake: int | None = None) -> RunRecord | None:
+        """Steps of a run, one transaction each; with `wake`, the run is first woken at that version,
+        in the first step's transaction (raises _NotDue when it is stale or early)."""
         while True:
+            effects: list[Effect] = []
             async with self.store.transaction() as tx:
-                run = await _locked_run(tx, run_id)
+                run = await tx.locked_run(run_id)
+                contact = await tx.get_contact(run.contact_id) if run is not None else None
+                if wake is not None:
+                    if not await self._wake(tx, run, contact, wake, effects):
+                        return run  # cancelled: its rule version or contact is gone
+                    wake = None
                 if run is None or run.status != "active" or (run.wake_at and run.wake_at > self.clock.now()):
                     return run
-                contact = await tx.get_contact(run.contact_id)
                 rule = self._rule_for(run)
                 if contact is None or rule is None:
                     finish(run, run.step_at, "rule version gone" if rule is None else "contact gone", "cancelled")
                     run.version += 1
                     await tx.save_run(run)
                     return run
-                step = Step(tx, run, rule, contact, self.workspace, run.step_at)
+                step = Step(tx, run, rule, contact, self.workspace, run.step_at, effects)
                 profile_before = (dict(contact.attributes), list(contact.tags), contact.score)
                 if not await self._ended_before_step(step):
                     node = rule.nodes.get(run.node_id) if run.node_id else None
@@ -462,64 +479,64 @@ class Engine:
                 if not due:
                     break
                 for run_id, version in due:
-                    if await self._wake(run_id, version):
-                        await self._walk(run_id)
-                        resumed += 1
+                    resumed += await self.resume(run_id, version)
                 if len(due) < BATCH:
                     break
         await self.dispatch()
         return resumed
 
     async def resume(self, run_id: int, version: int) -> bool:
-        """Resume one run if it still has this version and is due (a queued reminder); else nothing.
-
-        The messages its steps queued are left to `dispatch()`, which sends them in groups.
-        """
-        if not await self._wake(run_id, version):
-            return False
-        await self._walk(run_id)
-        return True
-
-    async def _wake(self, run_id: int, version: int) -> bool:
-        """Turn a due waiting run active, in the same transaction that checks its version."""
-        effects: list[Effect] = []
-        async with self.store.transaction() as tx:
-            run = await _locked_run(tx, run_id)
-            now = self.clock.now()
-            if run is None or run.version != version or run.status not in ACTIVE_STATUSES \
-                    or run.wake_at is None or run.wake_at > now:
-                return False  # stale, duplicate or early: the database decides
-            if run.status == "active":
+        """Resume one run if it still has this version, and walk it; a stale or duplicate reminder
+        does nothing (False), an early one waits for the run's time first (loop timers may fire
+        a little early). The messages its steps queued are left to `dispatch()`, which sends them
+        in groups."""
+        for _ in range(3):
+            try:
+                await self._walk(run_id, wake=version)
                 return True
-            rule = self._rule_for(run)
-            contact = await tx.get_contact(run.contact_id)
-            if rule is None or contact is None:
-                finish(run, now, "rule version gone" if rule is None else "contact gone", "cancelled")
-                run.version += 1
-                await tx.save_run(run)
-                return False
-            node = rule.nodes.get(run.node_id or "")
-            if run.waiting_for and isinstance(node, g.WaitEventNode):
-                late = await self._late_awaited_event(tx, run, node, contact)
-                if late is not None:
-                    self._resume_after_event(run, node, late.at, f"{late.type} at {late.at.isoformat()} (arrived late)")
-                    effects.append(Effect(late.at, contact.label(), rule.id, "wait.resumed", {"waited": True}))
-                else:
-                    run.trace.append({"at": run.wake_at.isoformat(), "node": node.id,
-                                      "why": f"not waited: no {node.event_type} by {run.wake_at.isoformat()}"})
-                    run.waited = False
-                    run.node_id = node.next
-                    run.step_at = run.wake_at
-                    run.waiting_for = None
-                    run.status = "active"
-                    run.version += 1
-                    effects.append(Effect(run.step_at, contact.label(), rule.id, "wait.resumed", {"waited": False}))
+            except _NotDue as not_due:
+                if not_due.wake_at is None:
+                    return False
+                await self.clock.sleep((not_due.wake_at - self.clock.now()).total_seconds())
+        return False
+
+    async def _wake(self, tx: Transaction, run: RunRecord | None, contact: ContactRecord | None, version: int,
+                    effects: list[Effect]) -> bool:
+        """Turn a due waiting run active, in the transaction that checked its version: the database
+        decides. False when it was cancelled instead (its rule version or its contact is gone)."""
+        now = self.clock.now()
+        if run is None or run.version != version or run.status not in ACTIVE_STATUSES or run.wake_at is None:
+            raise _NotDue(None)  # stale or duplicate
+        if run.wake_at > now:
+            raise _NotDue(run.wake_at)
+        if run.status == "active":
+            return True
+        rule = self._rule_for(run)
+        if rule is None or contact is None:
+            finish(run, now, "rule version gone" if rule is None else "contact gone", "cancelled")
+            run.version += 1
+            await tx.save_run(run)
+            return False
+        node = rule.nodes.get(run.node_id or "")
+        if run.waiting_for and isinstance(node, g.WaitEventNode):
+            late = await self._late_awaited_event(tx, run, node, contact)
+            if late is not None:
+                self._resume_after_event(run, node, late.at, f"{late.type} at {late.at.isoformat()} (arrived late)")
+                effects.append(Effect(late.at, contact.label(), rule.id, "wait.resumed", {"waited": True}))
             else:
+                run.trace.append({"at": run.wake_at.isoformat(), "node": node.id,
+                                  "why": f"not waited: no {node.event_type} by {run.wake_at.isoformat()}"})
+                run.waited = False
+                run.node_id = node.next
                 run.step_at = run.wake_at
+                run.waiting_for = None
                 run.status = "active"
                 run.version += 1
-            await tx.save_run(run)
-        self._emit(effects, None)
+                effects.append(Effect(run.step_at, contact.label(), rule.id, "wait.resumed", {"waited": False}))
+        else:
+            run.step_at = run.wake_at
+            run.status = "active"
+            run.version += 1
         return True
 
     async def _late_awaited_event(self, tx: Transaction, run: RunRecord, node: g.WaitEventNode,
@@ -629,15 +646,8 @@ class Engine:
                 outcome.effects.append(effect)
             if self.on_effect is not None:
                 self.on_effect(effect)
-            logger.debug("%s", effect.describe())
-
-
-async def _locked_run(tx: Transaction, run_id: int) -> RunRecord | None:
-    """The run, read again after taking its contact's lock: one contact's work at a time, across processes."""
-    run = await tx.get_run(run_id)
-    if run is not None and await tx.lock_contact(run.contact_id):
-        run = await tx.get_run(run_id)
-    return run
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s", effect.describe())
 
 
 def _meets(condition: g.EventCondition, run: RunRecord, event_id: str, at: datetime, scope: Scope) -> bool:

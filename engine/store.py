@@ -45,6 +45,9 @@ class Transaction(Protocol):
 
     async def get_contact(self, contact_id: int) -> ContactRecord | None: ...
 
+    async def get_contacts(self, contact_ids: Sequence[int]) -> dict[int, ContactRecord]:
+        """The contacts among these ids, by id."""
+
     async def create_contact(self, contact: ContactRecord) -> ContactRecord: ...
 
     async def save_contact(self, contact: ContactRecord) -> None: ...
@@ -62,6 +65,10 @@ class Transaction(Protocol):
 
     async def get_run(self, run_id: int) -> RunRecord | None: ...
 
+    async def locked_run(self, run_id: int) -> RunRecord | None:
+        """The run, read after taking its contact's lock (see `lock_contact`): one contact's work
+        at a time, across processes."""
+
     async def save_run(self, run: RunRecord) -> None: ...
 
     async def contact_runs(self, contact_id: int, rule_id: str | None = None,
@@ -78,8 +85,12 @@ class Transaction(Protocol):
 
     async def save_message(self, message: MessageRecord) -> None: ...
 
-    async def claim_message(self, message_id: int, now: datetime) -> bool:
-        """pending -> sending (claimed now), in one conditional update: True for the one caller that won it."""
+    async def save_messages(self, messages: Sequence[MessageRecord]) -> None:
+        """Save many messages at once (a dispatcher's group)."""
+
+    async def claim_due_messages(self, workspace: str, now: datetime, limit: int) -> list[MessageRecord]:
+        """Up to `limit` pending messages whose `send_at` (if any) has come, oldest first, turned
+        pending -> sending (claimed now) in one update: no other dispatcher gets them."""
 
     async def insert_task(self, task: TaskRecord) -> TaskRecord: ...
 
@@ -115,9 +126,6 @@ class Store(Protocol):
 
     async def next_wake(self, workspace: str) -> datetime | None:
         """The earliest wake_at of the workspace's runs, or None."""
-
-    async def pending_messages(self, workspace: str, now: datetime, limit: int) -> list[MessageRecord]:
-        """Messages waiting to leave whose `send_at` (if any) has come, oldest first."""
 
     async def next_send(self, workspace: str) -> datetime | None:
         """The earliest `send_at` of pending messages (deferred ones), or None."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import cache
 from datetime import datetime
 from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
+from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -19,6 +20,7 @@ from relance.engine.records import ContactRecord, EventRecord, MessageRecord, Ru
 from .. import hookimpl
 from . import tortoise_migrations as migrations
 from . import tortoise_models as m
+from .tortoise_rows import Rows, placeholder, rows
 
 R = TypeVar("R")
 MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.ApiKey, m.ServerSetting)
@@ -34,12 +36,25 @@ def _columns(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "id"}
 
 
+@cache
+def _run_and_contact(dialect: str) -> str:
+    """A run and its contact, in one statement (a run's step reads both)."""
+    run_rows, contact_rows = rows(m.Run, RunRecord, dialect), rows(m.Contact, ContactRecord, dialect)
+    return (f"SELECT {run_rows.qualified('r')}, {contact_rows.qualified('c')} FROM relance_runs r "
+            f"LEFT JOIN relance_contacts c ON c.id = r.contact_id WHERE r.id = {placeholder(dialect, 1)}")
+
+
 class _Tx:
     """Queries inside one database transaction."""
 
     def __init__(self, db: BaseDBAsyncClient) -> None:
         self.db = db
-        self.locking = db.capabilities.dialect != "sqlite"
+        self.dialect = db.capabilities.dialect
+        self.locking = self.dialect != "sqlite"
+        self.contact_rows: Rows[ContactRecord] = rows(m.Contact, ContactRecord, self.dialect)
+        self.run_rows: Rows[RunRecord] = rows(m.Run, RunRecord, self.dialect)
+        self.message_rows: Rows[MessageRecord] = rows(m.Message, MessageRecord, self.dialect)
+        self._read_with_run: ContactRecord | None = None  # by locked_run, for the get_contact after it
 
     # events
     async def insert_event(self, event: EventRecord) -> bool:
@@ -92,8 +107,18 @@ class _Tx:
         return [_record(ContactRecord, r) for r in rows]
 
     async def get_contact(self, contact_id: int) -> ContactRecord | None:
-        row = await m.Contact.filter(id=contact_id).using_db(self.db).first()
-        return _record(ContactRecord, row) if row else None
+        read_with_run = self._read_with_run
+        self._read_with_run = None
+        if read_with_run is not None and read_with_run.id == contact_id:
+            return read_with_run
+        return await self.contact_rows.get(self.db, contact_id)
+
+    async def get_contacts(self, contact_ids: Sequence[int]) -> dict[int, ContactRecord]:
+        found: dict[int, ContactRecord] = {}
+        ids = sorted(set(contact_ids))
+        for start in range(0, len(ids), CHUNK):
+            found.update((c.id, c) for c in await self.contact_rows.many(self.db, "id", ids[start:start + CHUNK]))
+        return found
 
     async def create_contact(self, contact: ContactRecord) -> ContactRecord:
         row = await m.Contact.create(using_db=self.db, **_columns(contact))
@@ -101,7 +126,7 @@ class _Tx:
         return contact
 
     async def save_contact(self, contact: ContactRecord) -> None:
-        await m.Contact.filter(id=contact.id).using_db(self.db).update(**_columns(contact))
+        await self.contact_rows.save(self.db, contact)
 
     async def add_identities(self, contact: ContactRecord, identities: Sequence[tuple[str, str]]) -> None:
         for kind, value in identities:
@@ -123,16 +148,40 @@ class _Tx:
 
     # runs
     async def create_run(self, run: RunRecord) -> RunRecord:
-        row = await m.Run.create(using_db=self.db, **_columns(run))
-        run.id = row.id
+        run_id = await self.run_rows.add(self.db, run)
+        if run_id is None:
+            raise IntegrityError(f"a run for occurrence {run.occurrence!r} exists")
+        run.id = run_id
         return run
 
     async def get_run(self, run_id: int) -> RunRecord | None:
-        row = await m.Run.filter(id=run_id).using_db(self.db).first()
-        return _record(RunRecord, row) if row else None
+        return await self.run_rows.get(self.db, run_id)
+
+    async def locked_run(self, run_id: int) -> RunRecord | None:
+        """See Transaction.locked_run; the run's contact is read in the same statement, and the next
+        `get_contact` of it in this transaction takes that instead of a query."""
+        locked: set[int] = set()
+        while True:
+            if self.locking and not locked:  # the contact's lock, taken before reading the run
+                _, found = await self.db.execute_query(
+                    "SELECT contact_id, pg_advisory_xact_lock(contact_id) FROM relance_runs WHERE id = $1", [run_id])
+                if not found:
+                    return None
+                locked.add(int(found[0][0]))
+            _, found = await self.db.execute_query(_run_and_contact(self.dialect), [run_id])
+            if not found:
+                return None
+            values = tuple(found[0])
+            run = self.run_rows.read(values)
+            contact_values = values[len(self.run_rows.names):]
+            self._read_with_run = self.contact_rows.read(contact_values) if contact_values[0] is not None else None
+            if not self.locking or run.contact_id in locked:
+                return run
+            await self.lock_contact(run.contact_id)  # merged into another contact meanwhile: that one's too
+            locked.add(run.contact_id)
 
     async def save_run(self, run: RunRecord) -> None:
-        await m.Run.filter(id=run.id).using_db(self.db).update(**_columns(run))
+        await self.run_rows.save(self.db, run)
 
     async def contact_runs(self, contact_id: int, rule_id: str | None = None,
                            statuses: Sequence[str] | None = None) -> list[RunRecord]:
@@ -153,20 +202,28 @@ class _Tx:
         return [_record(MessageRecord, r) for r in rows]
 
     async def insert_message(self, message: MessageRecord) -> bool:
-        try:  # the unique key decides: a step taken twice cannot queue its message twice
-            row = await m.Message.create(using_db=self.db, **_columns(message))
-        except IntegrityError:
+        # the unique key decides: a step taken twice cannot queue its message twice
+        message_id = await self.message_rows.add(self.db, message)
+        if message_id is None:
             return False
-        message.id = row.id
+        message.id = message_id
         return True
 
     async def save_message(self, message: MessageRecord) -> None:
-        await m.Message.filter(id=message.id).using_db(self.db).update(**_columns(message))
+        await self.message_rows.save(self.db, message)
 
-    async def claim_message(self, message_id: int, now: datetime) -> bool:
-        updated = await m.Message.filter(id=message_id, status="pending").using_db(self.db) \
-            .update(status="sending", attempts=F("attempts") + 1, claimed_at=now)
-        return updated == 1
+    async def save_messages(self, messages: Sequence[MessageRecord]) -> None:
+        await self.message_rows.save_all(self.db, messages)
+
+    async def claim_due_messages(self, workspace: str, now: datetime, limit: int) -> list[MessageRecord]:
+        p = [placeholder(self.dialect, n) for n in (1, 2, 3, 4)]
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self.locking else ""  # dispatchers take disjoint messages
+        rows = await self.db.execute_query_dict(
+            f"UPDATE relance_messages SET status = 'sending', claimed_at = {p[0]} WHERE id IN ("
+            f"SELECT id FROM relance_messages WHERE workspace = {p[1]} AND status = 'pending' AND "
+            f"(send_at IS NULL OR send_at <= {p[2]}) ORDER BY id LIMIT {p[3]}{skip_locked}) "
+            f"RETURNING {self.message_rows.columns}", [now, workspace, now, limit])  # in the order written: SQLite's ? are positional
+        return sorted((self.message_rows.read(row) for row in rows), key=lambda message: message.id or 0)
 
     async def insert_task(self, task: TaskRecord) -> TaskRecord:
         row = await m.Task.create(using_db=self.db, **_columns(task))
@@ -175,8 +232,7 @@ class _Tx:
 
 
     async def get_message(self, message_id: int) -> MessageRecord | None:
-        row = await m.Message.filter(id=message_id).using_db(self.db).first()
-        return _record(MessageRecord, row) if row else None
+        return await self.message_rows.get(self.db, message_id)
 
     async def get_task(self, task_id: int) -> TaskRecord | None:
         row = await m.Task.filter(id=task_id).using_db(self.db).first()
@@ -256,11 +312,6 @@ class TortoiseStore:
         row = await m.Run.filter(workspace=workspace, wake_at__not_isnull=True, status__in=["active", "waiting"]) \
             .order_by("wake_at").first().values_list("wake_at", flat=True)
         return row  # type: ignore[return-value]
-
-    async def pending_messages(self, workspace: str, now: datetime, limit: int) -> list[MessageRecord]:
-        rows = await m.Message.filter(Q(send_at__isnull=True) | Q(send_at__lte=now), workspace=workspace,
-                                      status="pending").order_by("id").limit(limit)
-        return [_record(MessageRecord, r) for r in rows]
 
     async def next_send(self, workspace: str) -> datetime | None:
         return await m.Message.filter(workspace=workspace, status="pending", send_at__not_isnull=True) \
