@@ -73,9 +73,11 @@ async def measure(rules: Path, runs: int, window: float, workers: int, folder: P
     """How late each run's due step ran with this many workers, sorted; and the CPU seconds the
     workers and the database + Redis used from the first due time until the last run was done."""
     redis.Redis.from_url(REDIS).flushdb()
-    start = datetime.now(timezone.utc) + timedelta(seconds=5)
+    start = datetime.now(timezone.utc) + timedelta(seconds=10 + runs / 1000)  # after set-up and start-up
     await waiting_runs(DATABASE, rules, runs, start, timedelta(seconds=window))
     await remind_all(REDIS, runs, start, timedelta(seconds=window))
+    if (start - datetime.now(timezone.utc)).total_seconds() < 5:
+        print("  (set-up was slow: the workers may start after the first runs fell due)")
     env = {**os.environ, "DATABASE_URL": DATABASE, "REDIS_URL": REDIS, "RELANCE_LOG_LEVEL": "warning"}
     processes = []
     for n in range(workers):
@@ -85,11 +87,12 @@ async def measure(rules: Path, runs: int, window: float, workers: int, folder: P
     pids = [process.pid for process in processes]
     try:
         await asyncio.sleep(max(0.0, (start - datetime.now(timezone.utc)).total_seconds()))
-        servers = server_pids()
-        worker_cpu, server_cpu = cpu_seconds(pids), cpu_seconds(servers)  # start-up left out
+        servers = {pid: cpu_seconds([pid]) for pid in server_pids()}
+        worker_cpu = cpu_seconds(pids)  # start-up left out
         while (await finished(DATABASE))[0] < runs:
             await asyncio.sleep(0.5)
-        worker_cpu, server_cpu = cpu_seconds(pids) - worker_cpu, cpu_seconds(servers) - server_cpu
+        worker_cpu = cpu_seconds(pids) - worker_cpu
+        server_cpu = sum(cpu_seconds([pid]) - servers.get(pid, 0.0) for pid in server_pids())  # new backends too
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)

@@ -29,6 +29,7 @@ from .walker import Step, Walker, finish, next_time_of_day
 logger = logging.getLogger("relance.engine")
 SEGMENT_EVENTS = ("segment.entered", "segment.left")
 BATCH = 500
+STEPS_TOGETHER = 20  # steps of one run taken in one transaction when none waits in between
 
 
 OnWait = Callable[[str, int, int, datetime], Awaitable[None]]  # workspace, run id, version, wake_at
@@ -259,9 +260,12 @@ class Engine:
         return [d.id for d in derived]
 
     async def _lock_contacts(self, tx: Transaction, ref: ContactRef) -> None:
-        """Lock every contact the event names, in id order, before reading any of them."""
+        """Lock the identities the event names (two processes must not both create the contact of a
+        new email), then every contact it names, in id order, before reading any of them."""
         if not tx.locking:
             return
+        for kind, value in sorted(ref.identities()):
+            await tx.lock_identity(self.workspace.name, kind, value)
         found = {c.id for c in await tx.find_contacts(self.workspace.name, ref.identities())}
         for contact_id in sorted(found | ({ref.id} if ref.id is not None else set())):
             await tx.lock_contact(contact_id)
@@ -407,40 +411,61 @@ class Engine:
         self._emit([Effect(run.step_at, label, run.rule_id, "run.ended", {"reason": "failed", "error": reason})], None)
 
     async def _steps(self, run_id: int, outcome: Outcome | None, wake: int | None = None) -> RunRecord | None:
-        """Steps of a run, one transaction each; with `wake`, the run is first woken at that version,
-        in the first step's transaction (raises _NotDue when it is stale or early)."""
+        """Steps of a run until it waits or ends; with `wake`, the run is first woken at that version,
+        in the first step's transaction (raises _NotDue when it is stale or early).
+
+        Steps that follow one another without waiting are taken in one transaction (up to
+        STEPS_TOGETHER): each step's effects still commit together or not at all. When such
+        a transaction fails, the steps are taken again one transaction each, so that the
+        step that fails is the one the run is marked failed on.
+        """
+        alone = False
         while True:
             effects: list[Effect] = []
-            async with self.store.transaction() as tx:
-                run = await tx.locked_run(run_id)
-                contact = await tx.get_contact(run.contact_id) if run is not None else None
-                if wake is not None:
-                    if not await self._wake(tx, run, contact, wake, effects):
+            started: list[int] = []
+            taken = 0
+            try:
+                async with self.store.transaction() as tx:
+                    run = await tx.locked_run(run_id)
+                    contact = await tx.get_contact(run.contact_id) if run is not None else None
+                    if wake is not None and not await self._wake(tx, run, contact, wake, effects):
                         return run  # cancelled: its rule version or contact is gone
-                    wake = None
-                if run is None or run.status != "active" or (run.wake_at and run.wake_at > self.clock.now()):
-                    return run
-                rule = self._rule_for(run)
-                if contact is None or rule is None:
-                    finish(run, run.step_at, "rule version gone" if rule is None else "contact gone", "cancelled")
-                    run.version += 1
+                    if run is None or run.status != "active" or (run.wake_at and run.wake_at > self.clock.now()):
+                        return run
+                    rule = self._rule_for(run)
+                    if contact is None or rule is None:
+                        finish(run, run.step_at, "rule version gone" if rule is None else "contact gone", "cancelled")
+                        run.version += 1
+                        await tx.save_run(run)
+                        return run
+                    profile_before = (dict(contact.attributes), list(contact.tags), contact.score)
+                    while True:
+                        step = Step(tx, run, rule, contact, self.workspace, run.step_at, effects)
+                        if not await self._ended_before_step(step):
+                            node = rule.nodes.get(run.node_id) if run.node_id else None
+                            if node is None:
+                                step.advance(None)
+                            else:
+                                await self.walker.step(node, step)
+                        run.version += 1
+                        taken += 1
+                        started += step.started_runs
+                        if alone or run.status != "active" or started or taken >= STEPS_TOGETHER:
+                            break
                     await tx.save_run(run)
-                    return run
-                step = Step(tx, run, rule, contact, self.workspace, run.step_at, effects)
-                profile_before = (dict(contact.attributes), list(contact.tags), contact.score)
-                if not await self._ended_before_step(step):
-                    node = rule.nodes.get(run.node_id) if run.node_id else None
-                    if node is None:
-                        step.advance(None)
-                    else:
-                        await self.walker.step(node, step)
-                run.version += 1
-                await tx.save_run(run)
-                if (contact.attributes, contact.tags, contact.score) != profile_before:
-                    await tx.save_contact(contact)
-            self._emit(step.effects, outcome)
-            for started in step.started_runs:
-                await self._walk(started, outcome)
+                    if (contact.attributes, contact.tags, contact.score) != profile_before:
+                        await tx.save_contact(contact)
+            except _NotDue:
+                raise
+            except Exception:
+                if alone or taken == 0:  # its first step failed: that is the step the run fails on
+                    raise
+                alone = True  # rolled back: again, a step a transaction, to find the one that fails
+                continue
+            wake = None
+            self._emit(effects, outcome)
+            for started_id in started:
+                await self._walk(started_id, outcome)
             if run.status != "active":
                 return run
 
@@ -550,30 +575,51 @@ class Engine:
 
     async def run_timed(self, window_start: datetime | None = None) -> int:
         """Start runs of date and `every …` triggers due since the last check; re-evaluate segments."""
+        window = self.timed_window(window_start)
+        if window is None:
+            return 0
+        async with self._lock:
+            started = await self.run_timed_range(*window)
+        await self.dispatch()
+        return started
+
+    def timed_window(self, window_start: datetime | None = None) -> tuple[datetime, datetime] | None:
+        """(since, now) for the next timed pass, or None when nothing depends on time passing
+        (no timed rule, no segment): then no contact needs to be read."""
         now = self.clock.now()
         since = window_start or self.timed_checked_at or (now - timedelta(days=1))
         self.timed_checked_at = now
+        if not self.workspace.timed_rules() and not self.workspace.segments:
+            return None
+        return since, now
+
+    async def run_timed_range(self, since: datetime, now: datetime, after_id: int = 0,
+                              until_id: int | None = None) -> int:
+        """A timed pass over the contacts with after_id < id <= until_id (all by default): several
+        processes can share one pass, each a range. Returns how many runs it started."""
         started = 0
         timed = self.workspace.timed_rules()
-        async with self._lock:
-            after_id = 0
-            while True:
-                async with self.store.transaction() as tx:
-                    contacts = await tx.contacts(self.workspace.name, after_id, BATCH)
-                if not contacts:
-                    break
-                after_id = contacts[-1].id
-                for contact in contacts:
-                    started += await self._timed_for_contact(contact, timed, since, now)
-        await self.dispatch()
+        while True:
+            async with self.store.transaction() as tx:
+                contacts = await tx.contacts(self.workspace.name, after_id, BATCH)
+            contacts = [c for c in contacts if until_id is None or c.id <= until_id]
+            if not contacts:
+                break
+            after_id = contacts[-1].id
+            for contact in contacts:
+                started += await self._timed_for_contact(contact, timed, since, now)
         return started
 
     async def _timed_for_contact(self, contact: ContactRecord, rules: Sequence[g.Rule], since: datetime,
                                  now: datetime) -> int:
+        entered, left = segment_changes(contact, self.workspace, now)
+        if not entered and not left and not any(self._occurrences(rule, contact, since, now) for rule in rules):
+            return 0  # nothing due for this contact as read: no transaction (most contacts, most passes)
         started: list[int] = []
         effects: list[Effect] = []
         derived: list[Event] = []
         async with self.store.transaction() as tx:
+            await tx.lock_contact(contact.id)  # one contact's work at a time: its events may be in hand elsewhere
             fresh = await tx.get_contact(contact.id)
             if fresh is None:
                 return 0

@@ -40,6 +40,10 @@ class Transaction(Protocol):
         """Hold this contact's lock until the transaction ends (one contact's work at a time across
         processes); False where the database serialises writers anyway (SQLite)."""
 
+    async def lock_identity(self, workspace: str, kind: str, value: str) -> None:
+        """Hold the lock of one (kind, value) identity until the transaction ends, so that a contact
+        new to the database is created once (where `locking`)."""
+
     async def find_contacts(self, workspace: str, identities: Sequence[tuple[str, str]]) -> list[ContactRecord]:
         """Contacts owning any of these (kind, value) identities, oldest first, merged ones excluded."""
 
@@ -123,6 +127,9 @@ class Store(Protocol):
     async def upcoming_runs(self, workspace: str, until: datetime, limit: int,
                             after: tuple[datetime, int] | None = None) -> list[tuple[int, int, datetime]]:
         """(run id, version, wake_at) of runs waking by `until`, by wake_at then id, after `after` (paging)."""
+
+    async def contact_id_bounds(self, workspace: str) -> tuple[int, int] | None:
+        """The lowest and highest id of the workspace's contacts (merged ones excluded), or None."""
 
     async def next_wake(self, workspace: str) -> datetime | None:
         """The earliest wake_at of the workspace's runs, or None."""

@@ -6,9 +6,11 @@ reminder twice is a no-op and each new version gets a new id.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import job_key_prefix, result_key_prefix
 
 RESUME = "resume_run"
 
@@ -37,6 +39,18 @@ class Reminders:
         job = await self.pool.enqueue_job(RESUME, workspace, run_id, version,
                                           _job_id=job_id(workspace, run_id, version), _defer_until=at)
         return job is not None
+
+    async def remind_missing(self, workspace: str, due: Sequence[tuple[int, int, datetime]]) -> int:
+        """Enqueue the reminders among (run id, version, wake_at) that Redis does not hold (it lost
+        them, or they were never sent); returns how many. The check is one round trip for all."""
+        assert self.pool is not None, "Reminders.open() first"
+        async with self.pool.pipeline(transaction=False) as pipe:
+            for run_id, version, _ in due:
+                job = job_id(workspace, run_id, version)
+                pipe.exists(job_key_prefix + job, result_key_prefix + job)
+            held = await pipe.execute()
+        return sum([await self.remind(workspace, run_id, version, at)
+                    for (run_id, version, at), found in zip(due, held) if not found])
 
     async def depth(self) -> int:
         """Jobs waiting in the queue (due or deferred)."""

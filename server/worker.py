@@ -8,13 +8,15 @@ nothing on disk here), processes events left in an inbox and sends due messages.
 Recovery: a killed worker's job is picked up again when its in-progress key expires,
 `JOB_TIMEOUT` after it started; the sweeper does not wait for that, but its reminder has
 the same id and is a no-op while the first exists. So a run whose worker died is resumed
-within JOB_TIMEOUT (+ the poll delay); every other due run within SWEEP seconds.
+within JOB_TIMEOUT (+ the poll delay); every other due run within SWEEP seconds. Every
+job keeps to JOB_TIMEOUT: arq derives that expiry from the longest timeout of any function,
+so one long job kind would slow every recovery (a timed pass is cut into short ranges instead).
 """
 from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from arq import cron
@@ -32,6 +34,8 @@ SWEEP = 5  # seconds between sweeps
 JOB_TIMEOUT = 30  # seconds: a step is short; a killed worker's job runs again this long after it began
 DISPATCH = "dispatch_outbox"
 DISPATCH_EVERY = 0.2  # seconds: the messages of runs resumed together go out together
+TIMED_RANGE = 50  # contacts per job of a timed pass: seconds each, even 20 at a time, well within JOB_TIMEOUT
+TIMED_RANGE_JOB = "timed_range"
 KEEP_RESULT = 60  # seconds a finished job's id stays taken (ids change with the run's version anyway)
 
 
@@ -43,11 +47,16 @@ async def resume_run(ctx: dict[str, Any], workspace: str, run_id: int, version: 
         return "unknown workspace"
     if not await engine.resume(run_id, version):
         return "stale"
-    window = int(runtime.clock.now().timestamp() / DISPATCH_EVERY)  # one dispatch job per window, not per run
+    await _remind_dispatch(ctx, workspace)
+    return "resumed"
+
+
+async def _remind_dispatch(ctx: dict[str, Any], workspace: str) -> None:
+    """A dispatch job for the current window: the messages of runs resumed together go out together."""
+    window = int(ctx["runtime"].clock.now().timestamp() / DISPATCH_EVERY)  # one job per window, not per run
     if ctx.setdefault("dispatching", {}).get(workspace) != window:
         ctx["dispatching"][workspace] = window
         await ctx["redis"].enqueue_job(DISPATCH, workspace, _job_id=f"dispatch:{workspace}:{window}")
-    return "resumed"
 
 
 async def dispatch_outbox(ctx: dict[str, Any], workspace: str) -> int:
@@ -67,8 +76,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
         after = None
         while True:
             upcoming = await engine.store.upcoming_runs(name, until, 1000, after)
-            for run_id, version, wake_at in upcoming:
-                enqueued += await reminders.remind(name, run_id, version, wake_at)
+            enqueued += await reminders.remind_missing(name, upcoming)
             if len(upcoming) < 1000:
                 break
             after = (upcoming[-1][2], upcoming[-1][0])
@@ -81,9 +89,33 @@ async def sweep(ctx: dict[str, Any]) -> int:
 
 
 async def timed(ctx: dict[str, Any]) -> int:
-    """Date and `every …` triggers, and segments re-evaluated for time-based conditions."""
+    """Date and `every …` triggers, and segments re-evaluated for time-based conditions: the pass
+    is cut into ranges of contacts, one job each, so that every worker takes a share."""
     runtime: Runtime = ctx["runtime"]
-    return sum([await engine.run_timed() for engine in runtime.engines.values()])
+    enqueued = 0
+    for name, engine in runtime.engines.items():
+        window = engine.timed_window()
+        bounds = await engine.store.contact_id_bounds(name) if window is not None else None
+        if window is None or bounds is None:
+            continue
+        since, now = (moment.isoformat() for moment in window)
+        for after in range(bounds[0] - 1, bounds[1], TIMED_RANGE):
+            await ctx["redis"].enqueue_job(TIMED_RANGE_JOB, name, since, now, after, after + TIMED_RANGE,
+                                           _job_id=f"timed:{name}:{now}:{after}")
+            enqueued += 1
+    return enqueued
+
+
+async def timed_range(ctx: dict[str, Any], workspace: str, since: str, now: str, after_id: int, until_id: int) -> int:
+    """One range of contacts of a timed pass; a range run twice starts nothing twice (each
+    occurrence starts one run at most)."""
+    engine = ctx["runtime"].engines.get(workspace)
+    if engine is None:
+        return 0
+    started = await engine.run_timed_range(datetime.fromisoformat(since), datetime.fromisoformat(now),
+                                           after_id, until_id)
+    await _remind_dispatch(ctx, workspace)
+    return started
 
 
 class SharingWorker(Worker):
@@ -119,7 +151,7 @@ def worker(settings: Settings, burst: bool = False) -> Worker:
             await ctx["runtime"].stop()
         await reminders.close()
 
-    return SharingWorker(functions=[resume_run, dispatch_outbox], cron_jobs=[cron(sweep, second=set(range(0, 60, SWEEP)), run_at_startup=True),
+    return SharingWorker(functions=[resume_run, dispatch_outbox, timed_range], cron_jobs=[cron(sweep, second=set(range(0, 60, SWEEP)), run_at_startup=True),
                                                      cron(timed, second=0)],
                   redis_settings=RedisSettings.from_dsn(settings.redis_url), on_startup=startup,
                   on_shutdown=shutdown, job_timeout=JOB_TIMEOUT, keep_result=KEEP_RESULT, max_jobs=20,

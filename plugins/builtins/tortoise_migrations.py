@@ -69,29 +69,31 @@ async def set_version(db: BaseDBAsyncClient, version: int) -> None:
 
 
 async def migrate(db: BaseDBAsyncClient, fresh: bool) -> list[Migration]:
-    """Bring the schema up to date; the migrations applied (none for a fresh database)."""
+    """Bring the schema up to date; the migrations applied (none for a fresh database).
+
+    All in one transaction, under a transaction-scoped advisory lock on PostgreSQL: a second
+    process starting at the same time waits, then finds the schema up to date. (A session
+    lock would be held by whichever pooled connection ran it, and released with it.)
+    """
     postgres = db.capabilities.dialect != "sqlite"
-    if postgres:
-        await db.execute_query(f"SELECT pg_advisory_lock({LOCK})")
-    try:
-        current = await schema_version(db)
+    async with in_transaction(db.connection_name) as tx:
+        if postgres:
+            await tx.execute_query(f"SELECT pg_advisory_xact_lock({LOCK})")
+        current = await schema_version(tx)
         if fresh and current == 0:
-            await set_version(db, LATEST)
+            await set_version(tx, LATEST)
             return []
         applied = []
         for migration in MIGRATIONS:
             if migration.version <= current:
                 continue
-            async with in_transaction(db.connection_name) as tx:
-                for statement in migration.statements:
-                    table = TABLE.search(statement)
-                    if table and not await table_exists(tx, table.group(1)):
-                        continue  # created whole, with this change, by the models afterwards
-                    await tx.execute_script(statement.format(**TYPES["postgres" if postgres else "sqlite"]))
-                await set_version(tx, migration.version)
-            logger.warning("database schema migrated to version %d: %s", migration.version, migration.description)
+            for statement in migration.statements:
+                table = TABLE.search(statement)
+                if table and not await table_exists(tx, table.group(1)):
+                    continue  # created whole, with this change, by the models afterwards
+                await tx.execute_script(statement.format(**TYPES["postgres" if postgres else "sqlite"]))
+            await set_version(tx, migration.version)
             applied.append(migration)
-        return applied
-    finally:
-        if postgres:
-            await db.execute_query(f"SELECT pg_advisory_unlock({LOCK})")
+    for migration in applied:
+        logger.warning("database schema migrated to version %d: %s", migration.version, migration.description)
+    return applied

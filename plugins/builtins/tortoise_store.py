@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -34,6 +35,32 @@ def _record(cls: type[R], row: Model) -> R:
 
 def _columns(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "id"}
+
+
+@cache
+def _pooled_connection_class() -> type:
+    """Pooled PostgreSQL connections handed back without asyncpg's reset query.
+
+    The pool still rolls back a transaction left open; the query (RESET ALL, CLOSE ALL,
+    UNLISTEN *, unlocking session advisory locks) undoes what the store never does (its
+    locks end with their transaction), and cost a round trip per transaction.
+    """
+    import asyncpg  # installed with PostgreSQL support only
+
+    class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+        def get_reset_query(self) -> str:
+            return ""
+
+    return PooledConnection
+
+
+def _connection_config(url: str) -> str | dict[str, Any]:
+    """Tortoise's connection settings for a URL: asyncpg connections without the reset query."""
+    config = expand_db_url(url)
+    if config["engine"] != "tortoise.backends.asyncpg":
+        return url
+    config["credentials"]["connection_class"] = _pooled_connection_class()
+    return config
 
 
 @cache
@@ -66,6 +93,8 @@ class _Tx:
         return True
 
     async def insert_events(self, events: Sequence[EventRecord]) -> None:
+        if not events:
+            return
         rows = [m.Event(**_columns(event)) for event in events]
         await m.Event.bulk_create(rows, ignore_conflicts=True, using_db=self.db)
 
@@ -94,6 +123,11 @@ class _Tx:
             return False  # SQLite: one writer at a time already
         await self.db.execute_query("SELECT pg_advisory_xact_lock($1)", [contact_id])
         return True
+
+    async def lock_identity(self, workspace: str, kind: str, value: str) -> None:
+        if self.locking:  # the two-key lock space: (1, hash) never meets a contact id's one-key lock
+            await self.db.execute_query("SELECT pg_advisory_xact_lock(1, hashtext($1))",
+                                        [f"{workspace}\x1f{kind}\x1f{value}"])
 
     async def find_contacts(self, workspace: str, identities: Sequence[tuple[str, str]]) -> list[ContactRecord]:
         if not identities:
@@ -185,15 +219,22 @@ class _Tx:
 
     async def contact_runs(self, contact_id: int, rule_id: str | None = None,
                            statuses: Sequence[str] | None = None) -> list[RunRecord]:
-        query = m.Run.filter(contact_id=contact_id)
+        conditions, values = ["contact_id = {}"], [contact_id]
         if rule_id is not None:
-            query = query.filter(rule_id=rule_id)
+            conditions.append("rule_id = {}")
+            values.append(rule_id)  # type: ignore[arg-type]
         if statuses is not None:
-            query = query.filter(status__in=list(statuses))
-        return [_record(RunRecord, r) for r in await query.order_by("id").using_db(self.db)]
+            conditions.append(f"status IN ({', '.join('{}' for _ in statuses)})")
+            values += statuses  # type: ignore[arg-type]
+        where = " AND ".join(conditions).format(*(placeholder(self.dialect, n + 1) for n in range(len(values))))
+        _, found = await self.db.execute_query(f"{self.run_rows.select} WHERE {where} ORDER BY id", values)
+        return [self.run_rows.read(row) for row in found]
 
     async def occurrence_exists(self, workspace: str, occurrence: str) -> bool:
-        return await m.Run.filter(workspace=workspace, occurrence=occurrence).using_db(self.db).exists()
+        _, found = await self.db.execute_query(
+            f"SELECT 1 FROM relance_runs WHERE workspace = {placeholder(self.dialect, 1)} AND occurrence = "
+            f"{placeholder(self.dialect, 2)}", [workspace, occurrence])
+        return bool(found)
 
     # outbox and tasks
     async def contact_messages(self, contact_id: int, since: datetime) -> list[MessageRecord]:
@@ -270,7 +311,7 @@ class TortoiseStore:
         # Tortoise caches each table's SQL by connection name, whatever the dialect: a name per
         # backend keeps SQLite's SQL away from PostgreSQL when one process uses both (tests, simulate).
         connection = f"relance_{self.url.split(':', 1)[0].lower()}"
-        config = {"connections": {connection: self.url},
+        config = {"connections": {connection: _connection_config(self.url)},
                   "apps": {"relance": {"models": [m.__name__], "default_connection": connection}}}
         with self.context:
             await self.context.init(config=config, _enable_global_fallback=True)
@@ -307,6 +348,12 @@ class TortoiseStore:
             query = query.filter(Q(wake_at__gt=after[0]) | Q(wake_at=after[0], id__gt=after[1]))
         rows = await query.order_by("wake_at", "id").limit(limit).values_list("id", "version", "wake_at")
         return [(int(i), int(v), w) for i, v, w in rows]
+
+    async def contact_id_bounds(self, workspace: str) -> tuple[int, int] | None:
+        query = m.Contact.filter(workspace=workspace, merged_into=None)
+        first = await query.order_by("id").first().values_list("id", flat=True)
+        last = await query.order_by("-id").first().values_list("id", flat=True)
+        return None if first is None else (int(first), int(last))  # type: ignore[call-overload]
 
     async def next_wake(self, workspace: str) -> datetime | None:
         row = await m.Run.filter(workspace=workspace, wake_at__not_isnull=True, status__in=["active", "waiting"]) \

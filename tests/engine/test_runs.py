@@ -304,6 +304,20 @@ async def test_a_failing_step_fails_its_run_and_holds_back_no_one_else(open_shop
     assert len(failed) == 1 and "r/steps/1" in (failed[0].end_reason or "")
 
 
+async def test_steps_taken_together_keep_those_before_a_failing_one(open_shop) -> None:
+    """Steps without a wait between them share a transaction; when one fails, the steps before
+    it still count (sent once, tagged) and the run fails on the step that raised."""
+    shop = await open_shop(rule("send chat ping\ntag first\nset x = round(event.total, event.digits)\nsend chat ping"))
+    await shop.event("checkout.started", {"email": "bob@x.test"}, total=3.14159, digits=1.5)
+    assert [m.body for m in shop.channel.sent] == ["ping"]
+    [run] = await shop.engine.store.runs("shop")
+    assert run.status == "failed" and "r/steps/2" in (run.end_reason or "")
+    assert [e["node"] for e in run.trace if e.get("node")] == ["r/steps/0", "r/steps/1", "r/steps/2"]
+    async with shop.engine.store.transaction() as tx:
+        contact = await tx.get_contact(run.contact_id)
+    assert contact is not None and contact.tags == ["first"]
+
+
 async def test_a_run_whose_rule_version_is_gone_is_cancelled_not_stuck(open_shop, write, functions) -> None:
     from relance.dsl import check_workspace
 

@@ -40,6 +40,16 @@ async def waiting_runs(database: str, rules: Path, count: int, wake_at: datetime
     await store.close()
 
 
+async def empty_tables(database: str) -> None:
+    """Every relance_* table emptied (created first on a new database)."""
+    store = TortoiseStore(database)
+    await store.open()
+    try:
+        await store.context.db().execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+    finally:
+        await store.close()
+
+
 async def remind_all(redis_url: str, count: int, wake_at: datetime, spread: timedelta) -> int:
     """Reminders for every run, as `relance serve` enqueues them; the queue's depth after."""
     reminders = Reminders(redis_url)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -15,14 +16,18 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
+from relance.engine.records import ContactRecord, MessageRecord, RunRecord
+from relance.plugins.builtins import tortoise_models as m
 from relance.plugins.builtins.tortoise_store import TortoiseStore
 
 from ..engine.conftest import POSTGRES_URL, _postgres_reachable
 from ..plugins.fake_providers import Recorded, receiver_app, serving
-from .scale_runs import finished, lateness, remind_all, sending, waiting_runs
+from .conftest import free_port
+from .scale_runs import empty_tables, finished, lateness, remind_all, sending, waiting_runs
 
 REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RUNS = int(os.environ.get("RELANCE_TEST_SCALE_RUNS", "1000"))
@@ -134,3 +139,101 @@ def test_flush_redis_while_runs_wait_the_sweeper_brings_them_back_on_time(scale,
     assert min(late) >= 0, "a step ran early"
     assert late[int(len(late) * 0.99) - 1] < 1.0 and max(late) < 2.0, \
         f"p99 {late[int(len(late) * 0.99) - 1]:.2f} s late, max {max(late):.2f} s"
+
+
+BURST_RULES = """\
+workspace: burst
+channels: {chat: {plugin: log}}
+scoring: {checkout.started: +1, page.viewed: +1}
+templates: {a: {chat: "a"}, b: {chat: "b"}}
+rules:
+  - id: panier
+    when: checkout.started
+    entry: once
+    steps: [send chat a, wait 1s, send chat b, tag done]
+"""
+BURST_CONTACTS = int(os.environ.get("RELANCE_TEST_BURST_CONTACTS", "1000"))
+
+
+def start_server(rules: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A `relance serve` process on PostgreSQL + Redis; its base URL once it answers."""
+    port = free_port()
+    with log.open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "relance.server", "serve", str(rules), "--port", str(port)],
+                                   env={**env, "RELANCE_LOG_LEVEL": "info"}, stdout=sink, stderr=subprocess.STDOUT,
+                                   cwd=log.parent)
+    wait_until(lambda: "Uvicorn running" in log.read_text(errors="replace") or process.poll() is not None, 60,
+               f"the server did not start:\n{log.read_text()}")
+    assert process.poll() is None, log.read_text()
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def send_bursts(bases: list[str], key: str, contacts: int) -> list[int]:
+    """Each contact sends 3 checkout.started and 2 page.viewed, spread over both servers and
+    shuffled, 64 requests in flight at a time. Returns the answers' status codes."""
+    events = [{"id": f"{kind}-{n}-{k}", "type": kind, "contact": {"email": f"c{n}@example.test"},
+               "properties": {"cart": {"total": 50 + k}} if kind == "checkout.started" else {}}
+              for n in range(contacts) for kind, times in (("checkout.started", 3), ("page.viewed", 2))
+              for k in range(times)]
+    random.Random(7).shuffle(events)
+    headers = {"Authorization": f"Bearer {key}"}
+    in_flight = asyncio.Semaphore(64)  # requests at once; the rest queue here, not in httpx's pool
+
+    async def post(client: httpx.AsyncClient, n: int, event: dict[str, object]) -> int:
+        async with in_flight:
+            return (await client.post(f"{bases[n % len(bases)]}/v1/events", json=event)).status_code
+
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=64), headers=headers) as client:
+        return await asyncio.gather(*(post(client, n, event) for n, event in enumerate(events)))
+
+
+async def burst_outcome() -> tuple[list[ContactRecord], list[RunRecord], list[MessageRecord], list[int | None]]:
+    store = TortoiseStore(POSTGRES_URL)
+    await store.open()
+    try:
+        async with store.transaction() as tx:
+            contacts = await tx.contacts("burst", 0, 100_000)
+        events = await m.Event.filter(workspace="burst").values_list("contact_id", flat=True)
+        return contacts, await store.runs("burst"), await store.messages("burst"), list(events)
+    finally:
+        await store.close()
+
+
+def test_two_servers_two_workers_bursts_of_one_contact_stay_in_order(tmp_path: Path) -> None:
+    reachable()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    asyncio.run(empty_tables(POSTGRES_URL))
+    rules = tmp_path / "burst.yaml"
+    rules.write_text(BURST_RULES, encoding="utf-8")
+    env = {**os.environ, "DATABASE_URL": POSTGRES_URL, "REDIS_URL": REDIS_URL, "RELANCE_LOG_LEVEL": "warning"}
+    key = subprocess.run([sys.executable, "-m", "relance.server", "keys", "create", "burst"], env=env, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    processes = [start_worker(rules, env, tmp_path / f"worker-{n}.log") for n in range(2)]
+    servers = [start_server(rules, env, tmp_path / f"serve-{n}.log") for n in range(2)]
+    processes += [process for process, _ in servers]
+    logs = lambda: "\n".join(log.read_text()[-2000:] for log in tmp_path.glob("*.log"))  # noqa: E731
+    try:
+        statuses = asyncio.run(send_bursts([base for _, base in servers], key, BURST_CONTACTS))
+        assert set(statuses) == {202}, statuses
+        wait_until(lambda: sum(r.status == "finished" for r in asyncio.run(burst_outcome())[1]) == BURST_CONTACTS,
+                   240, f"runs did not all finish:\n{logs()}")
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(60)
+    contacts, runs, messages, event_contacts = asyncio.run(burst_outcome())
+    assert len(event_contacts) == 5 * BURST_CONTACTS and None not in event_contacts  # each processed, none set aside
+    assert len(contacts) == BURST_CONTACTS  # a new email became one contact, though two servers saw it at once
+    assert {c.score for c in contacts} == {5} and all(c.tags == ["done"] for c in contacts)  # no update lost
+    assert sorted(r.contact_id for r in runs) == sorted(c.id for c in contacts)  # one run each: no duplicate
+    for run in runs:
+        nodes = [entry["node"] for entry in run.trace if entry.get("node")]
+        assert nodes == [f"panier/steps/{n}" for n in range(4)], (run.id, run.trace)
+    by_run: dict[int, list[MessageRecord]] = {}
+    for message in messages:
+        by_run.setdefault(message.run_id, []).append(message)  # type: ignore[arg-type]
+    for found in by_run.values():
+        found.sort(key=lambda msg: msg.id or 0)
+        assert [msg.template for msg in found] == ["a", "b"] and found[0].created_at < found[1].created_at
+    assert len(by_run) == BURST_CONTACTS
