@@ -44,6 +44,11 @@ class Dispatcher:
     def __init__(self, store: Store, clock: Clock, channels: Mapping[str, Channel], links: Links | None = None,
                  emit: Callable[[list[Effect]], None] = lambda effects: None) -> None:
         self.store, self.clock, self.channels, self.links, self.emit = store, clock, channels, links, emit
+        self.stopping = False  # set when the process is told to stop: the group in hand is the last
+
+    def stop(self) -> None:
+        """Claim no new group: a stopping process finishes the messages it holds and leaves the rest."""
+        self.stopping = True
 
     async def recover(self, workspace: str, stuck: timedelta | None = None) -> int:
         """Messages claimed by a process that died are sent again (at least once; channels get
@@ -60,11 +65,12 @@ class Dispatcher:
         most one group over again, with the same keys.
         """
         delivered = 0
-        while True:
+        while not self.stopping:
             sent, claimed = await self._group(workspace)
             delivered += sent
             if claimed < GROUP:
-                return delivered
+                break
+        return delivered
 
     async def _group(self, workspace: g.Workspace) -> tuple[int, int]:
         """(delivered, claimed) for one group."""

@@ -380,7 +380,7 @@ class Engine:
 
     # ---------------------------------------------------------------- walking
     async def _walk(self, run_id: int, outcome: Outcome | None = None, wake: int | None = None) -> None:
-        """Take steps, one transaction each, until the run waits or ends (woken first at version `wake`).
+        """Take steps until the run waits or ends (woken first at version `wake`); see `_steps`.
 
         A step that raises is rolled back and its run marked failed, with the error in its
         trace: it never holds back the other due runs.

@@ -255,13 +255,20 @@ def serve(rules: tuple[str, ...], host: str | None, port: int | None, workers: i
 @click.option("--database-url", help="postgres://… (DATABASE_URL), the servers' database.")
 @click.option("--redis-url", help="redis://HOST:PORT/DB (REDIS_URL), the servers' Redis.")
 @click.option("--config", "config_file", help="A TOML config file (default relance.toml if present).")
-def worker(rules: tuple[str, ...], database_url: str | None, redis_url: str | None, config_file: str | None) -> None:
+@click.option("--check", is_flag=True, help="Health check: exit 0 if a worker of this host polled lately, else 1.")
+def worker(rules: tuple[str, ...], database_url: str | None, redis_url: str | None, config_file: str | None,
+           check: bool) -> None:
     """Run due steps, send the outbox and run periodic jobs (arq), beside `relance serve` processes."""
-    from .worker import run
+    from .worker import check as check_workers, run
 
     settings = _settings({"rules": rules, "database_url": database_url, "redis_url": redis_url}, config_file)
     if not settings.redis_url:
         raise click.UsageError("relance worker needs Redis: set REDIS_URL or --redis-url")
+    if check:
+        alive = asyncio.run(check_workers(settings))
+        click.echo("\n".join(alive) if alive else "no worker of this host polled in the last "
+                   "health interval", err=not alive)
+        sys.exit(0 if alive else 1)
     try:
         run(settings)
     except RelanceError as error:

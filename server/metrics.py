@@ -20,6 +20,8 @@ class Metrics:
                             registry=self.registry)
         self.queue = Gauge("relance_queue_depth", "Reminders waiting in Redis for `relance worker` processes",
                            registry=self.registry)
+        self.workers = Gauge("relance_workers_alive", "`relance worker` processes that polled lately",
+                             registry=self.registry)
         self.lateness = Gauge("relance_timer_lateness_seconds", "How late the most overdue due run is",
                               ["workspace"], registry=self.registry)
 
@@ -32,6 +34,7 @@ class Metrics:
             self.lateness.labels(name).set(max(0.0, (now - wake).total_seconds()) if wake else 0.0)
         if runtime.reminders is not None:
             self.queue.set(await runtime.reminders.depth())
+            self.workers.set(await runtime.reminders.workers_alive())
         return generate_latest(self.registry)
 
 

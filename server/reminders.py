@@ -13,6 +13,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import job_key_prefix, result_key_prefix
 
 RESUME = "resume_run"
+HEALTH = "arq:queue:health-check:"  # + the worker's host name and pid; arq refreshes it while the worker polls
 
 
 def job_id(workspace: str, run_id: int, version: int) -> str:
@@ -51,6 +52,11 @@ class Reminders:
             held = await pipe.execute()
         return sum([await self.remind(workspace, run_id, version, at)
                     for (run_id, version, at), found in zip(due, held) if not found])
+
+    async def workers_alive(self) -> int:
+        """Workers that wrote their health key lately (it expires when a worker stops polling)."""
+        assert self.pool is not None
+        return len([key async for key in self.pool.scan_iter(match=f"{HEALTH}*", count=1000)])
 
     async def depth(self) -> int:
         """Jobs waiting in the queue (due or deferred)."""

@@ -15,7 +15,10 @@ so one long job kind would slow every recovery (a timed pass is cut into short r
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
+from signal import Signals
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +28,7 @@ from arq.worker import Worker
 
 from relance.engine.clock import SystemClock
 
-from .reminders import Reminders
+from .reminders import HEALTH, Reminders
 from .runtime import Runtime
 from .settings import Settings
 
@@ -36,6 +39,7 @@ DISPATCH = "dispatch_outbox"
 DISPATCH_EVERY = 0.2  # seconds: the messages of runs resumed together go out together
 TIMED_RANGE = 50  # contacts per job of a timed pass: seconds each, even 20 at a time, well within JOB_TIMEOUT
 TIMED_RANGE_JOB = "timed_range"
+HEALTH_EVERY = 10  # seconds between health writes: a worker whose key is gone stopped polling
 KEEP_RESULT = 60  # seconds a finished job's id stays taken (ids change with the run's version anyway)
 
 
@@ -130,6 +134,13 @@ class SharingWorker(Worker):
         random.shuffle(job_ids)
         await super().start_jobs(job_ids)
 
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        """SIGINT/SIGTERM: no new job, and dispatchers claim no new group; what is in hand finishes."""
+        runtime: Runtime | None = self.ctx.get("runtime")
+        for engine in runtime.engines.values() if runtime is not None else ():
+            engine.dispatcher.stop()
+        super().handle_sig_wait_for_completion(signum)
+
 
 def worker(settings: Settings, burst: bool = False) -> Worker:
     """An arq worker on the settings' Redis, with the runtime built at start-up."""
@@ -155,7 +166,26 @@ def worker(settings: Settings, burst: bool = False) -> Worker:
                                                      cron(timed, second=0)],
                   redis_settings=RedisSettings.from_dsn(settings.redis_url), on_startup=startup,
                   on_shutdown=shutdown, job_timeout=JOB_TIMEOUT, keep_result=KEEP_RESULT, max_jobs=20,
-                  poll_delay=0.05, burst=burst, handle_signals=True, job_completion_wait=JOB_TIMEOUT)
+                  poll_delay=0.05, burst=burst, health_check_interval=HEALTH_EVERY,
+                  health_check_key=health_key(), handle_signals=True, job_completion_wait=JOB_TIMEOUT)
+
+
+def health_key(pid: int | None = None) -> str:
+    """This worker's health key in Redis: one per host and process."""
+    return f"{HEALTH}{socket.gethostname()}:{pid or os.getpid()}"
+
+
+async def check(settings: Settings) -> list[str]:
+    """What the workers of this host last reported (arq's health line), one per live worker."""
+    reminders = Reminders(settings.redis_url or "")
+    await reminders.open()
+    try:
+        assert reminders.pool is not None
+        keys = [key async for key in reminders.pool.scan_iter(match=f"{HEALTH}{socket.gethostname()}:*")]
+        return [f"{key.decode().removeprefix(HEALTH)}: {(await reminders.pool.get(key) or b'').decode()}"
+                for key in sorted(keys)]
+    finally:
+        await reminders.close()
 
 
 def run(settings: Settings) -> None:

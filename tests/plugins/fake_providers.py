@@ -48,6 +48,7 @@ class Recorded:
 
     requests: list[dict[str, Any]] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
+    delay: float = 0.0  # seconds the webhook receiver takes to answer: a slow provider
 
 
 def _basic_auth(header: str) -> tuple[str, str] | None:
@@ -92,6 +93,7 @@ def receiver_app(recorded: Recorded, secret: str | None = None,
         headers = dict(request.headers)
         verified = secret is None or verify_signature(secret, headers.get("x-relance-timestamp", ""), body,
                                                       headers.get("x-relance-signature", ""), now=now())
+        await asyncio.sleep(recorded.delay)
         recorded.requests.append({"body": body, "headers": headers, "verified": verified})
         if not verified:
             return Response("bad signature", status_code=401)

@@ -237,3 +237,31 @@ def test_two_servers_two_workers_bursts_of_one_contact_stay_in_order(tmp_path: P
         found.sort(key=lambda msg: msg.id or 0)
         assert [msg.template for msg in found] == ["a", "b"] and found[0].created_at < found[1].created_at
     assert len(by_run) == BURST_CONTACTS
+
+
+def test_sigterm_lets_the_sends_in_hand_finish_then_another_worker_takes_the_rest(scale, tmp_path: Path) -> None:
+    rules, recorded, env = scale
+    recorded.delay = 0.1  # a slow provider: a group of sends is in progress when the worker is told to stop
+    runs = 300
+    asyncio.run(waiting_runs(POSTGRES_URL, rules, runs, datetime.now(timezone.utc) + timedelta(seconds=2)))
+    log = tmp_path / "worker.log"
+    first = start_worker(rules, env, log)
+    wait_until(lambda: len(recorded.requests) >= 10 or first.poll() is not None, 60,
+               f"the worker delivered nothing:\n{log.read_text()}")
+    health = subprocess.run([sys.executable, "-m", "relance.server", "worker", "--check"], env=env,
+                            capture_output=True, text=True)
+    assert health.returncode == 0 and f":{first.pid}: " in health.stdout, health.stdout + health.stderr
+    first.send_signal(signal.SIGTERM)
+    signalled_at = len(recorded.requests)
+    assert first.wait(60) == 0, log.read_text()[-3000:]
+    assert len(recorded.requests) > signalled_at  # the sends in progress went on after the signal, not cut off
+    assert asyncio.run(sending(POSTGRES_URL)) == 0  # and were recorded: no message left claimed
+    second = start_worker(rules, env, log)
+    try:
+        wait_until(lambda: asyncio.run(finished(POSTGRES_URL))[0] == runs, 120,
+                   f"runs did not all finish:\n{log.read_text()[-3000:]}")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(60)
+    keys = [r["headers"]["idempotency-key"] for r in recorded.requests]
+    assert sorted(keys) == sorted(f"{n + 1}:r/steps/1:1" for n in range(runs))  # each once: none repeated, none lost
