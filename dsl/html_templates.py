@@ -24,7 +24,7 @@ from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
+from babel.dates import PATTERN_CHARS, format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from jinja2 import (
     ChainableUndefined,
@@ -219,6 +219,15 @@ _DATE_FORMATTERS = {"date": lambda f: format_date(_SAMPLE.date(), f, locale="en"
                     "datetime": lambda f: format_datetime(_SAMPLE, f, tzinfo=UTC, locale="en")}
 
 
+def _stray_letters(pattern: str) -> bool:
+    """Whether a date pattern (not a named format) has letters outside quotes that are no date
+    field: CLDR reserves them, and newer Babel prints them as they are instead of refusing."""
+    if pattern in ("short", "medium", "long", "full"):
+        return False
+    unquoted = re.sub(r"'[^']*'", "", pattern)
+    return any(c.isascii() and c.isalpha() and c not in PATTERN_CHARS for c in unquoted)
+
+
 # ------------------------------------------------------------ environment
 class _Sandbox(SandboxedEnvironment):
     """The sandbox, reading mappings as the rule language does.
@@ -370,7 +379,10 @@ class _Checker:
         pattern = args[0].value
         try:
             sample(pattern)
+            bad = _stray_letters(pattern)
         except (KeyError, ValueError, AttributeError, TypeError):
+            bad = True
+        if bad:
             yield self._at(lineno, re.escape(repr(pattern)[1:-1]),
                            f"bad {name} format '{pattern}'; use short, medium, long, full "
                            "or a pattern such as 'd MMMM y'")
