@@ -45,6 +45,7 @@ class Dispatcher:
                  emit: Callable[[list[Effect]], None] = lambda effects: None) -> None:
         self.store, self.clock, self.channels, self.links, self.emit = store, clock, channels, links, emit
         self.stopping = False  # set when the process is told to stop: the group in hand is the last
+        self.group_time = GROUP_TIME  # a group hands back what it has not sent by then
 
     def stop(self) -> None:
         """Claim no new group: a stopping process finishes the messages it holds and leaves the rest."""
@@ -57,15 +58,16 @@ class Dispatcher:
         before = None if stuck is None else self.clock.now() - stuck
         return await self.store.requeue_sending(workspace, before)
 
-    async def dispatch(self, workspace: g.Workspace) -> int:
-        """Send every pending message whose time has come; returns how many were delivered.
+    async def dispatch(self, workspace: g.Workspace, until: datetime | None = None) -> int:
+        """Send every pending message whose time has come (claiming no new group after `until`);
+        returns how many were delivered.
 
         Messages go in groups: claimed together in one transaction, handed to their channels
         one by one, their outcomes recorded together in another. A crash in between hands at
         most one group over again, with the same keys.
         """
         delivered = 0
-        while not self.stopping:
+        while not self.stopping and (until is None or self.clock.now() < until):
             sent, claimed = await self._group(workspace)
             delivered += sent
             if claimed < GROUP:
@@ -85,7 +87,7 @@ class Dispatcher:
                 claimed.append((message, contact, history))
         outcomes = []
         for message, contact, history in claimed:
-            if self.clock.now() - now > GROUP_TIME:  # slow channels: hand the rest back rather than hold
+            if self.clock.now() - now > self.group_time:  # slow channels: hand the rest back rather than hold
                 _set(message, "pending", None)      # them past the time after which others re-send them
                 outcomes.append((message, contact, None))
                 continue

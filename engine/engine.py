@@ -30,9 +30,10 @@ logger = logging.getLogger("relance.engine")
 SEGMENT_EVENTS = ("segment.entered", "segment.left")
 BATCH = 500
 STEPS_TOGETHER = 20  # steps of one run taken in one transaction when none waits in between
+TIMED_TOGETHER = 50  # contacts whose due timed runs start, with their first steps, in one transaction
 
 
-OnWait = Callable[[str, int, int, datetime], Awaitable[None]]  # workspace, run id, version, wake_at
+OnWait = Callable[[str, Sequence[tuple[int, int, datetime]]], Awaitable[object]]  # workspace, [(run id, version, wake_at)]
 
 
 @dataclass
@@ -338,11 +339,14 @@ class Engine:
         where = trigger.where if isinstance(trigger, (g.EventTrigger, g.DateTrigger, g.YearlyTrigger)) else None
         return bool((where is None or where(scope)) and (rule.condition is None or rule.condition(scope)))
 
-    async def _entry_allowed(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, at: datetime) -> bool:
+    async def _entry_allowed(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, at: datetime,
+                             runs: Sequence[RunRecord] | None = None) -> bool:
+        """Whether the rule's `entry` lets the contact in now, given its `runs` of the rule (read when not given)."""
         entry = rule.entry
         if entry.kind == "always":
             return True
-        runs = await tx.contact_runs(contact.id, rule.id)
+        if runs is None:
+            runs = await tx.contact_runs(contact.id, rule.id)
         if entry.kind == "once":
             return not runs
         if any(r.status in ACTIVE_STATUSES for r in runs):
@@ -352,28 +356,34 @@ class Engine:
         return True
 
     async def _maybe_start(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, event: Event,
-                           occurrence: str | None = None) -> RunRecord | None:
-        if not self._trigger_matches(rule, contact, event) or not await self._entry_allowed(tx, rule, contact, event.at):
+                           occurrence: str | None = None, runs: Sequence[RunRecord] | None = None) -> RunRecord | None:
+        run = await self._admitted(tx, rule, contact, event, occurrence, runs)
+        return await tx.create_run(run) if run is not None else None
+
+    async def _admitted(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, event: Event,
+                        occurrence: str | None = None, runs: Sequence[RunRecord] | None = None) -> RunRecord | None:
+        """A new run of `rule` for `event`, not stored yet, when its trigger matches and its entry
+        lets the contact in (given the contact's `runs` of the rule, read when not given)."""
+        if not self._trigger_matches(rule, contact, event) \
+                or not await self._entry_allowed(tx, rule, contact, event.at, runs):
             return None
         at = min(event.at, self.clock.now())
-        return await self._create_run(tx, rule, contact.id, at, event.as_json(),
-                                      f"started by {event.type} {event.id}", occurrence)
+        return self._new_run(rule, contact.id, at, event.as_json(), f"started by {event.type} {event.id}", occurrence)
 
-    async def _create_run(self, tx: Transaction, rule: g.Rule, contact_id: int, at: datetime,
-                          trigger_event: dict[str, Any], why: str, occurrence: str | None = None) -> RunRecord:
+    def _new_run(self, rule: g.Rule, contact_id: int, at: datetime, trigger_event: dict[str, Any], why: str,
+                 occurrence: str | None = None) -> RunRecord:
         """A run at the rule's first node, due now; `trigger_event` is what its steps see as `event`."""
-        run = RunRecord(self.workspace.name, contact_id, rule.id, rule.version, started_at=at, step_at=at,
-                        trigger_event=trigger_event, node_id=rule.start, wake_at=at, occurrence=occurrence,
-                        trace=[{"at": at.isoformat(), "node": None, "why": why}])
-        return await tx.create_run(run)
+        return RunRecord(self.workspace.name, contact_id, rule.id, rule.version, started_at=at, step_at=at,
+                         trigger_event=trigger_event, node_id=rule.start, wake_at=at, occurrence=occurrence,
+                         trace=[{"at": at.isoformat(), "node": None, "why": why}])
 
     async def _start_from_step(self, step: Step, rule_id: str) -> RunRecord | None:
         rule = self.workspace.rules.get(rule_id)
         if rule is None or not await self._entry_allowed(step.tx, rule, step.contact, step.at):
             return None
         trigger = {**step.run.trigger_event, "id": f"start:{step.run.id}:{rule_id}"}
-        created = await self._create_run(step.tx, rule, step.contact.id, step.at, trigger,
-                                         f"started by {step.rule.id} (run {step.run.id})")
+        created = await step.tx.create_run(self._new_run(rule, step.contact.id, step.at, trigger,
+                                                         f"started by {step.rule.id} (run {step.run.id})"))
         step.started_runs.append(created.id)  # type: ignore[arg-type]
         step.effects.append(Effect(step.at, step.contact.label(), rule.id, "run.started", {"by": step.rule.id}))
         return created
@@ -394,7 +404,7 @@ class Engine:
             await self._fail(run_id, error)
             return
         if run is not None and run.status == "waiting" and run.wake_at is not None and self.on_wait is not None:
-            await self.on_wait(self.workspace.name, run.id, run.version, run.wake_at)  # type: ignore[arg-type]
+            await self.on_wait(self.workspace.name, [(run.id, run.version, run.wake_at)])  # type: ignore[list-item]
 
     async def _fail(self, run_id: int, error: Exception) -> None:
         async with self.store.transaction() as tx:
@@ -423,7 +433,7 @@ class Engine:
         while True:
             effects: list[Effect] = []
             started: list[int] = []
-            taken = 0
+            first_version: int | None = None  # the run's, before its first step here
             try:
                 async with self.store.transaction() as tx:
                     run = await tx.locked_run(run_id)
@@ -438,27 +448,17 @@ class Engine:
                         run.version += 1
                         await tx.save_run(run)
                         return run
-                    profile_before = (dict(contact.attributes), list(contact.tags), contact.score)
-                    while True:
-                        step = Step(tx, run, rule, contact, self.workspace, run.step_at, effects)
-                        if not await self._ended_before_step(step):
-                            node = rule.nodes.get(run.node_id) if run.node_id else None
-                            if node is None:
-                                step.advance(None)
-                            else:
-                                await self.walker.step(node, step)
-                        run.version += 1
-                        taken += 1
-                        started += step.started_runs
-                        if alone or run.status != "active" or started or taken >= STEPS_TOGETHER:
-                            break
+                    profile_before = _profile(contact)
+                    first_version = run.version
+                    await self._take_steps(tx, run, rule, contact, effects, started, alone)
                     await tx.save_run(run)
-                    if (contact.attributes, contact.tags, contact.score) != profile_before:
+                    if _profile(contact) != profile_before:
                         await tx.save_contact(contact)
             except _NotDue:
                 raise
             except Exception:
-                if alone or taken == 0:  # its first step failed: that is the step the run fails on
+                if alone or first_version is None or run.version == first_version:  # its first step failed:
+                    # that is the step the run fails on
                     raise
                 alone = True  # rolled back: again, a step a transaction, to find the one that fails
                 continue
@@ -468,6 +468,26 @@ class Engine:
                 await self._walk(started_id, outcome)
             if run.status != "active":
                 return run
+
+    async def _take_steps(self, tx: Transaction, run: RunRecord, rule: g.Rule, contact: ContactRecord,
+                          effects: list[Effect], started: list[int], one: bool = False) -> None:
+        """Steps of an active run in `tx` until it waits or ends, starts another run, or has taken
+        STEPS_TOGETHER (one with `one`); each step adds one to the run's version. The caller saves
+        the run and contact."""
+        taken = 0
+        while True:
+            step = Step(tx, run, rule, contact, self.workspace, run.step_at, effects)
+            if not await self._ended_before_step(step):
+                node = rule.nodes.get(run.node_id) if run.node_id else None
+                if node is None:
+                    step.advance(None)
+                else:
+                    await self.walker.step(node, step)
+            run.version += 1
+            taken += 1
+            started += step.started_runs
+            if one or run.status != "active" or step.started_runs or taken >= STEPS_TOGETHER:
+                return
 
     async def _ended_before_step(self, step: Step) -> bool:
         """Goals and exits judged on the events' own times: a late order still stops the next reminder."""
@@ -575,7 +595,7 @@ class Engine:
 
     async def run_timed(self, window_start: datetime | None = None) -> int:
         """Start runs of date and `every …` triggers due since the last check; re-evaluate segments."""
-        window = self.timed_window(window_start)
+        window = await self.timed_window(window_start)
         if window is None:
             return 0
         async with self._lock:
@@ -583,15 +603,18 @@ class Engine:
         await self.dispatch()
         return started
 
-    def timed_window(self, window_start: datetime | None = None) -> tuple[datetime, datetime] | None:
+    async def timed_window(self, window_start: datetime | None = None) -> tuple[datetime, datetime] | None:
         """(since, now) for the next timed pass, or None when nothing depends on time passing
-        (no timed rule, no segment): then no contact needs to be read."""
+        (no timed rule, no segment): then no contact needs to be read. `since` is when the last
+        pass of any process began (kept in the store: whichever worker runs the next pass, and a
+        restart, go on from there), else a day ago."""
         now = self.clock.now()
-        since = window_start or self.timed_checked_at or (now - timedelta(days=1))
-        self.timed_checked_at = now
+        last, self.timed_checked_at = self.timed_checked_at, now
         if not self.workspace.timed_rules() and not self.workspace.segments:
             return None
-        return since, now
+        kept = await self.store.swap_value(f"timed_checked_at:{self.workspace.name}", now.isoformat())
+        since = window_start or (datetime.fromisoformat(kept) if kept else last) or (now - timedelta(days=1))
+        return min(since, now), now
 
     async def run_timed_range(self, since: datetime, now: datetime, after_id: int = 0,
                               until_id: int | None = None) -> int:
@@ -601,20 +624,86 @@ class Engine:
         timed = self.workspace.timed_rules()
         while True:
             async with self.store.transaction() as tx:
-                contacts = await tx.contacts(self.workspace.name, after_id, BATCH)
-            contacts = [c for c in contacts if until_id is None or c.id <= until_id]
+                contacts = await tx.contacts(self.workspace.name, after_id, BATCH, until_id)
             if not contacts:
                 break
             after_id = contacts[-1].id
-            for contact in contacts:
-                started += await self._timed_for_contact(contact, timed, since, now)
+            due: list[ContactRecord] = []
+            for contact in contacts:  # most contacts, most passes: nothing due as read, no transaction
+                entered, left = segment_changes(contact, self.workspace, now)
+                if entered or left:
+                    started += await self._timed_for_contact(contact, timed, since, now)
+                elif any(self._occurrences(rule, contact, since, now) for rule in timed):
+                    due.append(contact)
+            for first in range(0, len(due), TIMED_TOGETHER):
+                started += await self._timed_together(due[first:first + TIMED_TOGETHER], timed, since, now)
         return started
+
+    async def _timed_together(self, contacts: Sequence[ContactRecord], rules: Sequence[g.Rule], since: datetime,
+                              now: datetime) -> int:
+        """Start the timed runs due for these contacts and take their first steps up to a wait, all
+        in one transaction: a segment's blast costs a few queries a contact, not transactions.
+        When that transaction fails (a step raises, a lock deadlocks), the contacts are taken
+        again one at a time, so that only the failing run fails."""
+        created: list[RunRecord] = []
+        started: list[int] = []
+        effects: list[Effect] = []
+        moved: list[ContactRecord] = []
+        try:
+            async with self.store.transaction() as tx:
+                await tx.lock_contacts([c.id for c in contacts])
+                due: list[tuple[ContactRecord, g.Rule, datetime, str]] = []
+                for contact in (await tx.get_contacts([c.id for c in contacts])).values():
+                    entered, left = segment_changes(contact, self.workspace, now)
+                    if entered or left:  # changed since it was read: taken alone, with its segment events
+                        moved.append(contact)
+                        continue
+                    due += [(contact, rule, moment, f"{rule.id}:{contact.id}:{moment.isoformat()}")
+                            for rule in rules for moment in self._occurrences(rule, contact, since, now)]
+                taken = await tx.existing_occurrences(self.workspace.name, [key for *_, key in due])
+                prior = {rule.id: await tx.runs_of_contacts([c.id for c, r, *_ in due if r is rule], rule.id)
+                         for rule in rules if rule.entry.kind != "always"}
+                admitted: list[tuple[RunRecord, g.Rule, ContactRecord]] = []
+                for contact, rule, moment, key in due:
+                    if key in taken:
+                        continue
+                    runs = prior[rule.id].setdefault(contact.id, []) if rule.id in prior else None
+                    event = Event(f"clock:{key}", "clock.due", moment, ContactRef(id=contact.id), {})
+                    run = await self._admitted(tx, rule, contact, event, key, runs)
+                    if run is not None:
+                        admitted.append((run, rule, contact))
+                        if runs is not None:
+                            runs.append(run)
+                await tx.create_timed_runs([run for run, *_ in admitted])
+                changed: dict[int, ContactRecord] = {}
+                for run, rule, contact in admitted:
+                    if run.id is None:
+                        continue  # its occurrence started a run meanwhile
+                    created.append(run)
+                    effects.append(Effect(run.started_at, contact.label(), rule.id, "run.started", {"event": "clock"}))
+                    profile_before = _profile(contact)
+                    await self._take_steps(tx, run, rule, contact, effects, started)
+                    if _profile(contact) != profile_before:
+                        changed[contact.id] = contact
+                await tx.save_runs(created)
+                for contact in changed.values():
+                    await tx.save_contact(contact)
+        except Exception:
+            logger.warning("timed runs of %d contacts failed together; taking them one at a time", len(contacts),
+                           exc_info=True)
+            return sum([await self._timed_for_contact(contact, rules, since, now) for contact in contacts])
+        self._emit(effects, None)
+        waits = [(run.id, run.version, run.wake_at) for run in created if run.status == "waiting" and run.wake_at]
+        if waits and self.on_wait is not None:
+            await self.on_wait(self.workspace.name, waits)  # type: ignore[arg-type]
+        for run_id in [run.id for run in created if run.status == "active"] + started:  # more steps to take
+            await self._walk(run_id)  # type: ignore[arg-type]
+        return len(created) + sum([await self._timed_for_contact(contact, rules, since, now) for contact in moved])
 
     async def _timed_for_contact(self, contact: ContactRecord, rules: Sequence[g.Rule], since: datetime,
                                  now: datetime) -> int:
-        entered, left = segment_changes(contact, self.workspace, now)
-        if not entered and not left and not any(self._occurrences(rule, contact, since, now) for rule in rules):
-            return 0  # nothing due for this contact as read: no transaction (most contacts, most passes)
+        """The timed work of one contact: its segment events, then its due timed runs, each walked
+        in its own transactions."""
         started: list[int] = []
         effects: list[Effect] = []
         derived: list[Event] = []
@@ -626,16 +715,17 @@ class Engine:
             derived = self._segment_events(fresh, Event(f"clock:{now.isoformat()}", "clock.tick", now,
                                                         ContactRef(id=fresh.id), {}), now)
             await tx.insert_events([self._record(d, now) for d in derived])
-            for rule in rules:
-                for moment in self._occurrences(rule, fresh, since, now):
-                    occurrence = f"{rule.id}:{fresh.id}:{moment.isoformat()}"
-                    if await tx.occurrence_exists(self.workspace.name, occurrence):
-                        continue
-                    event = Event(f"clock:{occurrence}", "clock.due", moment, ContactRef(id=fresh.id), {})
-                    run = await self._maybe_start(tx, rule, fresh, event, occurrence)
-                    if run is not None:
-                        started.append(run.id)
-                        effects.append(Effect(moment, fresh.label(), rule.id, "run.started", {"event": "clock"}))
+            due = [(rule, moment, f"{rule.id}:{fresh.id}:{moment.isoformat()}")
+                   for rule in rules for moment in self._occurrences(rule, fresh, since, now)]
+            taken = await tx.existing_occurrences(self.workspace.name, [key for *_, key in due])
+            for rule, moment, occurrence in due:
+                if occurrence in taken:
+                    continue
+                event = Event(f"clock:{occurrence}", "clock.due", moment, ContactRef(id=fresh.id), {})
+                run = await self._maybe_start(tx, rule, fresh, event, occurrence)
+                if run is not None:
+                    started.append(run.id)  # type: ignore[arg-type]
+                    effects.append(Effect(moment, fresh.label(), rule.id, "run.started", {"event": "clock"}))
         self._emit(effects, None)
         for run_id in started:
             await self._walk(run_id)
@@ -681,9 +771,10 @@ class Engine:
         """Messages claimed by a process that died are queued again (see Dispatcher.recover)."""
         return await self.dispatcher.recover(self.workspace.name, stuck)
 
-    async def dispatch(self) -> int:
-        """Hand committed pending messages whose time has come to their channel plugin."""
-        return await self.dispatcher.dispatch(self.workspace)
+    async def dispatch(self, until: datetime | None = None) -> int:
+        """Hand committed pending messages whose time has come to their channel plugin (claiming
+        none after `until`)."""
+        return await self.dispatcher.dispatch(self.workspace, until)
 
     # ---------------------------------------------------------------- effects
     def _emit(self, effects: list[Effect], outcome: Outcome | None) -> None:
@@ -729,3 +820,8 @@ def _on_period(local: datetime, period: str) -> bool:
     if period == "weekday":
         return local.weekday() < 5
     return WEEKDAYS[local.weekday()] == period
+
+
+def _profile(contact: ContactRecord) -> tuple[dict[str, Any], list[str], int]:
+    """What steps may change of a contact: compared before and after to know whether to save it."""
+    return dict(contact.attributes), list(contact.tags), contact.score

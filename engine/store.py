@@ -40,6 +40,9 @@ class Transaction(Protocol):
         """Hold this contact's lock until the transaction ends (one contact's work at a time across
         processes); False where the database serialises writers anyway (SQLite)."""
 
+    async def lock_contacts(self, contact_ids: Sequence[int]) -> None:
+        """`lock_contact` for each of them, in id order, in one round trip."""
+
     async def lock_identity(self, workspace: str, kind: str, value: str) -> None:
         """Hold the lock of one (kind, value) identity until the transaction ends, so that a contact
         new to the database is created once (where `locking`)."""
@@ -61,11 +64,17 @@ class Transaction(Protocol):
     async def merge_contacts(self, survivor: ContactRecord, merged: ContactRecord) -> None:
         """Move identities, events, runs, messages and tasks of `merged` to `survivor`."""
 
-    async def contacts(self, workspace: str, after_id: int, limit: int) -> list[ContactRecord]:
-        """Contacts by id, for periodic scans (date triggers, segments)."""
+    async def contacts(self, workspace: str, after_id: int, limit: int,
+                       until_id: int | None = None) -> list[ContactRecord]:
+        """Up to `limit` contacts with after_id < id (<= until_id), by id, for periodic scans
+        (date triggers, segments)."""
 
     # runs
     async def create_run(self, run: RunRecord) -> RunRecord: ...
+
+    async def create_timed_runs(self, runs: Sequence[RunRecord]) -> None:
+        """Create runs that each have an occurrence, many a statement; each gets its id, except
+        one whose occurrence has a run already (its id stays None, nothing is written)."""
 
     async def get_run(self, run_id: int) -> RunRecord | None: ...
 
@@ -75,10 +84,17 @@ class Transaction(Protocol):
 
     async def save_run(self, run: RunRecord) -> None: ...
 
+    async def save_runs(self, runs: Sequence[RunRecord]) -> None:
+        """Save many runs at once (a timed pass's group)."""
+
     async def contact_runs(self, contact_id: int, rule_id: str | None = None,
                            statuses: Sequence[str] | None = None) -> list[RunRecord]: ...
 
-    async def occurrence_exists(self, workspace: str, occurrence: str) -> bool: ...
+    async def runs_of_contacts(self, contact_ids: Sequence[int], rule_id: str) -> dict[int, list[RunRecord]]:
+        """Each of these contacts' runs of this rule (contacts without one are left out)."""
+
+    async def existing_occurrences(self, workspace: str, occurrences: Sequence[str]) -> set[str]:
+        """Those of `occurrences` that already started a run."""
 
     # outbox and tasks
     async def contact_messages(self, contact_id: int, since: datetime) -> list[MessageRecord]:
@@ -142,6 +158,10 @@ class Store(Protocol):
 
     async def kept_value(self, key: str, make: Callable[[], str]) -> str:
         """A value kept across restarts: the stored one, or `make()` stored now (the first caller's wins)."""
+
+    async def swap_value(self, key: str, value: str) -> str | None:
+        """Keep `value` under `key`; the value it replaces (None at first). Two processes swapping
+        at once get one another's values, never the same one."""
 
     async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
         """Keep a new API key's SHA-256 digest (never the key)."""

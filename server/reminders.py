@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms, to_unix_ms
 
 RESUME = "resume_run"
 HEALTH = "arq:queue:health-check:"  # + the worker's host name and pid; arq refreshes it while the worker polls
@@ -34,24 +37,12 @@ class Reminders:
         if self.pool is not None:
             await self.pool.aclose()
 
-    async def remind(self, workspace: str, run_id: int, version: int, at: datetime) -> bool:
-        """Enqueue the reminder; False if it was there already."""
+    async def remind(self, workspace: str, waits: Sequence[tuple[int, int, datetime]]) -> int:
+        """Enqueue the reminders among (run id, version, wake_at) that Redis does not hold (new ones,
+        or ones it lost); returns how many (see `enqueue_all`)."""
         assert self.pool is not None, "Reminders.open() first"
-        job = await self.pool.enqueue_job(RESUME, workspace, run_id, version,
-                                          _job_id=job_id(workspace, run_id, version), _defer_until=at)
-        return job is not None
-
-    async def remind_missing(self, workspace: str, due: Sequence[tuple[int, int, datetime]]) -> int:
-        """Enqueue the reminders among (run id, version, wake_at) that Redis does not hold (it lost
-        them, or they were never sent); returns how many. The check is one round trip for all."""
-        assert self.pool is not None, "Reminders.open() first"
-        async with self.pool.pipeline(transaction=False) as pipe:
-            for run_id, version, _ in due:
-                job = job_id(workspace, run_id, version)
-                pipe.exists(job_key_prefix + job, result_key_prefix + job)
-            held = await pipe.execute()
-        return sum([await self.remind(workspace, run_id, version, at)
-                    for (run_id, version, at), found in zip(due, held) if not found])
+        return await enqueue_all(self.pool, RESUME, [(job_id(workspace, run_id, version), (workspace, run_id, version), at)
+                                                     for run_id, version, at in waits])
 
     async def workers_alive(self) -> int:
         """Workers that wrote their health key lately (it expires when a worker stops polling)."""
@@ -62,3 +53,28 @@ class Reminders:
         """Jobs waiting in the queue (due or deferred)."""
         assert self.pool is not None
         return int(await self.pool.zcard(self.pool.default_queue_name))
+
+
+async def enqueue_all(pool: ArqRedis, function: str, jobs: Sequence[tuple[str, tuple[Any, ...], datetime | None]]) -> int:
+    """Enqueue the jobs among (job id, arguments, not before) that Redis does not hold, as arq's
+    `enqueue_job` writes a job; returns how many. One round trip looks for all of them, one
+    writes the missing ones (enqueue_job takes three a job). A job enqueued by another process
+    in between is written again, the same; one that finished in between runs again: the
+    database decides what a job does."""
+    if not jobs:
+        return 0
+    async with pool.pipeline(transaction=False) as pipe:
+        for job, _, _ in jobs:
+            pipe.exists(job_key_prefix + job, result_key_prefix + job)
+        held = await pipe.execute()
+    missing = [job for job, found in zip(jobs, held) if not found]
+    if missing:
+        now = timestamp_ms()
+        async with pool.pipeline(transaction=True) as pipe:
+            for job, arguments, at in missing:
+                due = to_unix_ms(at) if at is not None else now
+                pipe.psetex(job_key_prefix + job, max(due - now, 0) + pool.expires_extra_ms,
+                            serialize_job(function, arguments, {}, None, now, serializer=pool.job_serializer))
+                pipe.zadd(pool.default_queue_name, {job: due})
+            await pipe.execute()
+    return len(missing)

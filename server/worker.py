@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import socket
+from dataclasses import dataclass
 from signal import Signals
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from arq.worker import Worker
 
 from relance.engine.clock import SystemClock
 
-from .reminders import HEALTH, Reminders
+from .reminders import HEALTH, Reminders, enqueue_all
 from .runtime import Runtime
 from .settings import Settings
 
@@ -37,6 +38,8 @@ SWEEP = 5  # seconds between sweeps
 JOB_TIMEOUT = 30  # seconds: a step is short; a killed worker's job runs again this long after it began
 DISPATCH = "dispatch_outbox"
 DISPATCH_EVERY = 0.2  # seconds: the messages of runs resumed together go out together
+DISPATCH_FOR = 10  # seconds a dispatch job claims groups; its last group then has as long (group_time)
+DISPATCHERS = 4  # dispatch jobs of one workspace at work at once in a worker: slow channels send in parallel
 TIMED_RANGE = 50  # contacts per job of a timed pass: seconds each, even 20 at a time, well within JOB_TIMEOUT
 TIMED_RANGE_JOB = "timed_range"
 HEALTH_EVERY = 10  # seconds between health writes: a worker whose key is gone stopped polling
@@ -63,10 +66,40 @@ async def _remind_dispatch(ctx: dict[str, Any], workspace: str) -> None:
         await ctx["redis"].enqueue_job(DISPATCH, workspace, _job_id=f"dispatch:{workspace}:{window}")
 
 
+@dataclass
+class _Dispatching:
+    """A worker's dispatch jobs at work for one workspace."""
+
+    running: int = 0
+    again: bool = False  # asked for while DISPATCHERS were at work: one of them looks once more
+
+
 async def dispatch_outbox(ctx: dict[str, Any], workspace: str) -> int:
-    """Send the workspace's due messages, in groups."""
+    """Send the workspace's due messages, in groups, claiming groups for DISPATCH_FOR seconds at
+    most (a job must end within JOB_TIMEOUT, or arq cancels it in the middle of a send); a new
+    job carries on. At most DISPATCHERS of these at once in a worker: a job asked for beyond
+    that only has a running one look again before it ends."""
     engine = ctx["runtime"].engines.get(workspace)
-    return await engine.dispatch() if engine is not None else 0
+    if engine is None:
+        return 0
+    state = ctx.setdefault("dispatchers", {}).setdefault(workspace, _Dispatching())
+    if state.running >= DISPATCHERS:
+        state.again = True
+        return 0
+    state.running += 1
+    try:
+        sent = 0
+        until = engine.clock.now() + timedelta(seconds=DISPATCH_FOR)
+        while True:
+            state.again = False
+            sent += await engine.dispatch(until)
+            if engine.clock.now() >= until:
+                await _remind_dispatch(ctx, workspace)  # more may be due: a new job carries on
+                return sent
+            if not state.again:
+                return sent
+    finally:
+        state.running -= 1
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
@@ -80,13 +113,13 @@ async def sweep(ctx: dict[str, Any]) -> int:
         after = None
         while True:
             upcoming = await engine.store.upcoming_runs(name, until, 1000, after)
-            enqueued += await reminders.remind_missing(name, upcoming)
+            enqueued += await reminders.remind(name, upcoming)
             if len(upcoming) < 1000:
                 break
             after = (upcoming[-1][2], upcoming[-1][0])
         await engine.process_inbox()
         await engine.recover(stuck=timedelta(seconds=runtime.settings.resend_after))
-        await engine.dispatch()
+        await engine.dispatch(until=runtime.clock.now() + timedelta(seconds=DISPATCH_FOR))
     if enqueued:
         logger.info("sweeper enqueued %d reminders that were missing", enqueued)
     return enqueued
@@ -98,15 +131,14 @@ async def timed(ctx: dict[str, Any]) -> int:
     runtime: Runtime = ctx["runtime"]
     enqueued = 0
     for name, engine in runtime.engines.items():
-        window = engine.timed_window()
+        window = await engine.timed_window()
         bounds = await engine.store.contact_id_bounds(name) if window is not None else None
         if window is None or bounds is None:
             continue
         since, now = (moment.isoformat() for moment in window)
-        for after in range(bounds[0] - 1, bounds[1], TIMED_RANGE):
-            await ctx["redis"].enqueue_job(TIMED_RANGE_JOB, name, since, now, after, after + TIMED_RANGE,
-                                           _job_id=f"timed:{name}:{now}:{after}")
-            enqueued += 1
+        enqueued += await enqueue_all(ctx["redis"], TIMED_RANGE_JOB, [
+            (f"timed:{name}:{now}:{after}", (name, since, now, after, after + TIMED_RANGE), None)
+            for after in range(bounds[0] - 1, bounds[1], TIMED_RANGE)])  # in one go: 100,000 contacts are 2,000 jobs
     return enqueued
 
 
@@ -154,6 +186,7 @@ def worker(settings: Settings, burst: bool = False) -> Worker:
         await reminders.open()
         for engine in runtime.engines.values():
             engine.on_wait = reminders.remind
+            engine.dispatcher.group_time = timedelta(seconds=DISPATCH_FOR)  # a dispatch job ends within JOB_TIMEOUT
         ctx["runtime"], ctx["reminders"] = runtime, reminders
         logger.info("worker ready: %s", ", ".join(runtime.engines))
 

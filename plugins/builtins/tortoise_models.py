@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from tortoise import fields
+from tortoise.indexes import PartialIndex
 from tortoise.models import Model
 
 
@@ -111,7 +112,9 @@ class Message(Model):
 
     class Meta:
         table = "relance_messages"
-        indexes = (("workspace", "status", "send_at"),)
+        indexes = (("workspace", "status", "send_at"),  # the dispatchers' claim reads pending ones oldest first:
+                   PartialIndex(fields=("workspace", "id"), name="idx_relance_messages_pending",
+                                condition={"status": "pending"}))
 
 
 class Task(Model):

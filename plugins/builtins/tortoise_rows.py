@@ -48,8 +48,8 @@ class Rows(Generic[R]):
         self.update = (f"UPDATE {table} SET " + ", ".join(f"{c} = {placeholder(dialect, i + 1)}"
                                                           for i, c in enumerate(written))
                        + f' WHERE "id" = {placeholder(dialect, p + 1)}')
-        self.insert = (f"INSERT INTO {table} ({', '.join(written)}) VALUES ({placeholders(dialect, p)})"
-                       ' ON CONFLICT DO NOTHING RETURNING "id"')
+        self.insert_into = f"INSERT INTO {table} ({', '.join(written)})"
+        self.insert = f'{self.insert_into} VALUES ({placeholders(dialect, p)}) ON CONFLICT DO NOTHING RETURNING "id"'
         self.dialect = dialect
 
     def values(self, record: R) -> list[Any]:
@@ -92,6 +92,23 @@ class Rows(Generic[R]):
         """Insert; the new id, or None when a unique key already holds such a row (nothing written)."""
         rows = await db.execute_query_dict(self.insert, self.values(record))
         return int(rows[0]["id"]) if rows else None
+
+
+    async def add_all(self, db: BaseDBAsyncClient, records: Sequence[R], key: str) -> None:
+        """Insert many in one statement; each record gets its id, except those whose unique `key`
+        field is taken already (id left None). Ids are matched by `key`: an insert's RETURNING
+        rows come in no promised order."""
+        if not records:
+            return
+        column = f'"{self.column_names[self.names.index(key)]}"'
+        width = len(self.writable)
+        rows_sql = ", ".join(f"({placeholders(self.dialect, width, 1 + n * width)})" for n in range(len(records)))
+        found = await db.execute_query_dict(  # execute_query runs an INSERT without reading what it returns
+            f'{self.insert_into} VALUES {rows_sql} ON CONFLICT DO NOTHING RETURNING "id", {column}',
+            [value for record in records for value in self.values(record)])
+        ids = {row[1]: int(row[0]) for row in map(_values, found)}
+        for record in records:
+            setattr(record, "id", ids.get(getattr(record, key)))
 
 
 def _values(row: Any) -> Sequence[Any]:

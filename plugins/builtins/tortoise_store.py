@@ -21,7 +21,7 @@ from relance.engine.records import ContactRecord, EventRecord, MessageRecord, Ru
 from .. import hookimpl
 from . import tortoise_migrations as migrations
 from . import tortoise_models as m
-from .tortoise_rows import Rows, placeholder, rows
+from .tortoise_rows import Rows, placeholder, placeholders, rows
 
 R = TypeVar("R")
 MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.ApiKey, m.ServerSetting)
@@ -124,6 +124,12 @@ class _Tx:
         await self.db.execute_query("SELECT pg_advisory_xact_lock($1)", [contact_id])
         return True
 
+    async def lock_contacts(self, contact_ids: Sequence[int]) -> None:
+        if self.locking and contact_ids:  # a subquery's order is the order the locks are taken in
+            await self.db.execute_query(
+                "SELECT pg_advisory_xact_lock(id) FROM (SELECT id FROM unnest($1::bigint[]) AS l(id) ORDER BY id) q",
+                [sorted(set(contact_ids))])
+
     async def lock_identity(self, workspace: str, kind: str, value: str) -> None:
         if self.locking:  # the two-key lock space: (1, hash) never meets a contact id's one-key lock
             await self.db.execute_query("SELECT pg_advisory_xact_lock(1, hashtext($1))",
@@ -175,10 +181,14 @@ class _Tx:
         merged.merged_into = survivor.id
         await self.save_contact(merged)
 
-    async def contacts(self, workspace: str, after_id: int, limit: int) -> list[ContactRecord]:
-        rows = await m.Contact.filter(workspace=workspace, id__gt=after_id, merged_into=None) \
-            .order_by("id").limit(limit).using_db(self.db)
-        return [_record(ContactRecord, r) for r in rows]
+    async def contacts(self, workspace: str, after_id: int, limit: int,
+                       until_id: int | None = None) -> list[ContactRecord]:
+        p = [placeholder(self.dialect, n) for n in (1, 2, 3, 4)]
+        _, found = await self.db.execute_query(
+            f'{self.contact_rows.select} WHERE workspace = {p[0]} AND id > {p[1]} AND id <= {p[2]} '
+            f'AND merged_into IS NULL ORDER BY id LIMIT {p[3]}',
+            [workspace, after_id, until_id if until_id is not None else 2 ** 63 - 1, limit])
+        return [self.contact_rows.read(row) for row in found]
 
     # runs
     async def create_run(self, run: RunRecord) -> RunRecord:
@@ -187,6 +197,10 @@ class _Tx:
             raise IntegrityError(f"a run for occurrence {run.occurrence!r} exists")
         run.id = run_id
         return run
+
+    async def create_timed_runs(self, runs: Sequence[RunRecord]) -> None:
+        for start in range(0, len(runs), 50):  # 50 rows: well under SQLite's limit on bound parameters
+            await self.run_rows.add_all(self.db, runs[start:start + 50], "occurrence")
 
     async def get_run(self, run_id: int) -> RunRecord | None:
         return await self.run_rows.get(self.db, run_id)
@@ -217,6 +231,9 @@ class _Tx:
     async def save_run(self, run: RunRecord) -> None:
         await self.run_rows.save(self.db, run)
 
+    async def save_runs(self, runs: Sequence[RunRecord]) -> None:
+        await self.run_rows.save_all(self.db, runs)
+
     async def contact_runs(self, contact_id: int, rule_id: str | None = None,
                            statuses: Sequence[str] | None = None) -> list[RunRecord]:
         conditions, values = ["contact_id = {}"], [contact_id]
@@ -230,11 +247,28 @@ class _Tx:
         _, found = await self.db.execute_query(f"{self.run_rows.select} WHERE {where} ORDER BY id", values)
         return [self.run_rows.read(row) for row in found]
 
-    async def occurrence_exists(self, workspace: str, occurrence: str) -> bool:
-        _, found = await self.db.execute_query(
-            f"SELECT 1 FROM relance_runs WHERE workspace = {placeholder(self.dialect, 1)} AND occurrence = "
-            f"{placeholder(self.dialect, 2)}", [workspace, occurrence])
-        return bool(found)
+    async def runs_of_contacts(self, contact_ids: Sequence[int], rule_id: str) -> dict[int, list[RunRecord]]:
+        found: dict[int, list[RunRecord]] = {}
+        ids = sorted(set(contact_ids))
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            _, rows = await self.db.execute_query(
+                f"{self.run_rows.select} WHERE rule_id = {placeholder(self.dialect, 1)} AND contact_id IN "
+                f"({placeholders(self.dialect, len(chunk), 2)}) ORDER BY id", [rule_id, *chunk])
+            for row in rows:
+                run = self.run_rows.read(row)
+                found.setdefault(run.contact_id, []).append(run)
+        return found
+
+    async def existing_occurrences(self, workspace: str, occurrences: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(occurrences), CHUNK):
+            chunk = list(occurrences[start:start + CHUNK])
+            _, rows = await self.db.execute_query(
+                f"SELECT occurrence FROM relance_runs WHERE workspace = {placeholder(self.dialect, 1)} AND occurrence IN "
+                f"({placeholders(self.dialect, len(chunk), 2)})", [workspace, *chunk])
+            found.update(row[0] for row in rows)
+        return found
 
     # outbox and tasks
     async def contact_messages(self, contact_id: int, since: datetime) -> list[MessageRecord]:
@@ -371,6 +405,17 @@ class TortoiseStore:
     async def kept_value(self, key: str, make: Callable[[], str]) -> str:
         row, _ = await m.ServerSetting.get_or_create(key=key, defaults={"value": make()})
         return row.value
+
+    async def swap_value(self, key: str, value: str) -> str | None:
+        async with self.transaction() as tx:
+            if tx.locking:  # the two-key lock space, as identities; SQLite has one writer at a time
+                await tx.db.execute_query("SELECT pg_advisory_xact_lock(2, hashtext($1))", [key])
+            row = await m.ServerSetting.filter(key=key).using_db(tx.db).first()
+            if row is None:
+                await m.ServerSetting.create(key=key, value=value, using_db=tx.db)
+                return None
+            await m.ServerSetting.filter(key=key).using_db(tx.db).update(value=value)
+            return row.value
 
     async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
         await m.ApiKey.create(workspace=workspace, digest=digest, prefix=prefix, created_at=created_at)

@@ -352,3 +352,33 @@ async def test_a_channel_that_raises_fails_the_message_instead_of_stranding_it(o
     await shop.event("checkout.started")
     [message] = await shop.engine.store.messages("shop")
     assert message.status == "failed" and "provider down" in (message.error or "")
+
+
+async def test_a_dispatch_given_a_deadline_claims_no_group_after_it(open_shop) -> None:
+    """A worker's dispatch job stops claiming groups at its deadline (arq would cancel it in the
+    middle of a send at its timeout): the group in hand is sent and recorded, the rest waits."""
+    from relance.engine.channels import DeliveryResult, OutboundMessage
+    from relance.engine.clock import VirtualClock
+    from relance.engine.dispatcher import Dispatcher
+    from relance.engine.records import ContactRecord, MessageRecord
+
+    shop = await open_shop(rule("send chat ping"))
+    store = shop.engine.store
+    async with store.transaction() as tx:
+        contact = await tx.create_contact(ContactRecord(0, "shop", T0, email="a@x.test"))
+        for n in range(120):
+            await tx.insert_message(MessageRecord("shop", f"k{n}", contact.id, None, "r", "r/steps/0", "chat", "ping",
+                                                  None, "ping", T0))
+    clock = VirtualClock(T0)
+
+    class SlowChannel:
+        name = "log"
+
+        async def send(self, message: OutboundMessage) -> DeliveryResult:
+            clock.set(clock.now() + timedelta(seconds=1))
+            return DeliveryResult("delivered")
+
+    dispatcher = Dispatcher(store, clock, {"log": SlowChannel()})
+    assert await dispatcher.dispatch(shop.engine.workspace, until=T0 + timedelta(seconds=30)) == 50
+    assert len(await store.messages("shop", "sent")) == 50 and len(await store.messages("shop", "pending")) == 70
+    assert await dispatcher.dispatch(shop.engine.workspace) == 70

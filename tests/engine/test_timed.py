@@ -47,3 +47,42 @@ async def test_every_monday_for_a_segment_and_time_based_segments(open_shop) -> 
         ("old@x.test", datetime(2026, 3, 16, 8, 0, tzinfo=timezone.utc)),
     ]
     assert [e.contact for e in shop.effects if e.kind == "run.started"] == ["old@x.test"] * 2
+
+
+async def test_a_segment_blast_starts_each_run_once_and_a_failing_step_fails_only_its_run(open_shop) -> None:
+    """Contacts due together start their runs and take their first steps together; one step that
+    raises fails its own run only, the others of its group go on."""
+    shop = await open_shop(BASE + "  - id: relance\n    when: every monday at 09:00 for segment dormant\n"
+                                  "    steps:\n      - set x = round(1.5, contact.digits)\n"
+                                  "      - send chat ping\n      - wait 7d\n      - send chat ping\n")
+    long_ago = (T0 - timedelta(days=120)).isoformat()
+    emails = [f"c{n}@x.test" for n in range(120)]
+    for n, email in enumerate(emails):
+        await shop.event("contact.updated", {"email": email, "last_order_at": long_ago,
+                                             "digits": 0.5 if n == 70 else 0})
+    await shop.wait(timedelta(days=8))  # Monday 9 March, 09:00 in Paris
+    started = [e.contact for e in shop.kinds("run.started")]
+    assert sorted(started) == sorted(emails)
+    sent = [e for e in shop.kinds("message.sent")]
+    assert sorted(e.contact for e in sent) == sorted(set(emails) - {"c70@x.test"})
+    assert {e.at for e in sent} == {datetime(2026, 3, 9, 8, 0, tzinfo=timezone.utc)}
+    runs = await shop.engine.store.runs("shop")
+    assert sorted(r.status for r in runs) == ["failed"] + ["waiting"] * 119
+    [failed] = [r for r in runs if r.status == "failed"]
+    assert "relance/steps/0" in (failed.end_reason or "") and len(shop.channel.sent) == 119
+
+
+async def test_a_timed_pass_goes_on_from_the_last_pass_of_any_process(open_shop) -> None:
+    """Workers take turns at the minute's pass: one that never ran a pass goes on from the last
+    pass of the others, it does not look a day back and start today's 09:00 an hour late."""
+    from relance.engine.engine import Engine
+
+    shop = await open_shop(BASE + "  - id: daily\n    when: every day at 09:00 for segment dormant\n"
+                                  "    entry: always\n    steps: [send chat ping]\n")
+    await shop.event("contact.updated", {"email": "old@x.test", "last_order_at": (T0 - timedelta(days=100)).isoformat()})
+    await shop.wait(timedelta(hours=1))  # 11:00 in Paris: it entered the segment after today's 09:00
+    other = Engine(shop.engine.workspace, shop.engine.store, shop.clock, {"chat": shop.channel})
+    assert await other.run_timed() == 0
+    assert await shop.engine.store.runs("shop") == []
+    await shop.wait(timedelta(days=1))
+    assert [e.at for e in shop.kinds("run.started")] == [datetime(2026, 3, 3, 8, 0, tzinfo=timezone.utc)]

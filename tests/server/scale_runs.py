@@ -55,8 +55,9 @@ async def remind_all(redis_url: str, count: int, wake_at: datetime, spread: time
     reminders = Reminders(redis_url)
     await reminders.open()
     try:
-        for n in range(count):
-            await reminders.remind("scale", n + 1, 1, wake_at + spread * n / count)
+        waits = [(n + 1, 1, wake_at + spread * n / count) for n in range(count)]
+        for start in range(0, count, 1000):
+            await reminders.remind("scale", waits[start:start + 1000])
         return await reminders.depth()
     finally:
         await reminders.close()

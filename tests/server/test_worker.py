@@ -30,7 +30,8 @@ from .conftest import free_port
 from .scale_runs import empty_tables, finished, lateness, remind_all, sending, waiting_runs
 
 REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-RUNS = int(os.environ.get("RELANCE_TEST_SCALE_RUNS", "1000"))
+KILL_RUNS = int(os.environ.get("RELANCE_TEST_KILL_RUNS", "10000"))  # runs falling due while a worker is killed
+FLUSH_RUNS = int(os.environ.get("RELANCE_TEST_FLUSH_RUNS", "1000"))  # runs waiting while Redis is flushed
 RULES = """\
 workspace: scale
 channels: {hook: {plugin: webhook, url: "%s", secret_env: RELANCE_TEST_HOOK_SECRET}}
@@ -85,25 +86,26 @@ def wait_until(condition, timeout: float, what: str) -> None:  # type: ignore[no
 
 def test_kill_9_the_worker_while_runs_fall_due_every_step_runs_once(scale, tmp_path: Path) -> None:
     rules, recorded, env = scale
-    asyncio.run(waiting_runs(POSTGRES_URL, rules, RUNS, datetime.now(timezone.utc) + timedelta(seconds=2)))
+    asyncio.run(waiting_runs(POSTGRES_URL, rules, KILL_RUNS, datetime.now(timezone.utc) + timedelta(seconds=2)))
     log = tmp_path / "worker.log"
     first = start_worker(rules, env, log)
-    wait_until(lambda: len(recorded.requests) >= RUNS // 3 or first.poll() is not None, 120,
+    wait_until(lambda: len(recorded.requests) >= KILL_RUNS // 3 or first.poll() is not None, 120,
                f"the worker delivered nothing:\n{log.read_text()}")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     in_flight = asyncio.run(sending(POSTGRES_URL))  # claimed by the dead worker: sent again, at most once
     second = start_worker(rules, env, log)
     try:
-        wait_until(lambda: asyncio.run(finished(POSTGRES_URL))[0] == RUNS, 300,
-                   f"runs did not all finish:\n{log.read_text()[-3000:]}")
+        # the runs finish; the messages the dead worker held go again RELANCE_RESEND_AFTER (15 s) after their claim
+        wait_until(lambda: asyncio.run(finished(POSTGRES_URL)) == (KILL_RUNS, ["sent"] * KILL_RUNS), 300,
+                   f"runs did not all finish, or their messages were not all sent:\n{log.read_text()[-3000:]}")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(60)
     count, statuses = asyncio.run(finished(POSTGRES_URL))
-    assert statuses == ["sent"] * RUNS  # one message per run, each recorded as sent
+    assert statuses == ["sent"] * KILL_RUNS  # one message per run, each recorded as sent
     keys = [r["headers"]["idempotency-key"] for r in recorded.requests]
-    assert set(keys) == {f"{n + 1}:r/steps/1:1" for n in range(RUNS)}  # none lost
+    assert set(keys) == {f"{n + 1}:r/steps/1:1" for n in range(KILL_RUNS)}  # none lost
     repeats = len(keys) - len(set(keys))
     assert repeats <= in_flight  # only messages in flight when killed, each again with its idempotency key
     asyncio.run(assert_each_step_once())
@@ -124,14 +126,14 @@ def test_flush_redis_while_runs_wait_the_sweeper_brings_them_back_on_time(scale,
     rules, recorded, env = scale
     # due over 40 s: a pace one worker keeps (about 80 resumes/s here), so lateness measures the sweeper
     wake, spread = datetime.now(timezone.utc) + timedelta(seconds=12), timedelta(seconds=40)
-    asyncio.run(waiting_runs(POSTGRES_URL, rules, RUNS, wake, spread))
-    assert asyncio.run(remind_all(REDIS_URL, RUNS, wake, spread)) == RUNS  # as servers do when runs begin to wait
+    asyncio.run(waiting_runs(POSTGRES_URL, rules, FLUSH_RUNS, wake, spread))
+    assert asyncio.run(remind_all(REDIS_URL, FLUSH_RUNS, wake, spread)) == FLUSH_RUNS  # as servers do when runs begin to wait
     log = tmp_path / "worker.log"
     worker = start_worker(rules, env, log)
     try:
         time.sleep(2)
         redis.Redis.from_url(REDIS_URL).flushdb()  # every reminder lost
-        wait_until(lambda: len(recorded.requests) >= RUNS, 180, f"runs were lost:\n{log.read_text()[-3000:]}")
+        wait_until(lambda: len(recorded.requests) >= FLUSH_RUNS, 180, f"runs were lost:\n{log.read_text()[-3000:]}")
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
