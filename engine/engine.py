@@ -658,8 +658,7 @@ class Engine:
                     if entered or left:  # changed since it was read: taken alone, with its segment events
                         moved.append(contact)
                         continue
-                    due += [(contact, rule, moment, f"{rule.id}:{contact.id}:{moment.isoformat()}")
-                            for rule in rules for moment in self._occurrences(rule, contact, since, now)]
+                    due += [(contact, *occurrence) for occurrence in self._due(contact, rules, since, now)]
                 taken = await tx.existing_occurrences(self.workspace.name, [key for *_, key in due])
                 prior = {rule.id: await tx.runs_of_contacts([c.id for c, r, *_ in due if r is rule], rule.id)
                          for rule in rules if rule.entry.kind != "always"}
@@ -715,8 +714,7 @@ class Engine:
             derived = self._segment_events(fresh, Event(f"clock:{now.isoformat()}", "clock.tick", now,
                                                         ContactRef(id=fresh.id), {}), now)
             await tx.insert_events([self._record(d, now) for d in derived])
-            due = [(rule, moment, f"{rule.id}:{fresh.id}:{moment.isoformat()}")
-                   for rule in rules for moment in self._occurrences(rule, fresh, since, now)]
+            due = self._due(fresh, rules, since, now)
             taken = await tx.existing_occurrences(self.workspace.name, [key for *_, key in due])
             for rule, moment, occurrence in due:
                 if occurrence in taken:
@@ -736,6 +734,13 @@ class Engine:
                 if not record.processed:
                     await self._process(record, None)
         return len(started)
+
+    def _due(self, contact: ContactRecord, rules: Sequence[g.Rule], since: datetime,
+             now: datetime) -> list[tuple[g.Rule, datetime, str]]:
+        """(rule, moment, occurrence key) of every timed rule due for the contact in (since, now]:
+        the key starts one run at most."""
+        return [(rule, moment, f"{rule.id}:{contact.id}:{moment.isoformat()}")
+                for rule in rules for moment in self._occurrences(rule, contact, since, now)]
 
     def _occurrences(self, rule: g.Rule, contact: ContactRecord, since: datetime, now: datetime) -> list[datetime]:
         """Moments in (since, now] at which this timed rule is due for this contact."""
