@@ -356,8 +356,8 @@ class Engine:
         return True
 
     async def _maybe_start(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, event: Event,
-                           occurrence: str | None = None, runs: Sequence[RunRecord] | None = None) -> RunRecord | None:
-        run = await self._admitted(tx, rule, contact, event, occurrence, runs)
+                           occurrence: str | None = None) -> RunRecord | None:
+        run = await self._admitted(tx, rule, contact, event, occurrence)
         return await tx.create_run(run) if run is not None else None
 
     async def _admitted(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, event: Event,
@@ -403,8 +403,14 @@ class Engine:
             logger.exception("run %s failed", run_id)
             await self._fail(run_id, error)
             return
-        if run is not None and run.status == "waiting" and run.wake_at is not None and self.on_wait is not None:
-            await self.on_wait(self.workspace.name, [(run.id, run.version, run.wake_at)])  # type: ignore[list-item]
+        if run is not None:
+            await self._remind([run])
+
+    async def _remind(self, runs: Sequence[RunRecord]) -> None:
+        """Tell `on_wait` (a queue) when each of these runs that now waits until a time is due."""
+        waits = [(run.id, run.version, run.wake_at) for run in runs if run.status == "waiting" and run.wake_at]
+        if waits and self.on_wait is not None:
+            await self.on_wait(self.workspace.name, waits)  # type: ignore[arg-type]
 
     async def _fail(self, run_id: int, error: Exception) -> None:
         async with self.store.transaction() as tx:
@@ -692,9 +698,7 @@ class Engine:
                            exc_info=True)
             return sum([await self._timed_for_contact(contact, rules, since, now) for contact in contacts])
         self._emit(effects, None)
-        waits = [(run.id, run.version, run.wake_at) for run in created if run.status == "waiting" and run.wake_at]
-        if waits and self.on_wait is not None:
-            await self.on_wait(self.workspace.name, waits)  # type: ignore[arg-type]
+        await self._remind(created)
         for run_id in [run.id for run in created if run.status == "active"] + started:  # more steps to take
             await self._walk(run_id)  # type: ignore[arg-type]
         return len(created) + sum([await self._timed_for_contact(contact, rules, since, now) for contact in moved])
