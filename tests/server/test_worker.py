@@ -29,6 +29,8 @@ from ..plugins.fake_providers import Recorded, receiver_app, serving
 from .conftest import free_port
 from .scale_runs import empty_tables, finished, lateness, remind_all, sending, waiting_runs
 
+pytestmark = pytest.mark.slow
+
 REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 KILL_RUNS = int(os.environ.get("RELANCE_TEST_KILL_RUNS", "10000"))  # runs falling due while a worker is killed
 FLUSH_RUNS = int(os.environ.get("RELANCE_TEST_FLUSH_RUNS", "1000"))  # runs waiting while Redis is flushed
