@@ -1,6 +1,7 @@
 """A workspace's YAML → the executable graph, with every problem found in one run."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -27,12 +28,13 @@ from .loader import (
 )
 from .parser import SyntaxProblem, parse
 from .settings import Setting, check_settings
+from .snapshots import read_sources
 from .source import Located, SourceFile
 from .templates import Template, Text, compile_text
 
 TOP_LEVEL_KEYS = ("workspace", "timezone", "locale", "mode", "channels", "policy",
                   "templates", "scoring", "segments", "rules")
-RULE_KEYS = ("id", "name", "description", "when", "if", "goal", "exit", "entry", "mode", "steps")
+RULE_KEYS = ("id", "name", "description", "when", "if", "goal", "exit", "entry", "mode", "late", "steps")
 REQUIRED_RULE_KEYS = ("id", "when", "steps")
 MODES = ("auto", "assist", "advise")
 POLICY_KEYS = ("quiet_hours", "frequency", "offers", "consent")
@@ -77,7 +79,9 @@ def check_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
     workspace = compiler.compile([d for d in documents if d.data is not None], templates)
     problems += compiler.problems
     problems.sort(key=lambda p: (p.path, p.line, p.column))
-    return (None if problems else workspace), problems
+    if problems:
+        return None, problems
+    return dataclasses.replace(workspace, sources=read_sources(paths)), problems
 
 
 @dataclass
@@ -585,6 +589,7 @@ class _Compiler:
         mode = str(self.settings["mode"])
         if "mode" in rule and self._mode(located_value(rule, "mode", file)):
             mode = str(rule["mode"])
+        late_skip = self._late(located_value(rule, "late", file)) if "late" in rule else None
         context = _RuleContext(id_text.text, file)
         parsed: list[_Parsed] = []
         if "steps" in rule:
@@ -600,7 +605,16 @@ class _Compiler:
             id=id_text.text, name=str(rule.get("name", id_text.text)), version=_version(rule),
             when=str(rule["when"]), trigger=trigger, condition=condition, goals=goals, exits=exits, entry=entry, mode=mode,
             start=start, nodes=context.nodes, origin=g.Origin(file.path, line, column, id_text.text),
+            condition_text=str(rule["if"]) if "if" in rule else None, late_skip=late_skip,
         )
+
+    def _late(self, text: Located) -> timedelta | None:
+        """`late: skip after 12h`: a send step taken more than 12 hours after its time is skipped."""
+        match = re.fullmatch(r"\s*skip after\s+(\S+)\s*", text.text)
+        if match is None:
+            self.problem(text, f"late is 'skip after DURATION', for example 'skip after 12h', not '{text.text}'")
+            return None
+        return self._duration(dataclasses.replace(_shifted(text, 1, match.start(1) + 1), text=match.group(1)))
 
     def _trigger(self, text: Located) -> g.Trigger | None:
         trigger = self.parse(text, "trigger")

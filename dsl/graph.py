@@ -225,6 +225,8 @@ class Rule:
     start: str | None
     nodes: Mapping[str, Node]
     origin: Origin
+    condition_text: str | None = None  # `if:` as written
+    late_skip: timedelta | None = None  # `late: skip after 12h`: a send overdue by more is skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +291,7 @@ class Workspace:
     segments: Mapping[str, Segment]
     rules: Mapping[str, Rule]
     by_event_type: Mapping[str, tuple[Rule, ...]]
+    sources: Mapping[str, str] = field(default_factory=dict)  # the files it was compiled from (dsl/snapshots.py)
 
     def rules_for(self, event_type: str) -> tuple[Rule, ...]:
         return self.by_event_type.get(event_type, ())

@@ -20,11 +20,12 @@ from .events import ContactRef, Event, EventConflict, parse_event, stored_view
 from .inbox import GroupCommit, Received, Status
 from .profiles import apply_membership, apply_traits, resolve_contact, revenue, segment_changes
 from .dates import as_datetime
-from .records import ACTIVE_STATUSES, ContactRecord, EventRecord, RunRecord
+from .records import ACTIVE_STATUSES, OPEN_STATUSES, ContactRecord, DecisionRecord, EventRecord, RunRecord
 from .scoring import Scorer
 from .store import Store, Transaction
 from .timeline import Effect
-from .walker import Step, Walker, finish, next_time_of_day
+from .versions import CompileSources, Pinned, Versions, move_blocker
+from .walker import Step, Walker, end_run, finish, next_time_of_day
 
 logger = logging.getLogger("relance.engine")
 SEGMENT_EVENTS = ("segment.entered", "segment.left")
@@ -71,7 +72,8 @@ class Engine:
 
     def __init__(self, workspace: g.Workspace, store: Store, clock: Clock, channels: Mapping[str, Channel],
                  scorers: Sequence[Scorer] = (), on_effect: Callable[[Effect], None] | None = None,
-                 links: Links | None = None, on_wait: OnWait | None = None) -> None:
+                 links: Links | None = None, on_wait: OnWait | None = None,
+                 compile_sources: CompileSources | None = None) -> None:
         self.workspace = workspace
         self.store = store
         self.clock = clock
@@ -80,7 +82,9 @@ class Engine:
         self.on_effect = on_effect
         self.on_wait = on_wait  # a run now waits until a time: remind a queue (arq) to resume it then
         self.walker = Walker(self._start_from_step)
-        self.versions: dict[tuple[str, str], g.Rule] = {}
+        self.versions = Versions(workspace.name, compile_sources)
+        self.keep_decisions = timedelta(days=30)
+        self._decisions_pruned: datetime | None = None
         self.timed_checked_at: datetime | None = None
         self._lock = asyncio.Lock()
         self._group = GroupCommit(store, workspace.name, clock)
@@ -90,43 +94,59 @@ class Engine:
         self.reload(workspace)
 
     # ---------------------------------------------------------------- rules
-    def reload(self, workspace: g.Workspace) -> None:
-        """Use new rules; runs move to the same node of the new version, or stay on theirs."""
+    def reload(self, workspace: g.Workspace, publish: bool = True) -> None:
+        """Use new rules; runs move to the same node of the new version, or stay on theirs (engine/versions.py).
+        `publish=False`: the rules come from the store (a process that follows the published ones)."""
         self.workspace = workspace
-        for rule in workspace.rules.values():
-            self.versions[(rule.id, rule.version)] = rule
+        self.versions.load(workspace, publish)
 
-    def _rule_for(self, run: RunRecord) -> g.Rule | None:
+    async def follow(self) -> bool:
+        """Load the workspace's current rules, as last published in the store, when they are not the
+        ones loaded here (`relance worker`: servers and workers walk the same rules); True if it did."""
+        if self.versions.compile_sources is None:
+            return False
+        current = await self.store.current_snapshot(self.workspace.name, unless=self.versions.digest)
+        if current is None:
+            return False
+        compiled = self.versions.compiled(*current)
+        if compiled is None or compiled.name != self.workspace.name:
+            return False
+        self.reload(compiled, publish=False)
+        logger.info("%s: loaded the rules published in the store (%d rules)", self.workspace.name, len(compiled.rules))
+        return True
+
+    async def publish(self) -> None:
+        """Store the loaded rule versions, and make them the workspace's current rules for processes
+        that follow the store (`relance worker`); done before any run is pinned to them, once."""
+        await self.versions.publish(self.store, self.clock.now())
+
+    async def _rule_for(self, tx: Transaction, run: RunRecord) -> Pinned | None:
+        """The version a run walks on: the loaded one when it is pinned to it; else the newer loaded
+        version when the run may move there (the trace says so), else its own, from the store if
+        need be. None when that version is known nowhere."""
         current = self.workspace.rules.get(run.rule_id)
         if current is not None and current.version == run.rule_version:
-            return current
-        if current is not None and self._same_step(run, current):
-            run.trace.append({"at": run.step_at.isoformat(), "node": run.node_id,
+            return Pinned(current, self.workspace)
+        pinned = await self.versions.pinned(tx, run.rule_id, run.rule_version)
+        if current is None:
+            return pinned
+        own_seq = await self.versions.seq(tx, run.rule_id, run.rule_version)
+        current_seq = await self.versions.seq(tx, current.id, current.version)
+        if own_seq is not None and current_seq is not None and current_seq < own_seq:
+            return pinned  # the version loaded here is older than the run's (files behind the others)
+        blocker = move_blocker(run.node_id, pinned.rule if pinned else None, current)
+        if blocker is None:
+            run.trace.append({"at": run.step_at.isoformat(), "node": run.node_id, "version": current.version,
                               "why": f"rule edited: moved from version {run.rule_version} to {current.version}"})
             run.rule_version = current.version
-            return current
-        return self.versions.get((run.rule_id, run.rule_version))
-
-    def _same_step(self, run: RunRecord, current: g.Rule) -> bool:
-        """The run's next node is the same place in the edited rule: same kind, same steps before it.
-
-        Ids follow positions, so a step inserted above would otherwise move the run onto a step
-        it already took (and send a message again); an edited step at the same place applies.
-        """
-        if run.node_id is None:
-            return True
-        new = current.nodes.get(run.node_id)
-        old = self.versions.get((run.rule_id, run.rule_version))
-        if new is None:
-            return False
-        if old is None:  # the old version is not known (a restart): the id is all we have
-            return True
-        old_node = old.nodes.get(run.node_id)
-        parent, _, index = run.node_id.rpartition("/")
-        before = [f"{parent}/{i}" for i in range(int(index))] if index.isdigit() else []
-        return type(new) is type(old_node) and all(
-            (old.nodes.get(i) is not None and current.nodes.get(i) is not None
-             and old.nodes[i].origin.text == current.nodes[i].origin.text) for i in before)
+            return Pinned(current, self.workspace)
+        if pinned is None:
+            return None
+        if not any(entry.get("version") == current.version for entry in run.trace):
+            run.trace.append({"at": run.step_at.isoformat(), "node": run.node_id, "version": current.version,
+                              "why": f"rule edited: stays on version {run.rule_version}, "
+                                     f"as version {current.version} {blocker}"})
+        return pinned
 
     async def _one_run_per_rule(self, tx: Transaction, contact: ContactRecord, at: datetime,
                                 effects: list[Effect]) -> None:
@@ -221,6 +241,7 @@ class Engine:
         Returns the ids of the segment events this caused, stored in the same transaction.
         """
         event = parse_event(record.payload)
+        await self.publish()
         now = self.clock.now()
         effects: list[Effect] = []
         to_walk: list[int] = []
@@ -248,11 +269,17 @@ class Engine:
                 await tx.insert_events([self._record(d, now) for d in derived])
             await tx.save_contact(contact)
             await self._existing_runs(tx, contact, event, effects, to_walk)
+            decisions = []
             for rule in self.workspace.rules_for(event.type):
-                run = await self._maybe_start(tx, rule, contact, event)
+                run, reason = await self._maybe_start(tx, rule, contact, event)
+                decisions.append(DecisionRecord(self.workspace.name, contact.id, rule.id, event.id, event.type,
+                                                event.at, run is not None, reason))
                 if run is not None:
                     effects.append(Effect(run.started_at, label, rule.id, "run.started", {"event": event.type}))
-                    to_walk.append(run.id)
+                    to_walk.append(run.id)  # type: ignore[arg-type]
+                else:
+                    effects.append(Effect(event.at, label, rule.id, "run.not_started", {"reason": reason}))
+            await tx.insert_decisions(decisions)
         if outcome is not None and outcome.contact_id is None:
             outcome.contact_id = contact.id
         self._emit(effects, outcome)
@@ -283,20 +310,23 @@ class Engine:
 
     async def _existing_runs(self, tx: Transaction, contact: ContactRecord, event: Event,
                              effects: list[Effect], to_walk: list[int]) -> None:
-        """End runs this event completes or exits; resume runs waiting for it."""
+        """End the runs this event completes or exits, as it arrives (a waiting run does not wait for its
+        next step to notice); resume runs waiting for it."""
         view = event.view()
-        for run in await tx.contact_runs(contact.id, statuses=ACTIVE_STATUSES):
-            rule = self._rule_for(run)
-            if rule is None or event.at < run.started_at:
+        for run in await tx.contact_runs(contact.id, statuses=OPEN_STATUSES):
+            pinned = await self._rule_for(tx, run)
+            if pinned is None or event.at < run.started_at:
                 continue
+            rule = pinned.rule
             scope = Scope(contact=contact.view(), event=view, now=event.at)
-            reason = self._ending(rule, run, event, scope)
-            if reason is not None:
-                finish(run, event.at, reason)
-                run.revenue = revenue(event.properties) if reason == "goal" else None
+            ending = self._ending(rule, run, event, scope)
+            if ending is not None:
+                reason, condition = ending
+                gain = revenue(event.properties) if reason == "goal" else None
+                end_run(run, event.at, reason, f"{reason}: {condition} ({event.type} {event.id})", gain)
                 run.version += 1
                 await tx.save_run(run)
-                details = {"reason": reason, "event": event.type}
+                details: dict[str, Any] = {"reason": reason, "event": event.type}
                 if reason == "goal":
                     details["revenue"] = run.revenue
                 effects.append(Effect(event.at, contact.label(), rule.id, "run.ended", details))
@@ -310,12 +340,17 @@ class Engine:
                 effects.append(Effect(event.at, contact.label(), rule.id, "wait.resumed", {"waited": True}))
                 to_walk.append(run.id)
 
-    def _ending(self, rule: g.Rule, run: RunRecord, event: Event, scope: Scope) -> str | None:
+    @staticmethod
+    def _ending(rule: g.Rule, run: RunRecord, event: Event, scope: Scope) -> tuple[str, str] | None:
+        """(goal or exited, the condition as written) when this event, or the profile it just updated,
+        ends the run."""
         for reason, conditions in (("goal", rule.goals), ("exited", rule.exits)):
             for condition in conditions:
-                if isinstance(condition, g.EventCondition) and condition.event_type == event.type \
-                        and _meets(condition, run, event.id, event.at, scope):
-                    return reason
+                if isinstance(condition, g.EventCondition):
+                    if condition.event_type == event.type and _meets(condition, run, event.id, event.at, scope):
+                        return reason, condition.text
+                elif condition.predicate(scope):
+                    return reason, condition.text
         return None
 
     @staticmethod
@@ -330,45 +365,71 @@ class Engine:
         run.version += 1
 
     # ------------------------------------------------------------ starting runs
-    def _trigger_matches(self, rule: g.Rule, contact: ContactRecord, event: Event) -> bool:
+    @staticmethod
+    def _refusal(rule: g.Rule, contact: ContactRecord, event: Event) -> str | None:
+        """Why this event does not start the rule for this contact (its trigger or its `if:`); None if it does."""
         trigger = rule.trigger
         if isinstance(trigger, g.EventTrigger) and trigger.segment is not None \
                 and event.properties.get("segment") != trigger.segment:
-            return False
+            return f"the segment is {event.properties.get('segment')}, not {trigger.segment}"
         scope = Scope(contact=contact.view(), event=event.view(), now=event.at)
         where = trigger.where if isinstance(trigger, (g.EventTrigger, g.DateTrigger, g.YearlyTrigger)) else None
-        return bool((where is None or where(scope)) and (rule.condition is None or rule.condition(scope)))
+        if where is not None and not where(scope):
+            return f"its trigger's condition is false for this event (when: {rule.when})"
+        if rule.condition is not None and not rule.condition(scope):
+            return f"its condition is false for this contact (if: {rule.condition_text})"
+        return None
 
-    async def _entry_allowed(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, at: datetime,
-                             runs: Sequence[RunRecord] | None = None) -> bool:
-        """Whether the rule's `entry` lets the contact in now, given its `runs` of the rule (read when not given)."""
+    @staticmethod
+    def _entry_refusal(rule: g.Rule, runs: Sequence[RunRecord], at: datetime) -> str | None:
+        """Why the rule's `entry` keeps the contact out now, given its `runs` of the rule; None if it lets it in."""
         entry = rule.entry
         if entry.kind == "always":
-            return True
-        if runs is None:
-            runs = await tx.contact_runs(contact.id, rule.id)
-        if entry.kind == "once":
-            return not runs
-        if any(r.status in ACTIVE_STATUSES for r in runs):
-            return False
+            return None
+        if entry.kind == "once" and runs:
+            return f"entry: once, and the contact already entered (run {runs[0].id}, {runs[0].started_at:%Y-%m-%d %H:%M})"
+        active = [r for r in runs if r.status in ACTIVE_STATUSES]
+        if active:
+            return (f"the contact is already in this rule (run {active[-1].id}, {active[-1].status}): one run at a "
+                    "time (entry: always lets contacts in again)")
         if entry.kind == "after" and runs and entry.after is not None:
-            return max(r.started_at for r in runs) + entry.after <= at
-        return True
+            again = max(r.started_at for r in runs) + entry.after
+            if again > at:
+                return f"entry: after {entry.after}: the contact may enter again from {again:%Y-%m-%d %H:%M}"
+        return None
 
     async def _maybe_start(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, event: Event,
-                           occurrence: str | None = None) -> RunRecord | None:
-        run = await self._admitted(tx, rule, contact, event, occurrence)
-        return await tx.create_run(run) if run is not None else None
+                           occurrence: str | None = None) -> tuple[RunRecord | None, str]:
+        """Start the rule for this event if its trigger and entry let the contact in: the run (stored),
+        or None and why not."""
+        runs = await tx.contact_runs(contact.id, rule.id) if rule.entry.kind != "always" else []
+        run, reason = self._admitted(rule, contact, event, occurrence, runs)
+        if run is None:
+            return None, reason
+        created = await tx.create_run(run)
+        await self._supersede(tx, runs, created)
+        return created, reason
 
-    async def _admitted(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, event: Event,
-                        occurrence: str | None = None, runs: Sequence[RunRecord] | None = None) -> RunRecord | None:
-        """A new run of `rule` for `event`, not stored yet, when its trigger matches and its entry
-        lets the contact in (given the contact's `runs` of the rule, read when not given)."""
-        if not self._trigger_matches(rule, contact, event) \
-                or not await self._entry_allowed(tx, rule, contact, event.at, runs):
-            return None
+    def _admitted(self, rule: g.Rule, contact: ContactRecord, event: Event, occurrence: str | None,
+                  runs: Sequence[RunRecord]) -> tuple[RunRecord | None, str]:
+        """A new run of `rule` for `event`, not stored yet, when its trigger matches and its entry lets
+        the contact in (given the contact's `runs` of the rule); else None and why not."""
+        refusal = self._refusal(rule, contact, event) or self._entry_refusal(rule, runs, event.at)
+        if refusal is not None:
+            return None, refusal
         at = min(event.at, self.clock.now())
-        return self._new_run(rule, contact.id, at, event.as_json(), f"started by {event.type} {event.id}", occurrence)
+        why = f"started by {event.type} {event.id}"
+        return self._new_run(rule, contact.id, at, event.as_json(), why, occurrence), why
+
+    @staticmethod
+    async def _supersede(tx: Transaction, runs: Sequence[RunRecord], new: RunRecord) -> None:
+        """A run that took its steps and waits for its goal ends when the contact enters the rule again:
+        the new run claims the goal."""
+        for run in runs:
+            if run.status == "converting":
+                end_run(run, new.started_at, "finished", f"finished: the contact entered the rule again (run {new.id})")
+                run.version += 1
+                await tx.save_run(run)
 
     def _new_run(self, rule: g.Rule, contact_id: int, at: datetime, trigger_event: dict[str, Any], why: str,
                  occurrence: str | None = None) -> RunRecord:
@@ -377,16 +438,21 @@ class Engine:
                          trigger_event=trigger_event, node_id=rule.start, wake_at=at, occurrence=occurrence,
                          trace=[{"at": at.isoformat(), "node": None, "why": why}])
 
-    async def _start_from_step(self, step: Step, rule_id: str) -> RunRecord | None:
+    async def _start_from_step(self, step: Step, rule_id: str) -> tuple[RunRecord | None, str]:
         rule = self.workspace.rules.get(rule_id)
-        if rule is None or not await self._entry_allowed(step.tx, rule, step.contact, step.at):
-            return None
+        if rule is None:
+            return None, f"no rule {rule_id} in the rules loaded here"
+        runs = await step.tx.contact_runs(step.contact.id, rule.id) if rule.entry.kind != "always" else []
+        refusal = self._entry_refusal(rule, runs, step.at)
+        if refusal is not None:
+            return None, refusal
         trigger = {**step.run.trigger_event, "id": f"start:{step.run.id}:{rule_id}"}
         created = await step.tx.create_run(self._new_run(rule, step.contact.id, step.at, trigger,
                                                          f"started by {step.rule.id} (run {step.run.id})"))
+        await self._supersede(step.tx, runs, created)
         step.started_runs.append(created.id)  # type: ignore[arg-type]
         step.effects.append(Effect(step.at, step.contact.label(), rule.id, "run.started", {"by": step.rule.id}))
-        return created
+        return created, f"started run {created.id}"
 
     # ---------------------------------------------------------------- walking
     async def _walk(self, run_id: int, outcome: Outcome | None = None, wake: int | None = None) -> None:
@@ -436,30 +502,34 @@ class Engine:
         step that fails is the one the run is marked failed on.
         """
         alone = False
+        await self.publish()
         while True:
             effects: list[Effect] = []
             started: list[int] = []
             first_version: int | None = None  # the run's, before its first step here
+            ended = False
             try:
                 async with self.store.transaction() as tx:
                     run = await tx.locked_run(run_id)
                     contact = await tx.get_contact(run.contact_id) if run is not None else None
                     if wake is not None and not await self._wake(tx, run, contact, wake, effects):
-                        return run  # cancelled: its rule version or contact is gone
-                    if run is None or run.status != "active" or (run.wake_at and run.wake_at > self.clock.now()):
+                        ended = True  # cancelled (its rule version or contact is gone), or its goal window closed
+                    elif run is None or run.status != "active" or (run.wake_at and run.wake_at > self.clock.now()):
                         return run
-                    rule = self._rule_for(run)
-                    if contact is None or rule is None:
-                        finish(run, run.step_at, "rule version gone" if rule is None else "contact gone", "cancelled")
-                        run.version += 1
+                    else:
+                        pinned = await self._rule_for(tx, run)
+                        if contact is None or pinned is None:
+                            why = "rule version gone" if pinned is None else "contact gone"
+                            finish(run, run.step_at, why, "cancelled")
+                            run.version += 1
+                            await tx.save_run(run)
+                            return run
+                        profile_before = _profile(contact)
+                        first_version = run.version
+                        await self._take_steps(tx, run, pinned, contact, effects, started, alone)
                         await tx.save_run(run)
-                        return run
-                    profile_before = _profile(contact)
-                    first_version = run.version
-                    await self._take_steps(tx, run, rule, contact, effects, started, alone)
-                    await tx.save_run(run)
-                    if _profile(contact) != profile_before:
-                        await tx.save_contact(contact)
+                        if _profile(contact) != profile_before:
+                            await tx.save_contact(contact)
             except _NotDue:
                 raise
             except Exception:
@@ -470,19 +540,23 @@ class Engine:
                 continue
             wake = None
             self._emit(effects, outcome)
+            if ended:
+                return run
             for started_id in started:
                 await self._walk(started_id, outcome)
             if run.status != "active":
                 return run
 
-    async def _take_steps(self, tx: Transaction, run: RunRecord, rule: g.Rule, contact: ContactRecord,
+    async def _take_steps(self, tx: Transaction, run: RunRecord, pinned: Pinned, contact: ContactRecord,
                           effects: list[Effect], started: list[int], one: bool = False) -> None:
         """Steps of an active run in `tx` until it waits or ends, starts another run, or has taken
         STEPS_TOGETHER (one with `one`); each step adds one to the run's version. The caller saves
         the run and contact."""
         taken = 0
+        rule = pinned.rule
         while True:
-            step = Step(tx, run, rule, contact, self.workspace, run.step_at, effects)
+            step = Step(tx, run, rule, contact, self.workspace, run.step_at, effects, now=self.clock.now(),
+                        pinned_workspace=pinned.workspace)
             if not await self._ended_before_step(step):
                 node = rule.nodes.get(run.node_id) if run.node_id else None
                 if node is None:
@@ -496,25 +570,29 @@ class Engine:
                 return
 
     async def _ended_before_step(self, step: Step) -> bool:
-        """Goals and exits judged on the events' own times: a late order still stops the next reminder."""
+        """Goals and exits judged on the events' own times, against every event known now: a late order
+        still stops the next reminder, and an order stored before its cart's late webhook ends the
+        cart's run before its first step."""
         run, rule = step.run, step.rule
         scope = step.scope()
+        known = max(step.at, step.now or step.at)
         for reason, conditions in (("goal", rule.goals), ("exited", rule.exits)):
             for condition in conditions:
                 if isinstance(condition, g.ContactCondition):
                     if condition.predicate(scope):
-                        finish(run, step.at, reason)
+                        end_run(run, step.at, reason, f"{reason}: {condition.text}")
                         step.effect("run.ended", reason=reason, condition=condition.text)
                         return True
                     continue
-                until = step.at if condition.within is None else min(step.at, run.started_at + condition.within)
+                until = known if condition.within is None else min(known, run.started_at + condition.within)
                 for stored in await step.tx.contact_events(step.contact.id, [condition.event_type], run.started_at, until):
                     event_scope = Scope(contact=scope.contact, event=stored_view(stored.payload), now=stored.at)
                     if _meets(condition, run, stored.event_id, stored.at, event_scope):
-                        finish(run, stored.at, reason)
+                        gain = revenue(stored.payload.get("properties") or {}) if reason == "goal" else None
+                        end_run(run, stored.at, reason, f"{reason}: {condition.text} ({stored.type} {stored.event_id})",
+                                gain)
                         details: dict[str, Any] = {"reason": reason, "event": stored.type}
                         if reason == "goal":
-                            run.revenue = revenue(stored.payload.get("properties") or {})
                             details["revenue"] = run.revenue
                         step.effect("run.ended", at=stored.at, **details)
                         return True
@@ -556,18 +634,27 @@ class Engine:
         """Turn a due waiting run active, in the transaction that checked its version: the database
         decides. False when it was cancelled instead (its rule version or its contact is gone)."""
         now = self.clock.now()
-        if run is None or run.version != version or run.status not in ACTIVE_STATUSES or run.wake_at is None:
+        if run is None or run.version != version or run.status not in OPEN_STATUSES or run.wake_at is None:
             raise _NotDue(None)  # stale or duplicate
         if run.wake_at > now:
             raise _NotDue(run.wake_at)
         if run.status == "active":
             return True
-        rule = self._rule_for(run)
-        if rule is None or contact is None:
-            finish(run, now, "rule version gone" if rule is None else "contact gone", "cancelled")
+        if run.status == "converting":  # its goal's window closed without the goal
+            closed = run.wake_at
+            end_run(run, closed, "finished", f"finished: no goal by {closed.isoformat()}")
+            run.version += 1
+            await tx.save_run(run)
+            label = contact.label() if contact else f"contact:{run.contact_id}"
+            effects.append(Effect(closed, label, run.rule_id, "run.ended", {"reason": "finished"}))
+            return False
+        pinned = await self._rule_for(tx, run)
+        if pinned is None or contact is None:
+            finish(run, now, "rule version gone" if pinned is None else "contact gone", "cancelled")
             run.version += 1
             await tx.save_run(run)
             return False
+        rule = pinned.rule
         node = rule.nodes.get(run.node_id or "")
         if run.waiting_for and isinstance(node, g.WaitEventNode):
             late = await self._late_awaited_event(tx, run, node, contact)
@@ -655,6 +742,7 @@ class Engine:
         started: list[int] = []
         effects: list[Effect] = []
         moved: list[ContactRecord] = []
+        await self.publish()
         try:
             async with self.store.transaction() as tx:
                 await tx.lock_contacts([c.id for c in contacts])
@@ -668,26 +756,27 @@ class Engine:
                 taken = await tx.existing_occurrences(self.workspace.name, [key for *_, key in due])
                 prior = {rule.id: await tx.runs_of_contacts([c.id for c, r, *_ in due if r is rule], rule.id)
                          for rule in rules if rule.entry.kind != "always"}
-                admitted: list[tuple[RunRecord, g.Rule, ContactRecord]] = []
+                admitted: list[tuple[RunRecord, g.Rule, ContactRecord, list[RunRecord]]] = []
                 for contact, rule, moment, key in due:
                     if key in taken:
                         continue
-                    runs = prior[rule.id].setdefault(contact.id, []) if rule.id in prior else None
+                    runs = prior[rule.id].setdefault(contact.id, []) if rule.id in prior else []
                     event = Event(f"clock:{key}", "clock.due", moment, ContactRef(id=contact.id), {})
-                    run = await self._admitted(tx, rule, contact, event, key, runs)
+                    run, _ = self._admitted(rule, contact, event, key, runs)
                     if run is not None:
-                        admitted.append((run, rule, contact))
-                        if runs is not None:
+                        admitted.append((run, rule, contact, list(runs)))
+                        if rule.id in prior:
                             runs.append(run)
                 await tx.create_timed_runs([run for run, *_ in admitted])
                 changed: dict[int, ContactRecord] = {}
-                for run, rule, contact in admitted:
+                for run, rule, contact, before in admitted:
                     if run.id is None:
                         continue  # its occurrence started a run meanwhile
+                    await self._supersede(tx, before, run)
                     created.append(run)
                     effects.append(Effect(run.started_at, contact.label(), rule.id, "run.started", {"event": "clock"}))
                     profile_before = _profile(contact)
-                    await self._take_steps(tx, run, rule, contact, effects, started)
+                    await self._take_steps(tx, run, Pinned(rule, self.workspace), contact, effects, started)
                     if _profile(contact) != profile_before:
                         changed[contact.id] = contact
                 await tx.save_runs(created)
@@ -710,6 +799,7 @@ class Engine:
         started: list[int] = []
         effects: list[Effect] = []
         derived: list[Event] = []
+        await self.publish()
         async with self.store.transaction() as tx:
             await tx.lock_contact(contact.id)  # one contact's work at a time: its events may be in hand elsewhere
             fresh = await tx.get_contact(contact.id)
@@ -724,7 +814,7 @@ class Engine:
                 if occurrence in taken:
                     continue
                 event = Event(f"clock:{occurrence}", "clock.due", moment, ContactRef(id=fresh.id), {})
-                run = await self._maybe_start(tx, rule, fresh, event, occurrence)
+                run, _ = await self._maybe_start(tx, rule, fresh, event, occurrence)
                 if run is not None:
                     started.append(run.id)  # type: ignore[arg-type]
                     effects.append(Effect(moment, fresh.label(), rule.id, "run.started", {"event": "clock"}))

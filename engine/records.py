@@ -8,6 +8,7 @@ from typing import Any
 from .events import ContactRef
 
 ACTIVE_STATUSES = ("active", "waiting")  # a run that still has steps to take
+OPEN_STATUSES = (*ACTIVE_STATUSES, "converting")  # not ended: converting runs took every step, their goal may still come
 ENDED_STATUSES = ("finished", "goal", "exited", "stopped", "cancelled", "failed")
 
 
@@ -116,4 +117,19 @@ class TaskRecord:
     rule_id: str | None = None
     due_at: datetime | None = None
     status: str = "open"
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class DecisionRecord:
+    """Whether an event started a rule for a contact, and why not when it did not."""
+
+    workspace: str
+    contact_id: int
+    rule_id: str
+    event_id: str
+    event_type: str
+    at: datetime
+    started: bool
+    reason: str
     id: int | None = None

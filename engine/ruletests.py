@@ -7,6 +7,7 @@
         events:
           - {type: checkout.started, at: "2026-03-02T10:00:00+01:00", properties: {cart: {total: 80}}}
           - {type: order.completed, after: 4d}          # `after`: from the first event
+          - {type: checkout.started, after: 5d, arrives: 2h}   # reaches the server 2 hours after its `at`
         until: 10d
         expect:
           - {after: 1d, kind: message.sent, template: panier-rappel}
@@ -67,6 +68,7 @@ class RuleTest:
     until: timedelta
     expect: list[Expectation] = field(default_factory=list)
     expect_not: list[Expectation] = field(default_factory=list)
+    arrivals: list[datetime | None] = field(default_factory=list)  # when each event reaches the server
 
 
 @dataclass
@@ -111,11 +113,13 @@ def _test(path: Path, index: int, item: Any, line: int) -> RuleTest:
     name = str(item.get("name", f"test {index + 1}"))
     contact = dict(item.get("contact") or {})
     events: list[Event] = []
+    arrivals: list[datetime | None] = []
     start: datetime | None = None
     for number, raw in enumerate(item["events"]):
         pointer = f"/tests/{index}/events/{number}"
         body = dict(raw)
         after = body.pop("after", None)
+        arrives = body.pop("arrives", None)
         if after is not None:
             if start is None:
                 raise EventError(f"{pointer}/after", f"{where}: the first event needs an `at`")
@@ -128,12 +132,13 @@ def _test(path: Path, index: int, item: Any, line: int) -> RuleTest:
             raise EventError(error.pointer, f"{where}: {error.pointer}: {error.message}") from None
         start = start or event.at
         events.append(event)
+        arrivals.append(event.at + parse_duration(str(arrives)) if arrives is not None else None)
     if start is None:
         raise EventError(f"/tests/{index}/events", f"{where}: a test needs at least one event")
     until = parse_duration(str(item.get("until", "30d")))
     return RuleTest(name, str(path), line, events, until,
                     [_expectation(e, start, where) for e in item.get("expect") or []],
-                    [_expectation(e, start, where) for e in item.get("expect_not") or []])
+                    [_expectation(e, start, where) for e in item.get("expect_not") or []], arrivals)
 
 
 def _expectation(raw: Any, start: datetime, where: str) -> Expectation:
@@ -147,11 +152,11 @@ def _expectation(raw: Any, start: datetime, where: str) -> Expectation:
     return Expectation(fields, at, by)
 
 
-Simulate = Callable[[list[Event], timedelta], Awaitable[list[Effect]]]
+Simulate = Callable[[list[Event], timedelta, list[datetime | None]], Awaitable[list[Effect]]]
 
 
 async def run_rule_test(test: RuleTest, simulate: Simulate) -> RuleTestResult:
-    timeline = await simulate(test.events, test.until)
+    timeline = await simulate(test.events, test.until, test.arrivals)
     missing = [e for e in test.expect if not any(e.matches(effect) for effect in timeline)]
     unexpected = [(e, effect) for e in test.expect_not for effect in timeline if e.matches(effect)]
     return RuleTestResult(test, missing, unexpected, timeline)

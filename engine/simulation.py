@@ -15,6 +15,7 @@ from .events import Event, EventError, parse_event
 from .scoring import Scorer
 from .store import Store
 from .timeline import Effect
+from .versions import CompileSources
 
 DEFAULT_HORIZON = timedelta(days=30)
 TIMED_CHECK = timedelta(hours=1)  # how often virtual time looks for date and `every` triggers
@@ -41,10 +42,11 @@ class Simulation:
     """Feeds events in time order, running every wait, trigger and message in between."""
 
     def __init__(self, workspace: g.Workspace, store: Store, start: datetime, channels: Mapping[str, Channel],
-                 scorers: Sequence[Scorer] = ()) -> None:
+                 scorers: Sequence[Scorer] = (), compile_sources: CompileSources | None = None) -> None:
         self.clock = VirtualClock(start)
         self.effects: list[Effect] = []
-        self.engine = Engine(workspace, store, self.clock, channels, scorers, on_effect=self.effects.append)
+        self.engine = Engine(workspace, store, self.clock, channels, scorers, on_effect=self.effects.append,
+                             compile_sources=compile_sources)
         self.engine.timed_checked_at = self.clock.now()
         self._next_check = self.clock.now() + TIMED_CHECK if workspace.timed_rules() else None
 
@@ -69,24 +71,32 @@ class Simulation:
         self.clock.set(target)
         await self.engine.run_due()
 
-    async def run(self, events: Iterable[Event], until: timedelta | None = None) -> list[Effect]:
-        ordered = sorted(events, key=lambda e: e.at)
-        for event in ordered:
-            await self.advance_to(event.at)
+    async def run(self, events: Iterable[Event], until: timedelta | None = None,
+                  arrivals: Sequence[datetime | None] | None = None) -> list[Effect]:
+        """Feed the events as they arrive (`arrivals`, by default at their own time: a late webhook
+        arrives after its `at`), then let `until` pass after the last one."""
+        events = list(events)
+        arrived = [max(arrival or event.at, event.at) for event, arrival in
+                   zip(events, arrivals or [None] * len(events))]
+        ordered = sorted(zip(arrived, events), key=lambda pair: pair[0])
+        for arrival, event in ordered:
+            await self.advance_to(arrival)
             await self.engine.ingest(event)
-        end = (ordered[-1].at if ordered else self.clock.now()) + (until or DEFAULT_HORIZON)
+        end = (ordered[-1][0] if ordered else self.clock.now()) + (until or DEFAULT_HORIZON)
         await self.advance_to(end)
         return self.effects
 
 
 async def simulate(workspace: g.Workspace, store: Store, events: Sequence[Event], channels: Mapping[str, Channel],
-                   scorers: Sequence[Scorer] = (), until: timedelta | None = None) -> list[Effect]:
-    """Run `events` through `workspace` on a fresh store, opened and closed here; the timeline."""
+                   scorers: Sequence[Scorer] = (), until: timedelta | None = None,
+                   arrivals: Sequence[datetime | None] | None = None) -> list[Effect]:
+    """Run `events` through `workspace` on a fresh store, opened and closed here; the timeline.
+    `arrivals` (one per event, None: at its own time) say when each event reaches the server."""
     await store.open()
     try:
         start = min((e.at for e in events), default=None)
         if start is None:
             return []
-        return await Simulation(workspace, store, start, channels, scorers).run(events, until)
+        return await Simulation(workspace, store, start, channels, scorers).run(events, until, arrivals)
     finally:
         await store.close()

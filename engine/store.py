@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
-from .records import ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
+from .records import ContactRecord, DecisionRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
 
 
 class Transaction(Protocol):
@@ -96,6 +96,21 @@ class Transaction(Protocol):
     async def existing_occurrences(self, workspace: str, occurrences: Sequence[str]) -> set[str]:
         """Those of `occurrences` that already started a run."""
 
+    # rule versions
+    async def rule_version(self, workspace: str, rule_id: str, version: str) -> tuple[int, str] | None:
+        """(seq, snapshot digest) of a stored rule version, or None; a higher seq was seen later."""
+
+    async def snapshot(self, workspace: str, digest: str) -> dict[str, str] | None:
+        """The files (name -> text) of a stored workspace snapshot."""
+
+    # why runs started or not
+    async def insert_decisions(self, decisions: Sequence[DecisionRecord]) -> None:
+        """Record whether each rule an event was considered for started, and why not."""
+
+    async def contact_decisions(self, contact_id: int, rule_id: str | None = None,
+                                limit: int = 100) -> list[DecisionRecord]:
+        """The contact's latest decisions (of one rule), oldest first."""
+
     # outbox and tasks
     async def contact_messages(self, contact_id: int, since: datetime) -> list[MessageRecord]:
         """The contact's messages created, due or sent since then (for caps and offers), oldest first."""
@@ -138,7 +153,7 @@ class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
 
     async def due_runs(self, workspace: str, now: datetime, limit: int) -> list[tuple[int, int]]:
-        """(run id, version) of waiting or active runs with wake_at <= now, earliest first."""
+        """(run id, version) of open runs (active, waiting, converting) with wake_at <= now, earliest first."""
 
     async def upcoming_runs(self, workspace: str, until: datetime, limit: int,
                             after: tuple[datetime, int] | None = None) -> list[tuple[int, int, datetime]]:
@@ -155,6 +170,19 @@ class Store(Protocol):
 
     async def inbox(self, workspace: str, limit: int) -> list[EventRecord]:
         """Events stored but not processed yet, in arrival order."""
+
+    async def publish_versions(self, workspace: str, digest: str, sources: dict[str, str],
+                               versions: Sequence[tuple[str, str]], at: datetime) -> dict[tuple[str, str], int]:
+        """Keep a workspace snapshot and the rule versions compiled from it (each kept once, with the
+        first snapshot that held it), and make it the workspace's current rules; the seq of each of
+        these versions, by (rule id, version)."""
+
+    async def current_snapshot(self, workspace: str, unless: str | None = None) -> tuple[str, dict[str, str]] | None:
+        """The workspace's current rules, as last published: (digest, files); None when none were
+        published or their digest is `unless` (the ones a process has already)."""
+
+    async def prune_decisions(self, workspace: str, before: datetime) -> int:
+        """Forget decisions recorded before then; how many."""
 
     async def kept_value(self, key: str, make: Callable[[], str]) -> str:
         """A value kept across restarts: the stored one, or `make()` stored now (the first caller's wins)."""

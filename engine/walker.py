@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 from relance.dsl import graph as g
 from relance.dsl.expressions import Scope
+from relance.dsl.templates import Template
 
 from .events import stored_view
-from .policies import judge, recent_messages
+from .policies import Verdict, judge, recent_messages
 from .records import ContactRecord, MessageRecord, RunRecord, TaskRecord
 from .store import Transaction
 from .timeline import Effect
@@ -33,6 +34,8 @@ class Step:
     at: datetime  # the step's logical time
     effects: list[Effect] = field(default_factory=list)
     started_runs: list[int] = field(default_factory=list)  # by `start`, walked after this step commits
+    now: datetime | None = None  # when the step is actually taken (later than `at` when the run is late)
+    pinned_workspace: g.Workspace | None = None  # the workspace the run's version was compiled in
 
     def scope(self, **extra: Any) -> Scope:
         return Scope(contact=self.contact.view(), event=stored_view(self.run.trigger_event), now=self.at,
@@ -48,16 +51,60 @@ class Step:
         self.run.trace.append(entry)
 
     def advance(self, target: str | None) -> None:
-        """Go on to `target` now, or finish the run when there is none."""
+        """Go on to `target` now; with none, the steps are done: the run waits for its goal while the
+        goal's window is open (converting), else finishes."""
         self.run.node_id = target
         self.run.wake_at = self.at
-        if target is None:
-            finish(self.run, self.at, "finished")
-            self.effect("run.ended", reason="finished")
+        if target is not None:
+            return
+        windows = [self.run.started_at + goal.within for goal in self.rule.goals
+                   if isinstance(goal, g.EventCondition) and goal.within is not None]
+        closes = max(windows, default=None)
+        if closes is not None and closes > self.at:
+            self.run.status = "converting"
+            self.run.wake_at = closes
+            self.run.trace.append({"at": self.at.isoformat(), "node": None,
+                                   "why": f"steps done: open for its goal until {closes.isoformat()}"})
+            self.effect("run.converting", until=closes.isoformat())
+            return
+        finish(self.run, self.at, "finished")
+        self.effect("run.ended", reason="finished")
+
+    def template(self, name: str, channel: str) -> Template | None:
+        """The template as loaded now, else as the run's version had it (a version kept for a run)."""
+        found = self.workspace.templates.get((name, channel))
+        if found is None and self.pinned_workspace is not None:
+            found = self.pinned_workspace.templates.get((name, channel))
+        return found
+
+    def late_by(self) -> timedelta:
+        """How much later than its time the step is taken."""
+        return max((self.now or self.at) - self.at, timedelta(0))
+
+    def wait_base(self) -> datetime:
+        """When a wait starts: the step's time, or when the step before it was actually taken if that
+        was later (a late run never releases several messages at once), see `_acted_last`."""
+        if self.now is not None and self.now > self.at and _acted_last(self.run, self.rule):
+            return self.now
+        return self.at
 
     def suspend(self, until: datetime) -> None:
         self.run.status = "waiting"
         self.run.wake_at = until
+
+
+WAITS = (g.WaitNode, g.WaitUntilTimeNode, g.WaitEventNode)
+
+
+def _acted_last(run: RunRecord, rule: g.Rule) -> bool:
+    """Whether the step the run took last was an action (a send, a set, …), not its start or a wait."""
+    for entry in reversed(run.trace):
+        node = rule.nodes.get(entry.get("node") or "")
+        if entry.get("node") is None or isinstance(node, WAITS):
+            return False
+        if "text" in entry:
+            return True
+    return False
 
 
 def finish(run: RunRecord, at: datetime, reason: str, status: str | None = None) -> None:
@@ -66,6 +113,14 @@ def finish(run: RunRecord, at: datetime, reason: str, status: str | None = None)
     run.ended_at = at
     run.wake_at = None
     run.waiting_for = None
+
+
+def end_run(run: RunRecord, at: datetime, reason: str, why: str, revenue: float | None = None) -> None:
+    """End a run for `reason` (goal, exited, finished, …), the trace saying why; a goal keeps its revenue."""
+    run.trace.append({"at": at.isoformat(), "node": run.node_id, "why": why})
+    finish(run, at, reason)
+    if reason == "goal":
+        run.revenue = revenue
 
 
 def next_time_of_day(after: datetime, at: Any, zone: str) -> datetime:
@@ -84,7 +139,7 @@ def split_bucket(rule_id: str, node_id: str, contact_id: int) -> float:
     return int.from_bytes(digest[:8], "big") % 10_000 / 100
 
 
-StartRule = Callable[[Step, str], Awaitable[RunRecord | None]]
+StartRule = Callable[[Step, str], Awaitable[tuple[RunRecord | None, str]]]  # the run started, or why not
 
 
 class Walker:
@@ -98,7 +153,7 @@ class Walker:
 
     async def _SendNode(self, node: g.SendNode, step: Step) -> None:
         params = {name: value(step.scope()) for name, value in node.params}
-        template = step.workspace.templates.get((node.template, node.channel))
+        template = step.template(node.template, node.channel)
         scope = step.scope(params=params)
         subject = template.subject.render(scope) if template and template.subject else None
         body = template.body.render(scope) if template else ""
@@ -114,9 +169,13 @@ class Walker:
             params={k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, type(None)))},
         )
         policy = step.workspace.policy
-        history = await recent_messages(step.tx, policy, message, step.at)
-        verdict = judge(policy, step.workspace.channels.get(node.channel), message, step.contact, history, step.at,
-                        step.workspace.timezone)
+        late = step.late_by()
+        if step.rule.late_skip is not None and late > step.rule.late_skip:
+            verdict = Verdict("skip", f"late by {late} (late: skip after {step.rule.late_skip})")
+        else:
+            history = await recent_messages(step.tx, policy, message, step.at)
+            verdict = judge(policy, step.workspace.channels.get(node.channel), message, step.contact, history,
+                            step.at, step.workspace.timezone)
         if verdict.action == "skip":
             message.status, message.error = "skipped", verdict.reason
         elif verdict.action == "defer":
@@ -167,8 +226,8 @@ class Walker:
         step.advance(node.next)
 
     async def _StartNode(self, node: g.StartNode, step: Step) -> None:
-        started = await self.start_rule(step, node.rule_id)
-        step.trace(node, f"started run {started.id}" if started else f"{node.rule_id} not entered (entry limit)")
+        started, why = await self.start_rule(step, node.rule_id)
+        step.trace(node, why if started else f"{node.rule_id} not entered: {why}")
         step.advance(node.next)
 
     async def _StopNode(self, node: g.StopNode, step: Step) -> None:
@@ -177,21 +236,21 @@ class Walker:
         step.effect("run.ended", reason="stopped")
 
     async def _WaitNode(self, node: g.WaitNode, step: Step) -> None:
-        until = step.at + node.duration
+        until = step.wait_base() + node.duration
         step.run.node_id = node.next
         step.suspend(until)
         step.trace(node, f"until {until.isoformat()}")
         step.effect("wait.started", until=until.isoformat())
 
     async def _WaitUntilTimeNode(self, node: g.WaitUntilTimeNode, step: Step) -> None:
-        until = next_time_of_day(step.at, node.at, step.contact.timezone or step.workspace.timezone)
+        until = next_time_of_day(step.wait_base(), node.at, step.contact.timezone or step.workspace.timezone)
         step.run.node_id = node.next
         step.suspend(until)
         step.trace(node, f"until {until.isoformat()}")
         step.effect("wait.started", until=until.isoformat())
 
     async def _WaitEventNode(self, node: g.WaitEventNode, step: Step) -> None:
-        until = step.at + node.within
+        until = step.wait_base() + node.within
         step.run.waiting_for = node.event_type
         step.run.waited = None
         step.suspend(until)  # the run stays on this node: its `where` and `next` decide the resume

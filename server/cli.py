@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 
@@ -55,9 +55,10 @@ def _workspace(manager: pluggy.PluginManager, paths: tuple[str, ...] | list[str]
 
 
 def _simulator(manager: pluggy.PluginManager, workspace: Workspace):  # type: ignore[no-untyped-def]
-    async def run(events: list[Event], until: timedelta) -> list[Effect]:
+    async def run(events: list[Event], until: timedelta,
+                  arrivals: list[datetime | None] | None = None) -> list[Effect]:
         store = store_for(manager, "sqlite://:memory:")
-        return await simulate(workspace, store, events, channels(manager), scorers(manager), until)
+        return await simulate(workspace, store, events, channels(manager), scorers(manager), until, arrivals)
     return run
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pluggy
@@ -12,6 +13,7 @@ from relance.dsl import check_workspace
 from relance.dsl.errors import Problem, RelanceError, RuleError
 from relance.dsl.graph import Workspace
 from relance.dsl.loader import workspace_files
+from relance.dsl.snapshots import check_sources
 from relance.engine.clock import Clock, SystemClock
 from relance.engine.channels import Channel
 from relance.engine.engine import Engine
@@ -44,9 +46,22 @@ class Runtime:
         self.links: Links | None = None
         self.reminders: Reminders | None = None
         self.channels: dict[str, Channel] = {}
+        self._publishing: set[asyncio.Task[None]] = set()
 
     def _check(self, path: str) -> tuple[Workspace | None, list[Problem]]:
-        return check_workspace([path], function_registry(self.manager), channel_schemas(self.manager))
+        return self._check_paths([path])
+
+    def _check_paths(self, paths: Sequence[str | Path]) -> tuple[Workspace | None, list[Problem]]:
+        return check_workspace(paths, function_registry(self.manager), channel_schemas(self.manager))
+
+    def compile_sources(self, sources: Mapping[str, str]) -> Workspace | None:
+        """A stored workspace snapshot compiled with this process's plugins (a run pinned to a version
+        this process did not load); None, logged, when it does not compile here."""
+        workspace, problems = check_sources(sources, self._check_paths)
+        if problems:
+            logger.error("a stored rules snapshot does not compile with this process's plugins:\n%s",
+                         "\n".join(str(p) for p in problems))
+        return workspace
 
     def compile(self) -> list[Workspace]:
         """Every workspace named by the settings, compiled; RuleError lists all problems."""
@@ -67,7 +82,10 @@ class Runtime:
             raise RelanceError(f"two rules folders name the workspace '{duplicates.pop()}'")
         return compiled
 
-    async def start(self, run_scheduler: bool = True) -> None:
+    async def start(self, run_scheduler: bool = True, follow: bool = False) -> None:
+        """Open the store and an engine per workspace. A server publishes the rules it loaded (they
+        become the workspace's current rules); `follow` (a worker) loads the current ones instead,
+        its own files serving until some are published."""
         workspaces = self.compile()
         await self.store.open()
         secret = self.settings.secret or await self.store.kept_value("link_secret", lambda: secrets.token_urlsafe(32))
@@ -75,7 +93,12 @@ class Runtime:
         self.channels = channels(self.manager)
         for workspace in workspaces:
             self.engines[workspace.name] = Engine(workspace, self.store, self.clock, self.channels,
-                                                  scorers(self.manager), links=self.links)
+                                                  scorers(self.manager), links=self.links,
+                                                  compile_sources=self.compile_sources)
+            if follow:
+                await self.engines[workspace.name].follow()
+            else:
+                await self.engines[workspace.name].publish()
             await self._first_key(workspace.name)
         if self.settings.redis_url:  # waits go to `relance worker` processes through Redis
             self.reminders = Reminders(self.settings.redis_url)
@@ -105,7 +128,11 @@ class Runtime:
             logger.error("rules of %s not reloaded, the previous ones keep running:\n%s", workspace,
                          "\n".join(str(p) for p in problems))
             return problems
-        self.engines[workspace].reload(compiled)
+        engine = self.engines[workspace]
+        engine.reload(compiled)
+        task = asyncio.get_running_loop().create_task(engine.publish())  # at once; steps publish first anyway
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
         logger.info("rules of %s reloaded: %d rules", workspace, len(compiled.rules))
         return []
 

@@ -110,6 +110,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
     until = runtime.clock.now() + timedelta(seconds=SWEEP)
     enqueued = 0
     for name, engine in runtime.engines.items():
+        await engine.follow()  # rules published since by a server (a deploy): workers walk the same ones
         after = None
         while True:
             upcoming = await engine.store.upcoming_runs(name, until, 1000, after)
@@ -182,7 +183,7 @@ def worker(settings: Settings, burst: bool = False) -> Worker:
 
     async def startup(ctx: dict[str, Any]) -> None:
         runtime = Runtime(settings, SystemClock())
-        await runtime.start(run_scheduler=False)
+        await runtime.start(run_scheduler=False, follow=True)  # the rules the servers published
         await reminders.open()
         for engine in runtime.engines.values():
             engine.on_wait = reminders.remind

@@ -145,6 +145,53 @@ class ApiKey(Model):
         table = "relance_api_keys"
 
 
+class WorkspaceSnapshot(Model):
+    """The files a workspace was compiled from, kept so that any process can compile a rule version again."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    digest = fields.CharField(max_length=64)
+    sources = fields.JSONField()  # file name (relative to the workspace) -> text
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "relance_workspace_snapshots"
+        unique_together = (("workspace", "digest"),)
+
+
+class RuleVersion(Model):
+    """A rule version any run may be pinned to; `id` orders versions by when they were first seen."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    rule_id = fields.CharField(max_length=200)
+    version = fields.CharField(max_length=64)
+    snapshot = fields.CharField(max_length=64)  # the digest of a snapshot that holds it
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "relance_rule_versions"
+        unique_together = (("workspace", "rule_id", "version"),)
+
+
+class Decision(Model):
+    """Why a rule did or did not start for an event: a recent log that `relance why` reads."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    contact_id = fields.BigIntField()
+    rule_id = fields.CharField(max_length=200)
+    event_id = fields.CharField(max_length=200)
+    event_type = fields.CharField(max_length=200)
+    at = fields.DatetimeField()
+    started = fields.BooleanField()
+    reason = fields.TextField()
+
+    class Meta:
+        table = "relance_decisions"
+        indexes = (("contact_id", "id"), ("workspace", "at"))
+
+
 class ServerSetting(Model):
     """A value the server keeps for itself, such as the secret that signs links when none is configured."""
 

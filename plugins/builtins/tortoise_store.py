@@ -16,7 +16,9 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from relance.engine.records import ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
+from relance.engine.records import (
+    OPEN_STATUSES, ContactRecord, DecisionRecord, EventRecord, MessageRecord, RunRecord, TaskRecord,
+)
 
 from .. import hookimpl
 from . import tortoise_migrations as migrations
@@ -24,7 +26,8 @@ from . import tortoise_models as m
 from .tortoise_rows import Rows, placeholder, placeholders, rows
 
 R = TypeVar("R")
-MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.ApiKey, m.ServerSetting)
+MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.ApiKey, m.ServerSetting, m.WorkspaceSnapshot,
+          m.RuleVersion, m.Decision)
 CHUNK = 500  # ids per IN (…): under SQLite's limit on bound parameters
 SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg", "psycopg")
 
@@ -176,7 +179,7 @@ class _Tx:
                                         contact_id=contact.id)
 
     async def merge_contacts(self, survivor: ContactRecord, merged: ContactRecord) -> None:
-        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task):
+        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task, m.Decision):
             await model.filter(contact_id=merged.id).using_db(self.db).update(contact_id=survivor.id)
         merged.merged_into = survivor.id
         await self.save_contact(merged)
@@ -270,6 +273,29 @@ class _Tx:
             found.update(row[0] for row in rows)
         return found
 
+    # rule versions
+    async def rule_version(self, workspace: str, rule_id: str, version: str) -> tuple[int, str] | None:
+        row = await m.RuleVersion.filter(workspace=workspace, rule_id=rule_id, version=version).using_db(self.db) \
+            .first().values_list("id", "snapshot")
+        return (int(row[0]), str(row[1])) if row else None
+
+    async def snapshot(self, workspace: str, digest: str) -> dict[str, str] | None:
+        return await m.WorkspaceSnapshot.filter(workspace=workspace, digest=digest).using_db(self.db) \
+            .first().values_list("sources", flat=True)  # type: ignore[return-value]
+
+    # decisions
+    async def insert_decisions(self, decisions: Sequence[DecisionRecord]) -> None:
+        if decisions:
+            await m.Decision.bulk_create([m.Decision(**_columns(d)) for d in decisions], using_db=self.db)
+
+    async def contact_decisions(self, contact_id: int, rule_id: str | None = None,
+                                limit: int = 100) -> list[DecisionRecord]:
+        query = m.Decision.filter(contact_id=contact_id).using_db(self.db)
+        if rule_id is not None:
+            query = query.filter(rule_id=rule_id)
+        rows = await query.order_by("-id").limit(limit)
+        return [_record(DecisionRecord, r) for r in reversed(rows)]
+
     # outbox and tasks
     async def contact_messages(self, contact_id: int, since: datetime) -> list[MessageRecord]:
         rows = await m.Message.filter(Q(created_at__gte=since) | Q(send_at__gte=since) | Q(sent_at__gte=since),
@@ -328,7 +354,7 @@ class _Tx:
     async def erase_contact(self, contact_id: int) -> None:
         merged = await m.Contact.filter(merged_into=contact_id).using_db(self.db).values_list("id", flat=True)
         ids = [contact_id, *merged]
-        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task):
+        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task, m.Decision):
             await model.filter(contact_id__in=ids).using_db(self.db).delete()
         await m.Contact.filter(id__in=ids).using_db(self.db).delete()
 
@@ -371,13 +397,13 @@ class TortoiseStore:
             yield _Tx(db)
 
     async def due_runs(self, workspace: str, now: datetime, limit: int) -> list[tuple[int, int]]:
-        rows = await m.Run.filter(workspace=workspace, wake_at__lte=now, status__in=["active", "waiting"]) \
+        rows = await m.Run.filter(workspace=workspace, wake_at__lte=now, status__in=list(OPEN_STATUSES)) \
             .order_by("wake_at", "id").limit(limit).values_list("id", "version")
         return [(int(i), int(v)) for i, v in rows]
 
     async def upcoming_runs(self, workspace: str, until: datetime, limit: int,
                             after: tuple[datetime, int] | None = None) -> list[tuple[int, int, datetime]]:
-        query = m.Run.filter(workspace=workspace, wake_at__lte=until, status__in=["active", "waiting"])
+        query = m.Run.filter(workspace=workspace, wake_at__lte=until, status__in=list(OPEN_STATUSES))
         if after is not None:
             query = query.filter(Q(wake_at__gt=after[0]) | Q(wake_at=after[0], id__gt=after[1]))
         rows = await query.order_by("wake_at", "id").limit(limit).values_list("id", "version", "wake_at")
@@ -390,13 +416,43 @@ class TortoiseStore:
         return None if first is None else (int(first), int(last))  # type: ignore[call-overload]
 
     async def next_wake(self, workspace: str) -> datetime | None:
-        row = await m.Run.filter(workspace=workspace, wake_at__not_isnull=True, status__in=["active", "waiting"]) \
+        row = await m.Run.filter(workspace=workspace, wake_at__not_isnull=True, status__in=list(OPEN_STATUSES)) \
             .order_by("wake_at").first().values_list("wake_at", flat=True)
         return row  # type: ignore[return-value]
 
     async def next_send(self, workspace: str) -> datetime | None:
         return await m.Message.filter(workspace=workspace, status="pending", send_at__not_isnull=True) \
             .order_by("send_at").first().values_list("send_at", flat=True)  # type: ignore[return-value]
+
+    async def publish_versions(self, workspace: str, digest: str, sources: dict[str, str],
+                               versions: Sequence[tuple[str, str]], at: datetime) -> dict[tuple[str, str], int]:
+        async with self.transaction() as tx:
+            await m.WorkspaceSnapshot.bulk_create(
+                [m.WorkspaceSnapshot(workspace=workspace, digest=digest, sources=sources, created_at=at)],
+                ignore_conflicts=True, using_db=tx.db)
+            await m.RuleVersion.bulk_create(
+                [m.RuleVersion(workspace=workspace, rule_id=rule_id, version=version, snapshot=digest, created_at=at)
+                 for rule_id, version in versions], ignore_conflicts=True, using_db=tx.db)
+            found = await m.RuleVersion.filter(workspace=workspace, rule_id__in=sorted({r for r, _ in versions})) \
+                .using_db(tx.db).values_list("rule_id", "version", "id")
+            key = f"rules:{workspace}"  # the current rules: what processes that follow the store load
+            if not await m.ServerSetting.filter(key=key).using_db(tx.db).update(value=digest):
+                await m.ServerSetting.bulk_create([m.ServerSetting(key=key, value=digest)], ignore_conflicts=True,
+                                                  using_db=tx.db)
+        wanted = set(versions)
+        return {(rule_id, version): int(seq) for rule_id, version, seq in found if (rule_id, version) in wanted}
+
+    async def current_snapshot(self, workspace: str, unless: str | None = None) -> tuple[str, dict[str, str]] | None:
+        async with self.transaction() as tx:
+            digest = await m.ServerSetting.filter(key=f"rules:{workspace}").using_db(tx.db).first() \
+                .values_list("value", flat=True)
+            if not digest or digest == unless:
+                return None
+            sources = await tx.snapshot(workspace, str(digest))
+        return (str(digest), sources) if sources is not None else None
+
+    async def prune_decisions(self, workspace: str, before: datetime) -> int:
+        return await m.Decision.filter(workspace=workspace, at__lt=before).delete()
 
     async def inbox(self, workspace: str, limit: int) -> list[EventRecord]:
         rows = await m.Event.filter(workspace=workspace, processed=False).order_by("id").limit(limit)
@@ -428,7 +484,7 @@ class TortoiseStore:
 
     async def gauges(self, workspace: str) -> dict[str, int]:
         found = {}
-        for status in ("active", "waiting"):
+        for status in OPEN_STATUSES:
             found[f"runs_{status}"] = await m.Run.filter(workspace=workspace, status=status).count()
         for status in ("pending", "sending", "draft", "failed"):
             found[f"messages_{status}"] = await m.Message.filter(workspace=workspace, status=status).count()

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from relance.dsl import check_workspace
+from relance.dsl.snapshots import check_sources
 from relance.engine.channels import DeliveryResult, OutboundMessage
 from relance.engine.engine import Outcome
 from relance.engine.events import Event, parse_event
@@ -75,7 +76,8 @@ class Shop:
 
 POSTGRES_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 TABLES = ("relance_contacts", "relance_identities", "relance_events", "relance_runs", "relance_messages",
-          "relance_tasks", "relance_api_keys", "relance_server_settings")
+          "relance_tasks", "relance_api_keys", "relance_server_settings", "relance_workspace_snapshots",
+          "relance_rule_versions", "relance_decisions")
 
 
 async def _postgres_reachable() -> bool:
@@ -117,7 +119,9 @@ async def open_shop(write: Callable[..., Path], functions, database: str) -> Asy
         await store.open()
         opened.append(store)
         channel = RecordingChannel()
-        simulation = Simulation(workspace, store, start, {"log": channel}, scorers(plugin_manager(False)))
+        simulation = Simulation(workspace, store, start, {"log": channel}, scorers(plugin_manager(False)),
+                                compile_sources=lambda sources: check_sources(
+                                    sources, lambda paths: check_workspace(paths, functions))[0])
         return Shop(simulation, channel)
 
     yield open_

@@ -42,5 +42,7 @@ async def test_scheduler_after_a_restart_finds_due_work_in_the_database(open_sho
     await shop.engine.store.close()
     restarted = await open_shop(RULES, start=T0 + timedelta(days=2))  # the first step was due while down
     scheduler = Scheduler([restarted.engine], restarted.clock, poll=3600, timed_every=timedelta(hours=6))
-    await run_until(scheduler, restarted, T0 + timedelta(days=4))
+    await run_until(scheduler, restarted, T0 + timedelta(days=5))
     assert [m.template for m in restarted.channel.sent] == ["ping", "pong"]
+    ping, pong = restarted.kinds("message.sent")  # the second wait lasts 2 days from when ping actually went
+    assert (ping.at, pong.at) == (T0 + timedelta(days=1), T0 + timedelta(days=4))

@@ -36,7 +36,8 @@ def test_simulate_ecom_03_gives_the_seeds_timeline(write) -> None:
         ("2026-03-05T10:00:00+01:00", "message.sent", "panier-bonus"),
         ("2026-03-05T10:00:00+01:00", "wait.started", "2026-03-07T09:00:00+00:00"),
         ("2026-03-07T10:00:00+01:00", "message.sent", "panier-derniere-chance"),
-        ("2026-03-07T10:00:00+01:00", "run.ended", "finished"),
+        ("2026-03-07T10:00:00+01:00", "run.converting", "2026-03-09T09:00:00+00:00"),  # goal: within 7d
+        ("2026-03-09T10:00:00+01:00", "run.ended", "finished"),
     ]
     assert all(e["contact"] == "alice@example.test" for e in timeline)
 
@@ -69,7 +70,7 @@ def test_simulate_reports_a_bad_event_with_its_line_and_field(write) -> None:
 def test_relance_test_passes_on_the_example() -> None:
     result = run("test", str(EXAMPLE))
     assert result.exit_code == 0, result.output
-    assert result.stdout.rstrip().endswith("10 passed, 0 failed")
+    assert result.stdout.rstrip().endswith("11 passed, 0 failed")
 
 
 def test_relance_test_prints_expected_and_actual_on_failure(write) -> None:
