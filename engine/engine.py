@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from relance.dsl import graph as g
+from relance.dsl.durations import format_duration
 from relance.dsl.expressions import Scope
 
 from .channels import Channel
@@ -395,7 +396,8 @@ class Engine:
         if entry.kind == "after" and runs and entry.after is not None:
             again = max(r.started_at for r in runs) + entry.after
             if again > at:
-                return f"entry: after {entry.after}: the contact may enter again from {again:%Y-%m-%d %H:%M}"
+                return (f"entry: after {format_duration(entry.after)}: the contact may enter again from "
+                        f"{again:%Y-%m-%d %H:%M}")
         return None
 
     async def _maybe_start(self, tx: Transaction, rule: g.Rule, contact: ContactRecord, event: Event,
@@ -702,12 +704,22 @@ class Engine:
         pass of any process began (kept in the store: whichever worker runs the next pass, and a
         restart, go on from there), else a day ago."""
         now = self.clock.now()
+        await self.forget_old_decisions()
         last, self.timed_checked_at = self.timed_checked_at, now
         if not self.workspace.timed_rules() and not self.workspace.segments:
             return None
         kept = await self.store.swap_value(f"timed_checked_at:{self.workspace.name}", now.isoformat())
         since = window_start or (datetime.fromisoformat(kept) if kept else last) or (now - timedelta(days=1))
         return min(since, now), now
+
+    async def forget_old_decisions(self) -> int:
+        """Decisions (why an event started a rule or not) are a recent log: those older than
+        `keep_decisions` go, looked at once an hour. How many went."""
+        now = self.clock.now()
+        if self._decisions_pruned is not None and now - self._decisions_pruned < timedelta(hours=1):
+            return 0
+        self._decisions_pruned = now
+        return await self.store.prune_decisions(self.workspace.name, now - self.keep_decisions)
 
     async def run_timed_range(self, since: datetime, now: datetime, after_id: int = 0,
                               until_id: int | None = None) -> int:

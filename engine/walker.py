@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from relance.dsl import graph as g
+from relance.dsl.durations import format_duration
 from relance.dsl.expressions import Scope
 from relance.dsl.templates import Template
 
@@ -171,7 +172,8 @@ class Walker:
         policy = step.workspace.policy
         late = step.late_by()
         if step.rule.late_skip is not None and late > step.rule.late_skip:
-            verdict = Verdict("skip", f"late by {late} (late: skip after {step.rule.late_skip})")
+            verdict = Verdict("skip", f"late by {format_duration(late)} "
+                                      f"(late: skip after {format_duration(step.rule.late_skip)})")
         else:
             history = await recent_messages(step.tx, policy, message, step.at)
             verdict = judge(policy, step.workspace.channels.get(node.channel), message, step.contact, history,

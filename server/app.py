@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from relance.engine.clock import Clock
 
-from . import actions, providers, resources, rules_api, segment, tracking
+from . import actions, providers, resources, rules_api, segment, tracking, why
 from .ingest import post_events
 from .metrics import Metrics, metrics
 from .openapi import openapi
@@ -59,6 +59,7 @@ ROUTES = [
     Route("/v1/contacts/{contact_id}", actions.erase_contact, methods=["DELETE"]),
     Route("/v1/contacts/{contact_id}/export", actions.export_contact, methods=["GET"]),
     Route("/v1/contacts/{contact_id}/consent", actions.set_consent, methods=["POST"]),
+    Route("/v1/contacts/{contact_id}/why", why.why, methods=["GET"]),
     Route("/v1/runs/{run_id}/cancel", actions.cancel_run, methods=["POST"]),
     Route("/v1/messages/{message_id}", actions.edit_message, methods=["PATCH"]),
     Route("/v1/messages/{message_id}/approve", actions.approve_message, methods=["POST"]),

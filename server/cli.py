@@ -27,6 +27,7 @@ from relance.engine.simulation import read_events, simulate
 from relance.engine.timeline import Effect
 from relance.server.settings import Settings, SettingsError, load_settings
 from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
+from relance.server.why import why_command
 
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -203,6 +204,9 @@ def test_command(path: str) -> None:
                 click.echo(_report(result, workspace.timezone))
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(EXIT_CLEAN if not failed else EXIT_PROBLEMS)
+
+
+main.add_command(why_command)
 
 
 @main.command(name="plugins")

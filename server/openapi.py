@@ -98,6 +98,16 @@ PATHS: dict[str, dict[str, Any]] = {
         "delete": {"summary": "GDPR erasure: the contact and everything about it", "parameters": [ID],
                    "responses": {"204": {"description": "erased"}, **PROBLEMS}}},
     "/v1/contacts/{id}/export": {"get": _read("GDPR export: everything kept about a contact", OBJECT, [ID])},
+    "/v1/contacts/{id}/why": {"get": _read(
+        "Why the contact is where it is: its runs with their traces, the rules its recent events did not start "
+        "and why, and `story`, the same in plain words", {"type": "object", "properties": {
+            "contact": _ref("Contact"), "runs": {"type": "array", "items": _ref("Run")},
+            "decisions": {"type": "array", "items": {"type": "object", "properties": {
+                "rule_id": {"type": "string"}, "event_id": {"type": "string"}, "event_type": {"type": "string"},
+                "at": {"type": "string", "format": "date-time"}, "started": {"type": "boolean"},
+                "reason": {"type": "string"}}}},
+            "story": {"type": "array", "items": {"type": "string"}}}},
+        [ID, {"name": "rule", "in": "query", "schema": {"type": "string"}, "description": "one rule only"}])},
     "/v1/contacts/{id}/consent": {"post": _action(
         "Record the contact's consent for a channel (as a contact.subscribed or contact.unsubscribed event)",
         _ref("Contact"), body={"type": "object", "required": ["channel", "status"], "properties": {

@@ -102,7 +102,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[[Path], Served]]:
-    """serve(rules) → a real server on a free port and a fresh SQLite file, stopped after the test.
+    """serve(rules) → a real server on a free port and a fresh SQLite file, stopped after the test;
+    a second call is a restart on the same database.
 
     Its output goes to a file: a pipe nobody reads would fill up and block the server.
     """
@@ -122,8 +123,8 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Path], Served]]:
             assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
             time.sleep(0.05)
         found = re.search(r"(rk_[A-Za-z0-9_-]+)", log.read_text())
-        assert found, log.read_text()
-        served = Served(process, port, found.group(1), log)
+        assert found or started, log.read_text()  # a restart on the same database prints no new key
+        served = Served(process, port, found.group(1) if found else started[-1].key, log)
         started.append(served)
         return served
 
