@@ -1,7 +1,18 @@
 """The HTTP API through the ASGI app: auth, isolation, idempotency, batches, problem+json."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
+from starlette.testclient import TestClient
+
+from relance.engine.clock import VirtualClock
+from relance.server.app import create_app
+from relance.server.settings import Settings
+
+from .conftest import NOW
 
 PROBLEM = "application/problem+json"
 HOT = {"id": "m1", "type": "message.received", "contact": {"email": "lea@example.test", "first_name": "Léa"},
@@ -136,3 +147,38 @@ def test_contacts_of_a_segment_and_stats_per_rule(api) -> None:
 def test_values_the_database_would_refuse_are_422_at_the_door(api, body, pointer: str) -> None:
     response = api.call("POST", "/v1/events", json=body)
     assert (response.status_code, response.json().get("pointer")) == (422, pointer)
+
+
+def test_stats_count_a_conversion_after_the_last_reminder(tmp_path: Path, write: Callable[..., Path]) -> None:
+    """Issue 12 item 4: ECOM-03's last reminder at D+5, the order at D+6 within `goal: … within 7d`:
+    /v1/stats counts the conversion and its revenue (it showed 0)."""
+    rules = write("""\
+        workspace: shop
+        channels: {email: {plugin: log}}
+        templates: {rappel: {email: {subject: "Panier", body: "Votre panier"}}}
+        rules:
+          - id: panier
+            when: checkout.started
+            goal: order.completed within 7d
+            steps: [wait 1d, send email rappel, wait 2d, send email rappel, wait 2d, send email rappel]
+        """, "shop/rules.yaml")
+    clock = VirtualClock(NOW)
+    app = create_app(Settings(rules=(str(rules),), database_url=f"sqlite://{tmp_path / 's.sqlite3'}"), clock=clock,
+                     run_scheduler=False)
+    with TestClient(app) as client:
+        runtime = app.state.runtime
+        headers = {"Authorization": f"Bearer {client.portal.call(runtime.create_key, 'shop')}"}
+        contact = {"email": "alice@example.test"}
+        assert client.post("/v1/events?wait=true", headers=headers, json={
+            "id": "cart", "type": "checkout.started", "contact": contact}).status_code == 202
+        for _ in range(5):
+            clock.advance(timedelta(days=1))
+            client.portal.call(runtime.engines["shop"].run_due)
+        assert client.get("/v1/stats", headers=headers).json()["rules"]["panier"]["runs"] == {"converting": 1}
+        clock.advance(timedelta(days=1))
+        assert client.post("/v1/events?wait=true", headers=headers, json={
+            "id": "order", "type": "order.completed", "contact": contact,
+            "properties": {"revenue": 80.5}}).status_code == 202
+        stats = client.get("/v1/stats", headers=headers).json()["rules"]["panier"]
+    assert (stats["runs"], stats["conversions"], stats["revenue"]) == ({"goal": 1}, 1, 80.5)
+    assert stats["messages"] == {"sent": 3}
