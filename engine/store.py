@@ -206,7 +206,24 @@ class Store(Protocol):
         """Put back to pending the messages a dead process was sending (all, or those claimed before
         `claimed_before` when other processes may be sending right now); returns how many."""
 
-    async def messages(self, workspace: str, status: str | None = None) -> list[MessageRecord]: ...
+    async def messages(self, workspace: str, status: str | None = None) -> list[MessageRecord]:
+        """Every message of the workspace (tests, small tools; the API pages with `message_page`)."""
+
+    async def message_page(self, workspace: str, status: str | None = None, limit: int = 100,
+                           before: int | None = None, after: int | None = None) -> list[MessageRecord]:
+        """A page of messages by id, oldest first: the newest `limit`, those before the id `before`,
+        or the first `limit` after the id `after`; read in the database, a page at a time."""
+
+    async def run_page(self, workspace: str, rule_id: str | None = None, contact_id: int | None = None,
+                       limit: int = 100, before: int | None = None, after: int | None = None) -> list[RunRecord]:
+        """A page of runs, as `message_page`."""
+
+    async def task_page(self, workspace: str, limit: int = 100, before: int | None = None,
+                        after: int | None = None) -> list[TaskRecord]:
+        """A page of tasks, as `message_page`."""
+
+    async def rule_counts(self, workspace: str) -> dict[str, dict[str, object]]:
+        """Per rule: runs by status, conversions and their revenue, messages by status (counted in the database)."""
 
     async def tasks(self, workspace: str) -> list[TaskRecord]: ...
 

@@ -23,6 +23,14 @@ PROBLEMS = {"401": _problem("missing or unknown API key"), "404": _problem("not 
             "400": _problem("a bad query or body"), "405": _problem("method not allowed")}
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+PAGE = [LIMIT,
+        {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 0},
+         "description": "the page before this id (older): a previous answer's `before`"},
+        {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
+         "description": "the page after this id (newer): a previous answer's `after`"}]
+CURSORS = {"before": {"type": ["integer", "null"], "description": "pass as ?before= for the older page; null: none"},
+           "after": {"type": ["integer", "null"], "description": "pass as ?after= for the newer page"},
+           "more_after": {"type": "boolean", "description": "rows after this page exist already"}}
 OBJECT = {"type": "object"}
 TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
 HTML_PAGE = {"description": "a page for the contact", "content": {"text/html": {"schema": {"type": "string"}}}}
@@ -92,6 +100,8 @@ PATHS: dict[str, dict[str, Any]] = {
         {"name": "phone", "in": "query", "schema": {"type": "string"}},
         {"name": "external_id", "in": "query", "schema": {"type": "string"}, "description": "SOURCE:ID"},
         {"name": "segment", "in": "query", "schema": {"type": "string"}, "description": "members of a segment"},
+        {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
+         "description": "with segment: go on after this contact id (a previous answer's `after`)"},
         LIMIT])},
     "/v1/contacts/{id}": {
         "get": _read("One contact", _ref("Contact"), [ID]),
@@ -113,22 +123,22 @@ PATHS: dict[str, dict[str, Any]] = {
         _ref("Contact"), body={"type": "object", "required": ["channel", "status"], "properties": {
             "channel": {"type": "string"}, "status": {"type": "string", "enum": ["opted_in", "opted_out"]},
             "source": {"type": "string"}}})},
-    "/v1/runs": {"get": _read("Runs, newest last", {"type": "object", "properties": {
-        "runs": {"type": "array", "items": _ref("Run")}}}, [
+    "/v1/runs": {"get": _read("Runs, a page by id, oldest first (the newest by default)", {
+        "type": "object", "properties": {"runs": {"type": "array", "items": _ref("Run")}, **CURSORS}}, [
         {"name": "rule", "in": "query", "schema": {"type": "string"}},
-        {"name": "contact", "in": "query", "schema": {"type": "string"}}, LIMIT])},
+        {"name": "contact", "in": "query", "schema": {"type": "string"}}, *PAGE])},
     "/v1/runs/{id}": {"get": _read("One run with its trace", _ref("Run"), [ID])},
     "/v1/runs/{id}/cancel": {"post": _action("End a run now", _ref("Run"), "the run has already ended")},
-    "/v1/messages": {"get": _read("Messages of the outbox", {"type": "object", "properties": {
-        "messages": {"type": "array", "items": _ref("Message")}}}, [
-        {"name": "status", "in": "query", "schema": {"type": "string"}}, LIMIT])},
+    "/v1/messages": {"get": _read("Messages of the outbox, a page by id, oldest first (the newest by default)", {
+        "type": "object", "properties": {"messages": {"type": "array", "items": _ref("Message")}, **CURSORS}}, [
+        {"name": "status", "in": "query", "schema": {"type": "string"}}, *PAGE])},
     "/v1/messages/{id}": {"patch": _action("Edit a draft", _ref("Message"), "not a draft", body={
         "type": "object", "additionalProperties": False, "minProperties": 1,
         "properties": {"subject": {"type": "string"}, "body": {"type": "string", "minLength": 1}}})},
     "/v1/messages/{id}/approve": {"post": _action("Send a draft", _ref("Message"), "not a draft")},
     "/v1/messages/{id}/reject": {"post": _action("Drop a draft", _ref("Message"), "not a draft")},
-    "/v1/tasks": {"get": _read("Tasks for people", {"type": "object", "properties": {
-        "tasks": {"type": "array", "items": _ref("Task")}}}, [LIMIT])},
+    "/v1/tasks": {"get": _read("Tasks for people, a page by id, oldest first (the newest by default)", {
+        "type": "object", "properties": {"tasks": {"type": "array", "items": _ref("Task")}, **CURSORS}}, PAGE)},
     "/v1/tasks/{id}/complete": {"post": _action("Mark a task done", _ref("Task"))},
     "/v1/stats": {"get": _read("Per rule: runs by status, conversions, revenue, messages", OBJECT)},
     "/v1/rules": {"get": _read("Rules with their versions", OBJECT)},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -57,7 +58,8 @@ async def find_contacts(request: Request) -> JSONResponse:
     shop = await engine(request)
     query = request.query_params
     if "segment" in query:
-        return await _segment_members(shop, query["segment"], limit_param(request))
+        return await _segment_members(shop, query["segment"], limit_param(request),
+                                      cursor_param(request, "after") or 0)
     identities = [(kind, query[kind].strip().lower() if kind == "email" else query[kind].strip())
                   for kind in ("email", "phone") if kind in query]
     if "external_id" in query:
@@ -80,57 +82,98 @@ async def get_run(request: Request) -> JSONResponse:
     return JSONResponse(as_json(run))
 
 
+def cursor_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise Problem(400, f"{name} is the id a previous page gave as '{name}', a whole number",
+                      pointer=f"/query/{name}")
+    return int(raw)
+
+
+async def paged(request: Request, key: str, read: Callable[..., Awaitable[list[Any]]]) -> JSONResponse:
+    """A page of records by id, oldest first, with the cursors of the pages around it.
+
+    Without a cursor: the newest `limit`. `?before=ID`: the `limit` before that id (older);
+    `?after=ID`: the `limit` after it (newer). The answer's `before` is the cursor of the older
+    page (null when there is none), `after` the cursor of the newer one (the last id: pages made
+    later may have more). One extra row is read to know whether there are more.
+    """
+    limit = limit_param(request)
+    before, after = cursor_param(request, "before"), cursor_param(request, "after")
+    if before is not None and after is not None:
+        raise Problem(400, "give before or after, not both", pointer="/query/after")
+    rows = await read(limit=limit + 1, before=before, after=after)
+    older = newer = False
+    if len(rows) > limit:
+        if after is not None:
+            rows, newer = rows[:limit], True
+        else:
+            rows, older = rows[1:], True
+    if after is not None and rows:
+        older = True  # the page after a cursor has that cursor's row before it
+    ids = [row.id for row in rows]
+    return JSONResponse({key: [as_json(r) for r in rows],
+                         "before": ids[0] if ids and older else None,
+                         "after": ids[-1] if ids else after,
+                         "more_after": newer})
+
+
 async def list_runs(request: Request) -> JSONResponse:
-    """?rule=RULE_ID, ?contact=CONTACT_ID, ?limit=N (newest first)."""
+    """?rule=RULE_ID, ?contact=CONTACT_ID, ?limit=N, ?before= / ?after= (see `paged`)."""
     shop = await engine(request)
     contact = request.query_params.get("contact")
     if contact is not None and not contact.isdigit():
         raise Problem(400, "contact is a contact id, a whole number", pointer="/query/contact")
-    runs = await shop.store.runs(shop.workspace.name, request.query_params.get("rule"),
-                                 int(contact) if contact else None, limit_param(request))
-    return JSONResponse({"runs": [as_json(r) for r in runs]})
+    rule = request.query_params.get("rule")
+    return await paged(request, "runs", lambda **page: shop.store.run_page(
+        shop.workspace.name, rule, int(contact) if contact else None, **page))
 
 
 async def list_messages(request: Request) -> JSONResponse:
-    """?status=pending|sent|failed|draft|advised."""
+    """?status=pending|sent|failed|draft|advised, ?limit=N, ?before= / ?after= (see `paged`)."""
     shop = await engine(request)
-    messages = await shop.store.messages(shop.workspace.name, request.query_params.get("status"))
-    return JSONResponse({"messages": [as_json(m) for m in messages[-limit_param(request):]]})
+    status = request.query_params.get("status")
+    return await paged(request, "messages", lambda **page: shop.store.message_page(shop.workspace.name, status, **page))
 
 
 async def list_tasks(request: Request) -> JSONResponse:
     shop = await engine(request)
-    tasks = await shop.store.tasks(shop.workspace.name)
-    return JSONResponse({"tasks": [as_json(t) for t in tasks[-limit_param(request):]]})
+    return await paged(request, "tasks", lambda **page: shop.store.task_page(shop.workspace.name, **page))
 
 
-async def _segment_members(shop: Engine, segment: str, limit: int) -> JSONResponse:
+SEGMENT_SCAN = 5000  # contacts read at most by one request for a segment's members: the answer says where to go on
+
+
+async def _segment_members(shop: Engine, segment: str, limit: int, after: int) -> JSONResponse:
+    """Members of a segment, by id after `after`: a bounded scan of profiles (segments live in each
+    contact's profile), `after` in the answer to go on from where it stopped."""
     if segment not in shop.workspace.segments:
         raise Problem(404, f"no segment '{segment}' in this workspace", pointer="/query/segment")
     members: list[dict[str, Any]] = []
-    after = 0
-    while len(members) < limit:  # a scan, in pages: segments live in each contact's profile
+    scanned, done = 0, False
+    while len(members) < limit and scanned < SEGMENT_SCAN:
         async with shop.store.transaction() as tx:
-            page = await tx.contacts(shop.workspace.name, after, 500)
+            page = await tx.contacts(shop.workspace.name, after, min(500, SEGMENT_SCAN - scanned))
         if not page:
+            done = True
             break
-        after = page[-1].id
-        members += [as_json(c) for c in page if segment in c.segments]
-    return JSONResponse({"contacts": members[:limit]})
+        scanned += len(page)
+        for contact in page:
+            after = contact.id
+            if segment in contact.segments:
+                members.append(as_json(contact))
+                if len(members) == limit:
+                    break
+    return JSONResponse({"contacts": members, "after": None if done else after})
 
 
 async def stats(request: Request) -> JSONResponse:
-    """Per rule: runs by status, conversions and their revenue, messages by status."""
+    """Per rule: runs by status, conversions and their revenue, messages by status (counted in the database)."""
     shop = await engine(request)
-    rules: dict[str, dict[str, Any]] = {
-        rule_id: {"runs": {}, "conversions": 0, "revenue": 0.0, "messages": {}} for rule_id in shop.workspace.rules}
-    for run in await shop.store.runs(shop.workspace.name):
-        entry = rules.setdefault(run.rule_id, {"runs": {}, "conversions": 0, "revenue": 0.0, "messages": {}})
-        entry["runs"][run.status] = entry["runs"].get(run.status, 0) + 1
-        if run.status == "goal":
-            entry["conversions"] += 1
-            entry["revenue"] = round(entry["revenue"] + (run.revenue or 0), 2)
-    for message in await shop.store.messages(shop.workspace.name):
-        entry = rules.setdefault(message.rule_id, {"runs": {}, "conversions": 0, "revenue": 0.0, "messages": {}})
-        entry["messages"][message.status] = entry["messages"].get(message.status, 0) + 1
+    counts = await shop.store.rule_counts(shop.workspace.name)
+    rules = {rule_id: counts.get(rule_id) or {"runs": {}, "conversions": 0, "revenue": 0.0, "messages": {}}
+             for rule_id in shop.workspace.rules}
+    rules.update(counts)
     return JSONResponse({"workspace": shop.workspace.name, "rules": rules})

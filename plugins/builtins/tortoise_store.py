@@ -23,6 +23,7 @@ from relance.engine.records import (
 from .. import hookimpl
 from . import tortoise_migrations as migrations
 from . import tortoise_models as m
+from .tortoise_pages import PagedReads
 from .tortoise_rows import Rows, placeholder, placeholders, rows
 
 R = TypeVar("R")
@@ -359,7 +360,7 @@ class _Tx:
         await m.Contact.filter(id__in=ids).using_db(self.db).delete()
 
 
-class TortoiseStore:
+class TortoiseStore(PagedReads):
     """The store on a database URL: `sqlite://relance.sqlite3`, `sqlite://:memory:`, `postgres://…`."""
 
     def __init__(self, url: str) -> None:
