@@ -182,10 +182,12 @@ class _Compiler:
             return None, None
         return expr, self.compiled(expr, text, roots, where)
 
-    def compiled(self, expr: s.Expr, text: Located, roots: tuple[str, ...], where: str) -> Compiled | None:
+    def compiled(self, expr: s.Expr, text: Located, roots: tuple[str, ...], where: str,
+                 at: s.Pos = (1, 1)) -> Compiled | None:
+        """`expr` checked and compiled; its positions count from `at` inside `text`."""
         found = check_expression(expr, roots, self.functions, where)
-        for message, (line, column) in found:
-            self.problem(text, message, line, column)
+        for message, position in found:
+            self.problem(text, message, *_inside(at, position))
         if found:
             return None
         return compile_expression(expr, self.functions)
@@ -494,11 +496,10 @@ class _Compiler:
             try:
                 parsed = parse(source, "placeholder")
             except SyntaxProblem as error:
-                col = column + error.column - 1 if error.line == 1 else error.column
                 self.problem(text, f"template placeholder {source!r} does not parse: {error.message}",
-                             line + error.line - 1, col)
+                             *_inside((line, column), (error.line, error.column)))
                 return None
-            return self.compiled(parsed.expr, _shifted(text, line, column), TEMPLATE_ROOTS, "a template")
+            return self.compiled(parsed.expr, text, TEMPLATE_ROOTS, "a template", (line, column))
         return compile_text(text.text, placeholder)
 
     # ------------------------------------------------------------------ rules
@@ -911,11 +912,10 @@ def _defines_waited(step: _Parsed) -> bool:
     return all(any(_defines_waited(x) for x in body) for body in [*bodies, step.otherwise])
 
 
-def _shifted(text: Located, line: int, column: int) -> Located:
-    """The part of `text` that starts at (line, column) inside it, as its own Located."""
-    if line == 1:
-        return Located(text.text, text.file, text.line, text.column + column - 1, text.indent)
-    return Located(text.text, text.file, text.line + line - 1, text.indent + column, text.indent)
+def _inside(at: s.Pos, position: s.Pos) -> s.Pos:
+    """(line, column) counted from `at` of a text, as counted from the text's start."""
+    line, column = position
+    return (at[0], at[1] + column - 1) if line == 1 else (at[0] + line - 1, column)
 
 
 def _plain(value: Any) -> Any:

@@ -8,7 +8,8 @@ from ruamel.yaml.emitter import Emitter
 from ruamel.yaml.error import MarkedYAMLError
 
 from .errors import Problem
-from .loader import tab_problems, yaml_problem
+from .loader import yaml_problem
+from .tabs import tab_problems
 from .source import SourceFile
 
 
