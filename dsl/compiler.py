@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
@@ -159,6 +159,7 @@ class _Compiler:
             locale=str(self.settings["locale"]), mode=str(self.settings["mode"]),
             channels=self.channels, policy=self.policy, templates=templates, scoring=self.scoring,
             segments=self.segments, rules=rules, by_event_type={k: tuple(v) for k, v in by_type.items()},
+            event_types=frozenset(self.scoring) | frozenset(t for rule in rules.values() for t in _event_types(rule)),
         )
 
     # -------------------------------------------------------------- helpers
@@ -898,6 +899,14 @@ class _Compiler:
 
     def _node_Stop(self, st: s.Stop, node_id: str, nxt: str | None, origin: g.Origin) -> g.Node:
         return g.StopNode(node_id, origin)
+
+
+def _event_types(rule: g.Rule) -> Iterator[str]:
+    """The event types a rule listens to: its trigger, goals, exits and `wait until` steps."""
+    if isinstance(rule.trigger, g.EventTrigger):
+        yield rule.trigger.event_type
+    yield from (c.event_type for c in (*rule.goals, *rule.exits) if isinstance(c, g.EventCondition))
+    yield from (n.event_type for n in rule.nodes.values() if isinstance(n, g.WaitEventNode))
 
 
 def _defines_waited(step: _Parsed) -> bool:

@@ -276,7 +276,11 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Workspace:
-    """A compiled workspace; `rules_for(event_type)` costs the same however many rules listen elsewhere."""
+    """A compiled workspace; `rules_for(event_type)` costs the same however many rules listen elsewhere.
+
+    `event_types`: every event type its rules and scoring name (triggers, goals, exits,
+    `wait until`, points).
+    """
 
     name: str
     timezone: str
@@ -289,6 +293,7 @@ class Workspace:
     segments: Mapping[str, Segment]
     rules: Mapping[str, Rule]
     by_event_type: Mapping[str, tuple[Rule, ...]]
+    event_types: frozenset[str] = frozenset()
 
     def rules_for(self, event_type: str) -> tuple[Rule, ...]:
         return self.by_event_type.get(event_type, ())

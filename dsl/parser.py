@@ -30,7 +30,6 @@ _TERMINAL_WORDS = {
     "SIGNED_INT": "a whole number such as +10",
     "NUMBER": "a number",
     "STRING": 'a quoted string such as "text"',
-    "EVENT_NAME": "an event type such as order.completed",
     "TITLE_EVENT": 'an event name such as "Order Completed"',
     "IDENT": "a name",
     "NAME": "a name",
@@ -147,7 +146,8 @@ class _ToSyntax(Transformer):
 
     # triggers and event specs
     def event_type(self, c: list[Token]) -> tuple[str, s.Pos]:
-        return canonical_event_type(str(c[0])), _pos(c[0])
+        name = _string(c[0]) if c[0].type == "STRING" else ".".join(str(t) for t in c)
+        return canonical_event_type(name), _pos(c[0])
 
     def where(self, c: list) -> s.Expr:
         return c[0]

@@ -16,6 +16,7 @@ ORDER_TYPES = ("order.completed",)
 CART_TYPES = ("checkout.started", "cart.viewed", "product.added", "cart.updated")
 UNSUBSCRIBE_TYPES = ("contact.unsubscribed", "email.unsubscribed", "unsubscribed")
 SUBSCRIBE_TYPES = ("contact.subscribed",)
+PROFILE_TYPES = (*ORDER_TYPES, *CART_TYPES, *UNSUBSCRIBE_TYPES, *SUBSCRIBE_TYPES, "contact.identified")
 
 
 async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now: datetime) -> tuple[ContactRecord, list[int]]:
@@ -77,6 +78,11 @@ def _apply_ref(contact: ContactRecord, ref: ContactRef) -> None:
             contact.timezone = str(value) if value else contact.timezone
         else:
             contact.attributes[key] = value
+
+
+def heard(workspace: Workspace, event_type: str) -> bool:
+    """Whether events of this type do anything: a rule or the scoring names it, or the profile keeps it."""
+    return event_type in workspace.event_types or event_type in PROFILE_TYPES
 
 
 def revenue(properties: Mapping[str, Any]) -> float:
