@@ -39,6 +39,7 @@ POLICY_KEYS = ("quiet_hours", "frequency", "offers", "consent")
 CONSENT_RULES = ("opt_in", "opt_out", "none")
 OVER_CAP = ("defer", "skip")
 RULE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+EXPLICIT_ENDING = re.compile(r"^\s*(?:event|if)(?:\s|$)")  # the keywords of a goal's or exit's two forms
 QUIET_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -671,15 +672,50 @@ class _Compiler:
         return tuple(conditions)
 
     def _condition(self, text: Located, key: str) -> g.Condition | None:
-        first = text.text.strip().split(".", 1)[0].split()[0] if text.text.strip() else ""
-        if first in CONTACT_ROOTS or first in ("not", "(") or text.text.strip().startswith(("not ", "(")):
-            _, predicate = self.expression(text, CONTACT_ROOTS, f"a rule {key}")
-            return g.ContactCondition(predicate, text.text) if predicate else None
-        spec = self.parse(text, "event_spec")
-        if spec is None:
+        """`event TYPE …` or `if COND`; bare text is read both ways and must read one way only."""
+        if EXPLICIT_ENDING.match(text.text):
+            ending = self.parse(text, "ending")
+            return self._ending(ending, text, key) if ending is not None else None
+        readings: list[s.Ending] = []
+        errors: list[SyntaxProblem] = []
+        for start in ("event_spec", "expression"):
+            try:
+                parsed = parse(text.text, start)
+            except SyntaxProblem as error:
+                errors.append(error)
+                continue
+            readings.append(parsed if start == "event_spec" else s.ConditionSpec(parsed, parsed.pos))
+        valid = [ending for ending in readings if not self._ending_problems(ending, key)]
+        if len(valid) == 2:
+            event = valid[0]
+            assert isinstance(event, s.EventSpec)
+            self.problem(text, f"'{text.text}' reads two ways: the event {event.event_type} (when one comes), "
+                               f"or the condition {text.text} (while the contact matches it); write "
+                               f"'{key}: event {text.text}' or '{key}: if {text.text}'")
             return None
-        where = self._where(spec.where, text, TRIGGER_ROOTS, f"a rule {key}")
-        return g.EventCondition(spec.event_type, where, spec.within, text.text)
+        if valid or readings:  # the one reading that holds, else the problems of the one that parses
+            return self._ending((valid or readings)[0], text, key)
+        furthest = max(errors, key=lambda error: (error.line, error.column))  # a tie: the event's
+        self.problem(text, furthest.message, furthest.line, furthest.column)
+        return None
+
+    def _ending_problems(self, ending: s.Ending, key: str) -> list[tuple[str, s.Pos]]:
+        if isinstance(ending, s.ConditionSpec):
+            return check_expression(ending.condition, CONTACT_ROOTS, self.functions, f"a rule {key}")
+        if ending.where is None:
+            return []
+        return check_expression(ending.where, TRIGGER_ROOTS, self.functions, f"a rule {key}")
+
+    def _ending(self, ending: s.Ending, text: Located, key: str) -> g.Condition | None:
+        found = self._ending_problems(ending, key)
+        for message, position in found:
+            self.problem(text, message, *position)
+        if found:
+            return None
+        if isinstance(ending, s.ConditionSpec):
+            return g.ContactCondition(compile_expression(ending.condition, self.functions), text.text)
+        where = compile_expression(ending.where, self.functions) if ending.where is not None else None
+        return g.EventCondition(ending.event_type, where, ending.within, text.text)
 
     # ------------------------------------------------------------------ steps
     def _steps(self, steps: CommentedSeq, context: _RuleContext, ids: dict[str, Located],

@@ -16,7 +16,7 @@ from .errors import did_you_mean
 from .event_names import canonical_event_type
 
 START_SYMBOLS = (
-    "trigger", "event_spec", "expression", "statement", "block",
+    "trigger", "ending", "event_spec", "expression", "statement", "block",
     "variant", "entry", "duration", "placeholder",
 )
 STATEMENT_WORDS = ("send", "wait", "set", "score", "tag", "untag", "task", "start", "stop")
@@ -179,6 +179,12 @@ class _ToSyntax(Transformer):
     def event_spec(self, c: list) -> s.EventSpec:
         (event_type, pos), where, within = c
         return s.EventSpec(event_type, where, within, pos)
+
+    def event_ending(self, c: list) -> s.EventSpec:
+        return c[0]
+
+    def condition_ending(self, c: list) -> s.ConditionSpec:
+        return s.ConditionSpec(c[0], c[0].pos)
 
     # statements
     def assignment(self, c: list) -> s.Assignment:

@@ -50,7 +50,7 @@ def test_any_event_name_is_a_trigger_a_goal_an_exit_and_a_wait(compile_text, wri
           - id: r
             when: {yaml_text(written)}
             goal: {yaml_text(written + " within 7d")}
-            exit: [{yaml_text(written)}]
+            exit: ['event {written}']
             steps:
               - wait until {written} within 1d
         """)

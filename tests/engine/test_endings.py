@@ -1,0 +1,32 @@
+"""Goals and exits in runs: an event exit ends the run when the event comes, a condition before a step."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from .conftest import T0
+from .test_runs import rule
+
+
+@pytest.mark.parametrize("extra", ["    exit: event contact.upgraded\n", "    exit: [event contact.upgraded]\n",
+                                   "    goal: contact.upgraded within 7d\n"])
+async def test_an_event_ending_ends_the_run_when_the_event_comes(open_shop, extra: str) -> None:
+    shop = await open_shop(rule("wait 1d\nsend chat ping", extra=extra))
+    await shop.event("checkout.started")
+    await shop.event("contact.upgraded", at=T0 + timedelta(hours=2))
+    await shop.wait(timedelta(days=2))
+    assert shop.channel.sent == []
+    [ended] = shop.kinds("run.ended")
+    assert (ended.at, ended.details["event"]) == (T0 + timedelta(hours=2), "contact.upgraded")
+    assert ended.details["reason"] == ("goal" if "goal" in extra else "exited")
+
+
+async def test_a_condition_ending_ends_the_run_before_the_next_step(open_shop) -> None:
+    shop = await open_shop(rule("wait 1d\nsend chat ping", extra="    exit: if contact.plan == 'pro'\n"))
+    await shop.event("checkout.started")
+    await shop.event("contact.upgraded", {"email": "alice@example.test", "plan": "pro"}, at=T0 + timedelta(hours=2))
+    await shop.wait(timedelta(days=2))
+    assert shop.channel.sent == []
+    [ended] = shop.kinds("run.ended")
+    assert (ended.at, ended.details) == (T0 + timedelta(days=1), {"reason": "exited", "condition": "if contact.plan == 'pro'"})
