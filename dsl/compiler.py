@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
@@ -19,6 +19,7 @@ from .checks import CONTACT_ROOTS, STEP_ROOTS, TEMPLATE_ROOTS, TRIGGER_ROOTS, ch
 from .durations import parse_duration, suggest_duration
 from .errors import Problem, RuleError, did_you_mean
 from .expressions import Compiled, compile_expression
+from .fields import FIELD_NAME, FieldUse, contact_fields, unknown_field_warnings
 from .functions import FunctionRegistry
 from .html_templates import HtmlTemplate, check_html, known_locale
 from .loader import (
@@ -31,7 +32,7 @@ from .source import Located, SourceFile
 from .templates import Template, Text, compile_text
 
 TOP_LEVEL_KEYS = ("workspace", "timezone", "locale", "mode", "channels", "policy",
-                  "templates", "scoring", "segments", "rules")
+                  "templates", "scoring", "segments", "fields", "rules")
 RULE_KEYS = ("id", "name", "description", "when", "if", "goal", "exit", "entry", "mode", "steps")
 REQUIRED_RULE_KEYS = ("id", "when", "steps")
 MODES = ("auto", "assist", "advise")
@@ -48,19 +49,22 @@ ChannelPlugins = Mapping[str, Mapping[str, Setting] | None]
 
 def compile_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
                       channel_plugins: ChannelPlugins | None = None) -> g.Workspace:
-    """Load and compile the workspace at `paths`; raise RuleError listing every problem."""
+    """Load and compile the workspace at `paths`; raise RuleError listing every error."""
     workspace, problems = check_workspace(paths, functions, channel_plugins)
-    if problems or workspace is None:
-        raise RuleError(problems)
+    if workspace is None:
+        raise RuleError(p for p in problems if p.is_error)
     return workspace
 
 
 def check_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
-                    channel_plugins: ChannelPlugins | None = None) -> tuple[g.Workspace | None, list[Problem]]:
-    """The compiled workspace (None if it has problems) and every problem found.
+                    channel_plugins: ChannelPlugins | None = None,
+                    contact_fields: Collection[str] | None = None) -> tuple[g.Workspace | None, list[Problem]]:
+    """The compiled workspace (None if it has errors) and every problem found, warnings included.
 
     `channel_plugins` maps each installed channel plugin to its settings schema (None: not
-    checked); without it, plugin names and settings are not checked.
+    checked); without it, plugin names and settings are not checked. `contact_fields`: the
+    fields the engine and event sources provide; with it, a contact field that no rule
+    sets and the workspace does not declare is a warning.
     """
     yaml_files, template_paths, problems = workspace_files(paths)
     documents = []
@@ -77,8 +81,10 @@ def check_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
     compiler = _Compiler(functions, channel_plugins)
     workspace = compiler.compile([d for d in documents if d.data is not None], templates)
     problems += compiler.problems
+    if contact_fields is not None:
+        problems += compiler.field_warnings(contact_fields)
     problems.sort(key=lambda p: (p.path, p.line, p.column))
-    return (None if problems else workspace), problems
+    return (None if any(p.is_error for p in problems) else workspace), problems
 
 
 @dataclass
@@ -139,6 +145,9 @@ class _Compiler:
         self.policy = g.Policy()
         self.rule_sources: list[tuple[CommentedMap, SourceFile, int, int]] = []
         self.segment_sources: list[tuple[str, Located]] = []
+        self.declared_fields: dict[str, Located] = {}
+        self.fields_set: set[str] = set()
+        self.field_uses: list[FieldUse] = []
         self._seen: dict[str, Located] = {}
 
     # ------------------------------------------------------------ entry point
@@ -162,6 +171,11 @@ class _Compiler:
             segments=self.segments, rules=rules, by_event_type={k: tuple(v) for k, v in by_type.items()},
             event_types=frozenset(self.scoring) | frozenset(t for rule in rules.values() for t in _event_types(rule)),
         )
+
+    def field_warnings(self, provided: Collection[str]) -> list[Problem]:
+        """Warnings for the contact fields used that no rule sets, nobody declares and nothing provides."""
+        known = {*provided, *self.fields_set, *self.declared_fields}
+        return unknown_field_warnings(self.field_uses, known)
 
     # -------------------------------------------------------------- helpers
     def problem(self, where: Located, message: str, line: int = 1, column: int = 1) -> None:
@@ -188,11 +202,15 @@ class _Compiler:
                  at: s.Pos = (1, 1)) -> Compiled | None:
         """`expr` checked and compiled; its positions count from `at` inside `text`."""
         found = check_expression(expr, roots, self.functions, where)
+        self._note_fields(expr, text, at)
         for message, position in found:
             self.problem(text, message, *_inside(at, position))
         if found:
             return None
         return compile_expression(expr, self.functions)
+
+    def _note_fields(self, expr: s.Expr, text: Located, at: s.Pos = (1, 1)) -> None:
+        self.field_uses += [FieldUse(path.keys[0], path, text, at) for path in contact_fields(expr)]
 
     def _unique_setting(self, key: str, text: Located) -> bool:
         if key in self._seen:
@@ -397,6 +415,26 @@ class _Compiler:
             event_spec = self.parse(name, "event_spec")
             if event_spec is not None:
                 self.scoring[event_spec.event_type] = self.scoring.get(event_spec.event_type, 0) + points
+
+    def _section_fields(self, data: CommentedMap, key: str, file: SourceFile) -> None:
+        """`fields:` the contact fields the workspace's events bring: a list of names, or names and what they hold."""
+        fields = data[key]
+        if isinstance(fields, CommentedSeq):
+            names = [located_item(fields, i, file) for i in range(len(fields))]
+        elif isinstance(fields, CommentedMap):
+            names = [located_key(fields, name, file) for name in fields]
+        else:
+            self.problem(located_value(data, key, file), "'fields' lists contact fields: [skin_type, plan] or "
+                                                          "{skin_type: what it holds, …}")
+            return
+        for name in names:
+            if not FIELD_NAME.match(name.text):
+                self.problem(name, f"bad field name '{name.text}'; use letters, digits and '_'")
+            elif name.text in self.declared_fields:
+                first = self.declared_fields[name.text]
+                self.problem(name, f"field '{name.text}' is declared twice (first at {first.file.path}:{first.line})")
+            else:
+                self.declared_fields[name.text] = name
 
     def _section_segments(self, data: CommentedMap, key: str, file: SourceFile) -> None:
         segments = self._mapping(data, key, file)
@@ -629,6 +667,7 @@ class _Compiler:
         return g.EventTrigger(trigger.event_type, trigger.segment, where)
 
     def _date_field(self, path: s.Path, text: Located) -> bool:
+        self._note_fields(path, text)
         if path.root != "contact" or not path.keys:
             self.problem(text, f"a date trigger counts from a contact field such as contact.birthday, "
                                f"not '{path.dotted}'", *path.pos)
@@ -708,6 +747,9 @@ class _Compiler:
 
     def _ending(self, ending: s.Ending, text: Located, key: str) -> g.Condition | None:
         found = self._ending_problems(ending, key)
+        condition = ending.condition if isinstance(ending, s.ConditionSpec) else ending.where
+        if condition is not None:
+            self._note_fields(condition, text)
         for message, position in found:
             self.problem(text, message, *position)
         if found:
@@ -752,6 +794,7 @@ class _Compiler:
 
     def _step_expression(self, expr: s.Expr, text: Located, waited: bool, roots: tuple[str, ...] = STEP_ROOTS) -> None:
         found = check_expression(expr, roots, self.functions, "a step")
+        self._note_fields(expr, text)
         for message, (line, column) in found:
             self.problem(text, message, line, column)
         path = uses_root(expr, "waited")
@@ -777,6 +820,7 @@ class _Compiler:
 
     def _check_SetFields(self, st: s.SetFields, text: Located, ids: dict[str, Located], waited: bool) -> None:
         for assignment in st.assignments:
+            self.fields_set.add(assignment.name)
             self._step_expression(assignment.value, text, waited)
 
     def _check_WaitEvent(self, st: s.WaitEvent, text: Located, ids: dict[str, Located], waited: bool) -> None:

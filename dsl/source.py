@@ -24,8 +24,8 @@ class SourceFile:
         lines = self.written or self.lines
         return lines[line - 1].rstrip("\r\n") if 0 < line <= len(lines) else ""
 
-    def problem(self, line: int, column: int, message: str) -> Problem:
-        return Problem(self.path, line, self._written_column(line, column), message, self.line_text(line))
+    def problem(self, line: int, column: int, message: str, severity: str = "error") -> Problem:
+        return Problem(self.path, line, self._written_column(line, column), message, self.line_text(line), severity)
 
     def _written_column(self, line: int, column: int) -> int:
         if not self.written or not 0 < line <= len(self.written):
@@ -69,9 +69,9 @@ class Located:
             return self.line, self.column + column - 1
         return self.line + line - 1, self.indent + column
 
-    def problem(self, message: str, line: int = 1, column: int = 1) -> Problem:
+    def problem(self, message: str, line: int = 1, column: int = 1, severity: str = "error") -> Problem:
         """A problem at (line, column) counted inside this string (both 1-based)."""
-        return self.file.problem(*self.position(line, column), message)
+        return self.file.problem(*self.position(line, column), message, severity)
 
 
 def _index(text: str, line: int, column: int) -> int:

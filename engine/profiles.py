@@ -17,6 +17,16 @@ CART_TYPES = ("checkout.started", "cart.viewed", "product.added", "cart.updated"
 UNSUBSCRIBE_TYPES = ("contact.unsubscribed", "email.unsubscribed", "unsubscribed")
 SUBSCRIBE_TYPES = ("contact.subscribed",)
 PROFILE_TYPES = (*ORDER_TYPES, *CART_TYPES, *UNSUBSCRIBE_TYPES, *SUBSCRIBE_TYPES, "contact.identified")
+# What `contact.x` reads with no rule setting it: the profile's own fields (ContactRecord.view),
+# the traits kept here (orders, cart, consent, last seen) and the traits sources usually send
+# (Segment's reserved identify traits, snake_cased as the Segment endpoint writes them).
+CONTACT_FIELDS = (
+    "id", "email", "phone", "external_ids", "tags", "score", "segments", "consent", "timezone",
+    "orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at", "last_cart",
+    "last_cart_at", "last_seen_at", "unsubscribed",
+    "first_name", "last_name", "name", "birthday", "age", "gender", "title", "company", "address", "avatar",
+    "username", "website", "description", "created_at",
+)
 
 
 async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now: datetime) -> tuple[ContactRecord, list[int]]:

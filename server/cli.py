@@ -22,6 +22,7 @@ from relance.dsl.formatting import format_text
 from relance.dsl.graph import Workspace
 from relance.dsl.loader import workspace_files
 from relance.engine.events import Event, EventError
+from relance.engine.profiles import CONTACT_FIELDS
 from relance.engine.ruletests import RuleTestResult, load_tests, rule_test_files, run_rule_test
 from relance.engine.simulation import read_events, simulate
 from relance.engine.timeline import Effect
@@ -38,9 +39,10 @@ def _existing(paths: tuple[str, ...]) -> None:
 
 
 def _checked(paths: Sequence[str]) -> tuple[Workspace | None, list[Problem]]:
-    """Check with every installed plugin: its functions, channel plugins and their settings."""
+    """Check with every installed plugin (its functions, channel plugins and their settings) and
+    the contact fields the engine provides."""
     manager = plugin_manager()
-    return check_workspace(paths, function_registry(manager), channel_schemas(manager))
+    return check_workspace(paths, function_registry(manager), channel_schemas(manager), CONTACT_FIELDS)
 
 
 def _workspace(manager: pluggy.PluginManager, paths: tuple[str, ...] | list[str]) -> Workspace:
@@ -80,24 +82,34 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
               help="json: one object with every problem, for CI tools.")
-def check(paths: tuple[str, ...], output: str) -> None:
+@click.option("--strict", is_flag=True, help="Warnings fail the check too.")
+def check(paths: tuple[str, ...], output: str, strict: bool) -> None:
     """Check rules files or folders; report every problem with file:line:column.
 
-    Exit status: 0 clean, 1 problems found, 2 unusable arguments.
+    Exit status: 0 clean or only warnings (unless --strict), 1 errors found, 2 unusable arguments.
     """
     _existing(paths)
     workspace, problems = _checked(paths)
+    warnings = [p for p in problems if not p.is_error]
+    failed = workspace is None or (strict and bool(warnings))
     if output == "json":
-        click.echo(json.dumps({"ok": not problems, "problems": [p.as_dict() for p in problems]}, indent=2))
+        click.echo(json.dumps({"ok": not failed, "problems": [p.as_dict() for p in problems]}, indent=2))
     else:
         for problem in problems:
             click.echo(str(problem), err=True)
-        if workspace is not None:
-            click.echo(f"ok: {len(workspace.rules)} rules, {len(workspace.segments)} segments, "
-                       f"{len(workspace.templates)} templates")
+        counted = f", {_count(warnings, 'warning')}" if warnings else ""
+        if workspace is None:
+            click.echo(_count([p for p in problems if p.is_error], "problem") + counted, err=True)
+        elif failed:
+            click.echo(f"{_count(warnings, 'warning')}, which --strict counts as problems", err=True)
         else:
-            click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", err=True)
-    sys.exit(EXIT_CLEAN if not problems else EXIT_PROBLEMS)
+            click.echo(f"ok: {len(workspace.rules)} rules, {len(workspace.segments)} segments, "
+                       f"{len(workspace.templates)} templates{counted}")
+    sys.exit(EXIT_PROBLEMS if failed else EXIT_CLEAN)
+
+
+def _count(items: Sequence[object], noun: str) -> str:
+    return f"{len(items)} {noun}{'s' if len(items) != 1 else ''}"
 
 
 @main.command()

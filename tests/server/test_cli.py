@@ -39,8 +39,35 @@ def test_check_json_for_ci_tools(write) -> None:
     code, out, _ = run("check", "--format", "json", str(path))
     report = json.loads(out)
     assert code == 1 and report["ok"] is False
-    assert report["problems"] == [{"path": str(path), "line": 5, "column": 18,
+    assert report["problems"] == [{"path": str(path), "line": 5, "column": 18, "severity": "error",
                                    "message": "unknown channel 'emial' (did you mean 'email'?); declared channels: email"}]
+
+
+SCROE = "rules:\n  - id: r\n    when: a.b\n    if: contact.scroe > 10\n    steps: [stop]\n"
+
+
+def test_warnings_are_printed_and_do_not_fail_the_check(write) -> None:
+    path = write(SCROE)
+    code, out, err = run("check", str(path))
+    assert code == 0
+    assert f"{path}:4:17: warning: unknown contact field 'scroe' (did you mean 'score'?)" in err
+    assert out.strip() == "ok: 1 rules, 0 segments, 0 templates, 1 warning"
+
+
+def test_strict_makes_warnings_fail(write) -> None:
+    path = write(SCROE)
+    code, out, err = run("check", "--strict", str(path))
+    assert code == 1 and out == ""
+    assert err.rstrip().endswith("1 warning, which --strict counts as problems")
+    code, out, _ = run("check", "--strict", "--format", "json", str(path))
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False
+    assert [(p["severity"], p["line"], p["column"]) for p in report["problems"]] == [("warning", 4, 17)]
+
+
+def test_json_warnings_alone_are_ok(write) -> None:
+    code, out, _ = run("check", "--format", "json", str(write(SCROE)))
+    assert code == 0 and json.loads(out)["ok"] is True
 
 
 @pytest.mark.parametrize("args", [["check", "no/such/file.yaml"], ["check"], ["check", "--format", "xml", "x"]])
