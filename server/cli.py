@@ -23,7 +23,7 @@ from relance.dsl.graph import Workspace
 from relance.dsl.loader import workspace_files
 from relance.engine.events import Event, EventError
 from relance.engine.profiles import CONTACT_FIELDS
-from relance.engine.ruletests import RuleTestResult, load_tests, rule_test_files, run_rule_test
+from relance.engine.ruletests import RuleTest, RuleTestResult, check_tests, rule_test_files, run_rule_test
 from relance.engine.simulation import read_events, simulate
 from relance.engine.timeline import Effect
 from relance.server.settings import Settings, SettingsError, load_settings
@@ -40,9 +40,29 @@ def _existing(paths: tuple[str, ...]) -> None:
 
 def _checked(paths: Sequence[str]) -> tuple[Workspace | None, list[Problem]]:
     """Check with every installed plugin (its functions, channel plugins and their settings) and
-    the contact fields the engine provides."""
+    the contact fields the engine provides; then the rule tests beside the rules."""
     manager = plugin_manager()
-    return check_workspace(paths, function_registry(manager), channel_schemas(manager), CONTACT_FIELDS)
+    workspace, problems = check_workspace(paths, function_registry(manager), channel_schemas(manager), CONTACT_FIELDS)
+    for path in paths:
+        for file in rule_test_files(Path(path)):
+            problems += check_tests(file, workspace)[1]
+    return (workspace if all(not p.is_error for p in problems) else None), problems
+
+
+def _tests(paths: Sequence[Path], workspace: Workspace) -> list[RuleTest]:
+    """The rule tests of these files; with an error in any, every problem printed and exit 1."""
+    tests, problems = [], []
+    for path in paths:
+        found, found_problems = check_tests(path, workspace)
+        tests += found
+        problems += found_problems
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    errors = [p for p in problems if p.is_error]
+    if errors:
+        click.echo(f"{_count(errors, 'problem')} in the rule tests; no test was run", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    return tests
 
 
 def _workspace(manager: pluggy.PluginManager, paths: tuple[str, ...] | list[str]) -> Workspace:
@@ -196,22 +216,17 @@ def test_command(path: str) -> None:
     if not files:
         click.echo(f"no rule tests found for {path} (write them in *.test.yaml beside the rules)", err=True)
         sys.exit(EXIT_PROBLEMS)
+    tests = _tests(files, workspace)
     run = _simulator(manager, workspace)
     passed = failed = 0
-    for file in files:
-        try:
-            tests = load_tests(file)
-        except EventError as error:
-            click.echo(error.message, err=True)
-            sys.exit(EXIT_PROBLEMS)
-        for test in tests:
-            result = asyncio.run(run_rule_test(test, run))
-            if result.passed:
-                passed += 1
-                click.echo(f"ok   {test.name}")
-            else:
-                failed += 1
-                click.echo(_report(result, workspace.timezone))
+    for test in tests:
+        result = asyncio.run(run_rule_test(test, run))
+        if result.passed:
+            passed += 1
+            click.echo(f"ok   {test.name}")
+        else:
+            failed += 1
+            click.echo(_report(result, workspace.timezone))
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(EXIT_CLEAN if not failed else EXIT_PROBLEMS)
 
