@@ -99,6 +99,10 @@ def test_fmt_check_then_fix(write) -> None:
     assert run("fmt", "--check", str(path))[:2] == (0, "")
 
 
+def test_fmt_check_passes_on_the_example() -> None:
+    assert run("fmt", "--check", str(EXAMPLE))[:2] == (0, "")
+
+
 def test_the_installed_command_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "relance.server", "check", str(EXAMPLE)],
                             capture_output=True, text=True, timeout=60)
