@@ -137,7 +137,7 @@ def _count(items: Sequence[object], noun: str) -> str:
 @click.option("--rule", "rule_id", help="Only this rule.")
 @click.option("--format", "output", type=click.Choice(sorted(RENDERERS)), default="text")
 def graph(path: str, rule_id: str | None, output: str) -> None:
-    """Print the compiled graph of each rule (text, mermaid or dot)."""
+    """Print the compiled graph of each rule: text, or one mermaid or dot document (a subgraph per rule)."""
     _existing((path,))
     workspace, problems = _checked([path])
     if workspace is None:
@@ -149,7 +149,7 @@ def graph(path: str, rule_id: str | None, output: str) -> None:
         if rule_id not in workspace.rules:
             raise click.UsageError(f"no rule '{rule_id}'; rules: {', '.join(workspace.rules)}")
         rules = [workspace.rules[rule_id]]
-    click.echo("\n".join(RENDERERS[output](rule) for rule in rules), nl=False)
+    click.echo(RENDERERS[output](workspace.name, rules), nl=False)
 
 
 @main.command()

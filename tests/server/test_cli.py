@@ -77,12 +77,20 @@ def test_unusable_arguments_exit_2(args: list[str]) -> None:
 
 @pytest.mark.parametrize("output, first_line", [("text", "rule ecom-03-panier-abandonne"),
                                                  ("mermaid", "flowchart TD"),
-                                                 ("dot", 'digraph "ecom-03-panier-abandonne" {')])
+                                                 ("dot", 'digraph "maison-demo" {')])
 def test_graph_formats(output: str, first_line: str) -> None:
     code, out, _ = run("graph", str(EXAMPLE), "--rule", "ecom-03-panier-abandonne", "--format", output)
     assert code == 0
     assert out.splitlines()[0].startswith(first_line)
     assert "send email panier-derniere-chance" in out
+
+
+@pytest.mark.parametrize("output, header", [("mermaid", "flowchart"), ("dot", "digraph")])
+def test_graph_of_every_rule_is_one_document(output: str, header: str) -> None:
+    code, out, _ = run("graph", str(EXAMPLE), "--format", output)
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith(header)] == [out.splitlines()[0]]
+    assert out.count("subgraph ") == 6
 
 
 def test_graph_of_an_unknown_rule_is_a_usage_error() -> None:
