@@ -35,7 +35,7 @@ def workspace_text(rules: int) -> str:
     when: type{i % 50}.happened where event.cart.total >= {i % 97}
     if: contact.email or contact.phone
     goal: order.completed within {1 + i % 9}d
-    exit: contact.unsubscribed
+    exit: if contact.unsubscribed
     steps:
       - wait {1 + i % 5}d
       - send email t with n = {i}

@@ -5,7 +5,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from .checks import CONTACT_ROOTS, STEP_ROOTS, TEMPLATE_ROOTS, TRIGGER_ROOTS, ch
 from .durations import parse_duration, suggest_duration
 from .errors import Problem, RuleError, did_you_mean
 from .expressions import Compiled, compile_expression
+from .fields import FIELD_NAME, FieldUse, contact_fields, unknown_field_warnings
 from .functions import FunctionRegistry
 from .html_templates import HtmlTemplate, check_html, known_locale
 from .loader import (
@@ -33,7 +34,7 @@ from .source import Located, SourceFile
 from .templates import Template, Text, compile_text
 
 TOP_LEVEL_KEYS = ("workspace", "timezone", "locale", "mode", "channels", "policy",
-                  "templates", "scoring", "segments", "rules")
+                  "templates", "scoring", "segments", "fields", "rules")
 RULE_KEYS = ("id", "name", "description", "when", "if", "goal", "exit", "entry", "mode", "late", "steps")
 REQUIRED_RULE_KEYS = ("id", "when", "steps")
 MODES = ("auto", "assist", "advise")
@@ -41,6 +42,7 @@ POLICY_KEYS = ("quiet_hours", "frequency", "offers", "consent")
 CONSENT_RULES = ("opt_in", "opt_out", "none")
 OVER_CAP = ("defer", "skip")
 RULE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+EXPLICIT_ENDING = re.compile(r"^\s*(?:event|if)(?:\s|$)")  # the keywords of a goal's or exit's two forms
 QUIET_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -49,19 +51,22 @@ ChannelPlugins = Mapping[str, Mapping[str, Setting] | None]
 
 def compile_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
                       channel_plugins: ChannelPlugins | None = None) -> g.Workspace:
-    """Load and compile the workspace at `paths`; raise RuleError listing every problem."""
+    """Load and compile the workspace at `paths`; raise RuleError listing every error."""
     workspace, problems = check_workspace(paths, functions, channel_plugins)
-    if problems or workspace is None:
-        raise RuleError(problems)
+    if workspace is None:
+        raise RuleError(p for p in problems if p.is_error)
     return workspace
 
 
 def check_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
-                    channel_plugins: ChannelPlugins | None = None) -> tuple[g.Workspace | None, list[Problem]]:
-    """The compiled workspace (None if it has problems) and every problem found.
+                    channel_plugins: ChannelPlugins | None = None,
+                    contact_fields: Collection[str] | None = None) -> tuple[g.Workspace | None, list[Problem]]:
+    """The compiled workspace (None if it has errors) and every problem found, warnings included.
 
     `channel_plugins` maps each installed channel plugin to its settings schema (None: not
-    checked); without it, plugin names and settings are not checked.
+    checked); without it, plugin names and settings are not checked. `contact_fields`: the
+    fields the engine and event sources provide; with it, a contact field that no rule
+    sets and the workspace does not declare is a warning.
     """
     yaml_files, template_paths, problems = workspace_files(paths)
     documents = []
@@ -78,8 +83,10 @@ def check_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
     compiler = _Compiler(functions, channel_plugins)
     workspace = compiler.compile([d for d in documents if d.data is not None], templates)
     problems += compiler.problems
+    if contact_fields is not None:
+        problems += compiler.field_warnings(contact_fields)
     problems.sort(key=lambda p: (p.path, p.line, p.column))
-    if problems:
+    if any(p.is_error for p in problems):
         return None, problems
     return dataclasses.replace(workspace, sources=read_sources(paths)), problems
 
@@ -142,6 +149,9 @@ class _Compiler:
         self.policy = g.Policy()
         self.rule_sources: list[tuple[CommentedMap, SourceFile, int, int]] = []
         self.segment_sources: list[tuple[str, Located]] = []
+        self.declared_fields: dict[str, Located] = {}
+        self.fields_set: set[str] = set()
+        self.field_uses: list[FieldUse] = []
         self._seen: dict[str, Located] = {}
 
     # ------------------------------------------------------------ entry point
@@ -163,7 +173,13 @@ class _Compiler:
             locale=str(self.settings["locale"]), mode=str(self.settings["mode"]),
             channels=self.channels, policy=self.policy, templates=templates, scoring=self.scoring,
             segments=self.segments, rules=rules, by_event_type={k: tuple(v) for k, v in by_type.items()},
+            event_types=frozenset(self.scoring) | frozenset(t for rule in rules.values() for t in _event_types(rule)),
         )
+
+    def field_warnings(self, provided: Collection[str]) -> list[Problem]:
+        """Warnings for the contact fields used that no rule sets, nobody declares and nothing provides."""
+        known = {*provided, *self.fields_set, *self.declared_fields}
+        return unknown_field_warnings(self.field_uses, known)
 
     # -------------------------------------------------------------- helpers
     def problem(self, where: Located, message: str, line: int = 1, column: int = 1) -> None:
@@ -186,13 +202,19 @@ class _Compiler:
             return None, None
         return expr, self.compiled(expr, text, roots, where)
 
-    def compiled(self, expr: s.Expr, text: Located, roots: tuple[str, ...], where: str) -> Compiled | None:
+    def compiled(self, expr: s.Expr, text: Located, roots: tuple[str, ...], where: str,
+                 at: s.Pos = (1, 1)) -> Compiled | None:
+        """`expr` checked and compiled; its positions count from `at` inside `text`."""
         found = check_expression(expr, roots, self.functions, where)
-        for message, (line, column) in found:
-            self.problem(text, message, line, column)
+        self._note_fields(expr, text, at)
+        for message, position in found:
+            self.problem(text, message, *_inside(at, position))
         if found:
             return None
         return compile_expression(expr, self.functions)
+
+    def _note_fields(self, expr: s.Expr, text: Located, at: s.Pos = (1, 1)) -> None:
+        self.field_uses += [FieldUse(path.keys[0], path, text, at) for path in contact_fields(expr)]
 
     def _unique_setting(self, key: str, text: Located) -> bool:
         if key in self._seen:
@@ -398,6 +420,26 @@ class _Compiler:
             if event_spec is not None:
                 self.scoring[event_spec.event_type] = self.scoring.get(event_spec.event_type, 0) + points
 
+    def _section_fields(self, data: CommentedMap, key: str, file: SourceFile) -> None:
+        """`fields:` the contact fields the workspace's events bring: a list of names, or names and what they hold."""
+        fields = data[key]
+        if isinstance(fields, CommentedSeq):
+            names = [located_item(fields, i, file) for i in range(len(fields))]
+        elif isinstance(fields, CommentedMap):
+            names = [located_key(fields, name, file) for name in fields]
+        else:
+            self.problem(located_value(data, key, file), "'fields' lists contact fields: [skin_type, plan] or "
+                                                          "{skin_type: what it holds, …}")
+            return
+        for name in names:
+            if not FIELD_NAME.match(name.text):
+                self.problem(name, f"bad field name '{name.text}'; use letters, digits and '_'")
+            elif name.text in self.declared_fields:
+                first = self.declared_fields[name.text]
+                self.problem(name, f"field '{name.text}' is declared twice (first at {first.file.path}:{first.line})")
+            else:
+                self.declared_fields[name.text] = name
+
     def _section_segments(self, data: CommentedMap, key: str, file: SourceFile) -> None:
         segments = self._mapping(data, key, file)
         for name in segments or ():
@@ -498,11 +540,10 @@ class _Compiler:
             try:
                 parsed = parse(source, "placeholder")
             except SyntaxProblem as error:
-                col = column + error.column - 1 if error.line == 1 else error.column
                 self.problem(text, f"template placeholder {source!r} does not parse: {error.message}",
-                             line + error.line - 1, col)
+                             *_inside((line, column), (error.line, error.column)))
                 return None
-            return self.compiled(parsed.expr, _shifted(text, line, column), TEMPLATE_ROOTS, "a template")
+            return self.compiled(parsed.expr, text, TEMPLATE_ROOTS, "a template", (line, column))
         return compile_text(text.text, placeholder)
 
     # ------------------------------------------------------------------ rules
@@ -614,7 +655,14 @@ class _Compiler:
         if match is None:
             self.problem(text, f"late is 'skip after DURATION', for example 'skip after 12h', not '{text.text}'")
             return None
-        return self._duration(dataclasses.replace(_shifted(text, 1, match.start(1) + 1), text=match.group(1)))
+        try:
+            return parse_duration(match.group(1))
+        except ValueError:
+            hint = suggest_duration(match.group(1))
+            self.problem(text, f"bad duration '{match.group(1)}'" + (f" (did you mean '{hint}'?)" if hint else
+                                                                    "; write a number and a unit: 30m, 24h, 3d"),
+                         1, match.start(1) + 1)
+            return None
 
     def _trigger(self, text: Located) -> g.Trigger | None:
         trigger = self.parse(text, "trigger")
@@ -640,6 +688,7 @@ class _Compiler:
         return g.EventTrigger(trigger.event_type, trigger.segment, where)
 
     def _date_field(self, path: s.Path, text: Located) -> bool:
+        self._note_fields(path, text)
         if path.root != "contact" or not path.keys:
             self.problem(text, f"a date trigger counts from a contact field such as contact.birthday, "
                                f"not '{path.dotted}'", *path.pos)
@@ -683,15 +732,53 @@ class _Compiler:
         return tuple(conditions)
 
     def _condition(self, text: Located, key: str) -> g.Condition | None:
-        first = text.text.strip().split(".", 1)[0].split()[0] if text.text.strip() else ""
-        if first in CONTACT_ROOTS or first in ("not", "(") or text.text.strip().startswith(("not ", "(")):
-            _, predicate = self.expression(text, CONTACT_ROOTS, f"a rule {key}")
-            return g.ContactCondition(predicate, text.text) if predicate else None
-        spec = self.parse(text, "event_spec")
-        if spec is None:
+        """`event TYPE …` or `if COND`; bare text is read both ways and must read one way only."""
+        if EXPLICIT_ENDING.match(text.text):
+            ending = self.parse(text, "ending")
+            return self._ending(ending, text, key) if ending is not None else None
+        readings: list[s.Ending] = []
+        errors: list[SyntaxProblem] = []
+        for start in ("event_spec", "expression"):
+            try:
+                parsed = parse(text.text, start)
+            except SyntaxProblem as error:
+                errors.append(error)
+                continue
+            readings.append(parsed if start == "event_spec" else s.ConditionSpec(parsed, parsed.pos))
+        valid = [ending for ending in readings if not self._ending_problems(ending, key)]
+        if len(valid) == 2:
+            event = valid[0]
+            assert isinstance(event, s.EventSpec)
+            self.problem(text, f"'{text.text}' reads two ways: the event {event.event_type} (when one comes), "
+                               f"or the condition {text.text} (while the contact matches it); write "
+                               f"'{key}: event {text.text}' or '{key}: if {text.text}'")
             return None
-        where = self._where(spec.where, text, TRIGGER_ROOTS, f"a rule {key}")
-        return g.EventCondition(spec.event_type, where, spec.within, text.text)
+        if valid or readings:  # the one reading that holds, else the problems of the one that parses
+            return self._ending((valid or readings)[0], text, key)
+        furthest = max(errors, key=lambda error: (error.line, error.column))  # a tie: the event's
+        self.problem(text, furthest.message, furthest.line, furthest.column)
+        return None
+
+    def _ending_problems(self, ending: s.Ending, key: str) -> list[tuple[str, s.Pos]]:
+        if isinstance(ending, s.ConditionSpec):
+            return check_expression(ending.condition, CONTACT_ROOTS, self.functions, f"a rule {key}")
+        if ending.where is None:
+            return []
+        return check_expression(ending.where, TRIGGER_ROOTS, self.functions, f"a rule {key}")
+
+    def _ending(self, ending: s.Ending, text: Located, key: str) -> g.Condition | None:
+        found = self._ending_problems(ending, key)
+        condition = ending.condition if isinstance(ending, s.ConditionSpec) else ending.where
+        if condition is not None:
+            self._note_fields(condition, text)
+        for message, position in found:
+            self.problem(text, message, *position)
+        if found:
+            return None
+        if isinstance(ending, s.ConditionSpec):
+            return g.ContactCondition(compile_expression(ending.condition, self.functions), text.text)
+        where = compile_expression(ending.where, self.functions) if ending.where is not None else None
+        return g.EventCondition(ending.event_type, where, ending.within, text.text)
 
     # ------------------------------------------------------------------ steps
     def _steps(self, steps: CommentedSeq, context: _RuleContext, ids: dict[str, Located],
@@ -728,6 +815,7 @@ class _Compiler:
 
     def _step_expression(self, expr: s.Expr, text: Located, waited: bool, roots: tuple[str, ...] = STEP_ROOTS) -> None:
         found = check_expression(expr, roots, self.functions, "a step")
+        self._note_fields(expr, text)
         for message, (line, column) in found:
             self.problem(text, message, line, column)
         path = uses_root(expr, "waited")
@@ -753,6 +841,7 @@ class _Compiler:
 
     def _check_SetFields(self, st: s.SetFields, text: Located, ids: dict[str, Located], waited: bool) -> None:
         for assignment in st.assignments:
+            self.fields_set.add(assignment.name)
             self._step_expression(assignment.value, text, waited)
 
     def _check_WaitEvent(self, st: s.WaitEvent, text: Located, ids: dict[str, Located], waited: bool) -> None:
@@ -913,6 +1002,14 @@ class _Compiler:
         return g.StopNode(node_id, origin)
 
 
+def _event_types(rule: g.Rule) -> Iterator[str]:
+    """The event types a rule listens to: its trigger, goals, exits and `wait until` steps."""
+    if isinstance(rule.trigger, g.EventTrigger):
+        yield rule.trigger.event_type
+    yield from (c.event_type for c in (*rule.goals, *rule.exits) if isinstance(c, g.EventCondition))
+    yield from (n.event_type for n in rule.nodes.values() if isinstance(n, g.WaitEventNode))
+
+
 def _defines_waited(step: _Parsed) -> bool:
     """True when every path through `step` passes a `wait until EVENT`."""
     if step.kind == "statement":
@@ -925,11 +1022,10 @@ def _defines_waited(step: _Parsed) -> bool:
     return all(any(_defines_waited(x) for x in body) for body in [*bodies, step.otherwise])
 
 
-def _shifted(text: Located, line: int, column: int) -> Located:
-    """The part of `text` that starts at (line, column) inside it, as its own Located."""
-    if line == 1:
-        return Located(text.text, text.file, text.line, text.column + column - 1, text.indent)
-    return Located(text.text, text.file, text.line + line - 1, text.indent + column, text.indent)
+def _inside(at: s.Pos, position: s.Pos) -> s.Pos:
+    """(line, column) counted from `at` of a text, as counted from the text's start."""
+    line, column = position
+    return (at[0], at[1] + column - 1) if line == 1 else (at[0] + line - 1, column)
 
 
 def _plain(value: Any) -> Any:

@@ -12,23 +12,34 @@ class RelanceError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong in a workspace, at a 1-based line and column of a file."""
+    """One thing wrong in a workspace, at a 1-based line and column of a file.
+
+    `severity` is "error" (the workspace does not compile) or "warning" (it compiles, but
+    something looks like a mistake, such as a contact field nothing sets).
+    """
 
     path: str
     line: int
     column: int
     message: str
     source_line: str = ""
+    severity: str = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def __str__(self) -> str:
-        head = f"{self.path}:{self.line}:{self.column}: {self.message}"
+        label = "" if self.is_error else f"{self.severity}: "
+        head = f"{self.path}:{self.line}:{self.column}: {label}{self.message}"
         if not self.source_line:
             return head
         caret = " " * (self.column - 1) + "^"
         return f"{head}\n    {self.source_line}\n    {caret}"
 
     def as_dict(self) -> dict[str, object]:
-        return {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+        return {"path": self.path, "line": self.line, "column": self.column, "severity": self.severity,
+                "message": self.message}
 
 
 class RuleError(RelanceError):

@@ -278,7 +278,11 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Workspace:
-    """A compiled workspace; `rules_for(event_type)` costs the same however many rules listen elsewhere."""
+    """A compiled workspace; `rules_for(event_type)` costs the same however many rules listen elsewhere.
+
+    `event_types`: every event type its rules and scoring name (triggers, goals, exits,
+    `wait until`, points).
+    """
 
     name: str
     timezone: str
@@ -291,6 +295,7 @@ class Workspace:
     segments: Mapping[str, Segment]
     rules: Mapping[str, Rule]
     by_event_type: Mapping[str, tuple[Rule, ...]]
+    event_types: frozenset[str] = frozenset()
     sources: Mapping[str, str] = field(default_factory=dict)  # the files it was compiled from (dsl/snapshots.py)
 
     def rules_for(self, event_type: str) -> tuple[Rule, ...]:

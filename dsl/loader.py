@@ -14,6 +14,7 @@ from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from .errors import Problem
 from .source import Located, SourceFile
+from .tabs import tab_problems, without_tabs
 
 YAML_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")  # rule tests live beside the rules
@@ -88,12 +89,17 @@ def read_source(path: Path) -> SourceFile:
 
 
 def load_document(path: Path) -> tuple[Document, list[Problem]]:
-    """Parse one YAML file; tabs in indentation and YAML errors become problems."""
+    """Parse one YAML file; tabs in indentation and YAML errors become problems.
+
+    A file with tabs in its indentation is still read with its tabs expanded (see
+    `tabs.without_tabs`), so that its other problems are reported too.
+    """
     text = path.read_text(encoding="utf-8")
     file = SourceFile(str(path), tuple(text.splitlines()))
     problems = tab_problems(file)
     if problems:
-        return Document(file, None), problems
+        expanded = without_tabs(file, yaml_reader().load)
+        return (Document(*expanded) if expanded else Document(file, None)), problems
     try:
         data = yaml_reader().load(text)
     except MarkedYAMLError as error:
@@ -107,17 +113,6 @@ def yaml_problem(error: MarkedYAMLError, file: SourceFile) -> Problem:
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     message = " ".join(str(error.problem or error.context or "invalid YAML").split())
     return file.problem(line, column, f"YAML syntax error: {message}")
-
-
-def tab_problems(file: SourceFile) -> list[Problem]:
-    """Tabs in indentation, which YAML forbids, each at its line and column."""
-    problems = []
-    for number, line in enumerate(file.lines, start=1):
-        indent = line[: len(line) - len(line.lstrip(" \t"))]
-        if "\t" in indent:
-            problems.append(file.problem(number, indent.index("\t") + 1,
-                                         "tab in indentation; YAML indents with spaces"))
-    return problems
 
 
 def load_template_file(path: Path) -> tuple[TemplateFile | None, list[Problem]]:
@@ -156,19 +151,20 @@ def item_position(sequence: CommentedSeq, index: int) -> tuple[int, int]:
 
 
 def located(value: Any, file: SourceFile, line: int, column: int) -> Located:
-    """A scalar at (line, column) as text, its position moved onto its first character."""
+    """A scalar whose node starts at (line, column), as text, its position moved onto its first character."""
     text = "" if value is None else str(value)
+    node = (line, column) if isinstance(value, str) else None
     if isinstance(value, (LiteralScalarString, FoldedScalarString)):
         content_line = line + 1
         while content_line <= len(file.lines) and not file.line_text(content_line).strip():
             content_line += 1
         raw = file.line_text(content_line)
         indent = len(raw) - len(raw.lstrip(" "))
-        return Located(text.rstrip("\n"), file, content_line, indent + 1, indent)
+        return Located(text.rstrip("\n"), file, content_line, indent + 1, indent, node)
     raw = file.line_text(line)
     if column <= len(raw) and raw[column - 1] in "\"'":
         column += 1
-    return Located(text, file, line, column)
+    return Located(text, file, line, column, node=node)
 
 
 def located_value(mapping: CommentedMap, key: Any, file: SourceFile) -> Located:

@@ -16,7 +16,7 @@ from .errors import did_you_mean
 from .event_names import canonical_event_type
 
 START_SYMBOLS = (
-    "trigger", "event_spec", "expression", "statement", "block",
+    "trigger", "ending", "event_spec", "expression", "statement", "block",
     "variant", "entry", "duration", "placeholder",
 )
 STATEMENT_WORDS = ("send", "wait", "set", "score", "tag", "untag", "task", "start", "stop")
@@ -30,7 +30,6 @@ _TERMINAL_WORDS = {
     "SIGNED_INT": "a whole number such as +10",
     "NUMBER": "a number",
     "STRING": 'a quoted string such as "text"',
-    "EVENT_NAME": "an event type such as order.completed",
     "TITLE_EVENT": 'an event name such as "Order Completed"',
     "IDENT": "a name",
     "NAME": "a name",
@@ -147,7 +146,8 @@ class _ToSyntax(Transformer):
 
     # triggers and event specs
     def event_type(self, c: list[Token]) -> tuple[str, s.Pos]:
-        return canonical_event_type(str(c[0])), _pos(c[0])
+        name = _string(c[0]) if c[0].type == "STRING" else ".".join(str(t) for t in c)
+        return canonical_event_type(name), _pos(c[0])
 
     def where(self, c: list) -> s.Expr:
         return c[0]
@@ -179,6 +179,12 @@ class _ToSyntax(Transformer):
     def event_spec(self, c: list) -> s.EventSpec:
         (event_type, pos), where, within = c
         return s.EventSpec(event_type, where, within, pos)
+
+    def event_ending(self, c: list) -> s.EventSpec:
+        return c[0]
+
+    def condition_ending(self, c: list) -> s.ConditionSpec:
+        return s.ConditionSpec(c[0], c[0].pos)
 
     # statements
     def assignment(self, c: list) -> s.Assignment:

@@ -120,6 +120,17 @@ class EventSpec:
     pos: Pos
 
 
+@dataclass(frozen=True, slots=True)
+class ConditionSpec:
+    """`if contact.vip` (goals, exits): a condition on the contact."""
+
+    condition: Expr
+    pos: Pos
+
+
+Ending = EventSpec | ConditionSpec
+
+
 # ------------------------------------------------------------------- statements
 @dataclass(frozen=True, slots=True)
 class Assignment:

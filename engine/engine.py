@@ -330,6 +330,8 @@ class Engine:
                 details: dict[str, Any] = {"reason": reason, "event": event.type}
                 if reason == "goal":
                     details["revenue"] = run.revenue
+                if not any(isinstance(c, g.EventCondition) and c.text == condition for c in (*rule.goals, *rule.exits)):
+                    details["condition"] = condition  # a condition on the contact, met by what this event changed
                 effects.append(Effect(event.at, contact.label(), rule.id, "run.ended", details))
                 continue
             node = rule.nodes.get(run.node_id or "")

@@ -16,6 +16,17 @@ ORDER_TYPES = ("order.completed",)
 CART_TYPES = ("checkout.started", "cart.viewed", "product.added", "cart.updated")
 UNSUBSCRIBE_TYPES = ("contact.unsubscribed", "email.unsubscribed", "unsubscribed")
 SUBSCRIBE_TYPES = ("contact.subscribed",)
+PROFILE_TYPES = (*ORDER_TYPES, *CART_TYPES, *UNSUBSCRIBE_TYPES, *SUBSCRIBE_TYPES, "contact.identified")
+# What `contact.x` reads with no rule setting it: the profile's own fields (ContactRecord.view),
+# the traits kept here (orders, cart, consent, last seen) and the traits sources usually send
+# (Segment's reserved identify traits, snake_cased as the Segment endpoint writes them).
+CONTACT_FIELDS = (
+    "id", "email", "phone", "external_ids", "tags", "score", "segments", "consent", "timezone",
+    "orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at", "last_cart",
+    "last_cart_at", "last_seen_at", "unsubscribed",
+    "first_name", "last_name", "name", "birthday", "age", "gender", "title", "company", "address", "avatar",
+    "username", "website", "description", "created_at",
+)
 
 
 async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now: datetime) -> tuple[ContactRecord, list[int]]:
@@ -77,6 +88,11 @@ def _apply_ref(contact: ContactRecord, ref: ContactRef) -> None:
             contact.timezone = str(value) if value else contact.timezone
         else:
             contact.attributes[key] = value
+
+
+def heard(workspace: Workspace, event_type: str) -> bool:
+    """Whether events of this type do anything: a rule or the scoring names it, or the profile keeps it."""
+    return event_type in workspace.event_types or event_type in PROFILE_TYPES
 
 
 def revenue(properties: Mapping[str, Any]) -> float:

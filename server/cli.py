@@ -22,7 +22,8 @@ from relance.dsl.formatting import format_text
 from relance.dsl.graph import Workspace
 from relance.dsl.loader import workspace_files
 from relance.engine.events import Event, EventError
-from relance.engine.ruletests import RuleTestResult, load_tests, rule_test_files, run_rule_test
+from relance.engine.profiles import CONTACT_FIELDS
+from relance.engine.ruletests import RuleTest, RuleTestResult, check_tests, rule_test_files, run_rule_test
 from relance.engine.simulation import read_events, simulate
 from relance.engine.timeline import Effect
 from relance.server.settings import Settings, SettingsError, load_settings
@@ -39,9 +40,30 @@ def _existing(paths: tuple[str, ...]) -> None:
 
 
 def _checked(paths: Sequence[str]) -> tuple[Workspace | None, list[Problem]]:
-    """Check with every installed plugin: its functions, channel plugins and their settings."""
+    """Check with every installed plugin (its functions, channel plugins and their settings) and
+    the contact fields the engine provides; then the rule tests beside the rules."""
     manager = plugin_manager()
-    return check_workspace(paths, function_registry(manager), channel_schemas(manager))
+    workspace, problems = check_workspace(paths, function_registry(manager), channel_schemas(manager), CONTACT_FIELDS)
+    for path in paths:
+        for file in rule_test_files(Path(path)):
+            problems += check_tests(file, workspace)[1]
+    return (workspace if all(not p.is_error for p in problems) else None), problems
+
+
+def _tests(paths: Sequence[Path], workspace: Workspace) -> list[RuleTest]:
+    """The rule tests of these files; with an error in any, every problem printed and exit 1."""
+    tests, problems = [], []
+    for path in paths:
+        found, found_problems = check_tests(path, workspace)
+        tests += found
+        problems += found_problems
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    errors = [p for p in problems if p.is_error]
+    if errors:
+        click.echo(f"{_count(errors, 'problem')} in the rule tests; no test was run", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    return tests
 
 
 def _workspace(manager: pluggy.PluginManager, paths: tuple[str, ...] | list[str]) -> Workspace:
@@ -82,24 +104,34 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
               help="json: one object with every problem, for CI tools.")
-def check(paths: tuple[str, ...], output: str) -> None:
+@click.option("--strict", is_flag=True, help="Warnings fail the check too.")
+def check(paths: tuple[str, ...], output: str, strict: bool) -> None:
     """Check rules files or folders; report every problem with file:line:column.
 
-    Exit status: 0 clean, 1 problems found, 2 unusable arguments.
+    Exit status: 0 clean or only warnings (unless --strict), 1 errors found, 2 unusable arguments.
     """
     _existing(paths)
     workspace, problems = _checked(paths)
+    warnings = [p for p in problems if not p.is_error]
+    failed = workspace is None or (strict and bool(warnings))
     if output == "json":
-        click.echo(json.dumps({"ok": not problems, "problems": [p.as_dict() for p in problems]}, indent=2))
+        click.echo(json.dumps({"ok": not failed, "problems": [p.as_dict() for p in problems]}, indent=2))
     else:
         for problem in problems:
             click.echo(str(problem), err=True)
-        if workspace is not None:
-            click.echo(f"ok: {len(workspace.rules)} rules, {len(workspace.segments)} segments, "
-                       f"{len(workspace.templates)} templates")
+        counted = f", {_count(warnings, 'warning')}" if warnings else ""
+        if workspace is None:
+            click.echo(_count([p for p in problems if p.is_error], "problem") + counted, err=True)
+        elif failed:
+            click.echo(f"{_count(warnings, 'warning')}, which --strict counts as problems", err=True)
         else:
-            click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", err=True)
-    sys.exit(EXIT_CLEAN if not problems else EXIT_PROBLEMS)
+            click.echo(f"ok: {len(workspace.rules)} rules, {len(workspace.segments)} segments, "
+                       f"{len(workspace.templates)} templates{counted}")
+    sys.exit(EXIT_PROBLEMS if failed else EXIT_CLEAN)
+
+
+def _count(items: Sequence[object], noun: str) -> str:
+    return f"{len(items)} {noun}{'s' if len(items) != 1 else ''}"
 
 
 @main.command()
@@ -107,7 +139,7 @@ def check(paths: tuple[str, ...], output: str) -> None:
 @click.option("--rule", "rule_id", help="Only this rule.")
 @click.option("--format", "output", type=click.Choice(sorted(RENDERERS)), default="text")
 def graph(path: str, rule_id: str | None, output: str) -> None:
-    """Print the compiled graph of each rule (text, mermaid or dot)."""
+    """Print the compiled graph of each rule: text, or one mermaid or dot document (a subgraph per rule)."""
     _existing((path,))
     workspace, problems = _checked([path])
     if workspace is None:
@@ -119,7 +151,7 @@ def graph(path: str, rule_id: str | None, output: str) -> None:
         if rule_id not in workspace.rules:
             raise click.UsageError(f"no rule '{rule_id}'; rules: {', '.join(workspace.rules)}")
         rules = [workspace.rules[rule_id]]
-    click.echo("\n".join(RENDERERS[output](rule) for rule in rules), nl=False)
+    click.echo(RENDERERS[output](workspace.name, rules), nl=False)
 
 
 @main.command()
@@ -186,22 +218,17 @@ def test_command(path: str) -> None:
     if not files:
         click.echo(f"no rule tests found for {path} (write them in *.test.yaml beside the rules)", err=True)
         sys.exit(EXIT_PROBLEMS)
+    tests = _tests(files, workspace)
     run = _simulator(manager, workspace)
     passed = failed = 0
-    for file in files:
-        try:
-            tests = load_tests(file)
-        except EventError as error:
-            click.echo(error.message, err=True)
-            sys.exit(EXIT_PROBLEMS)
-        for test in tests:
-            result = asyncio.run(run_rule_test(test, run))
-            if result.passed:
-                passed += 1
-                click.echo(f"ok   {test.name}")
-            else:
-                failed += 1
-                click.echo(_report(result, workspace.timezone))
+    for test in tests:
+        result = asyncio.run(run_rule_test(test, run))
+        if result.passed:
+            passed += 1
+            click.echo(f"ok   {test.name}")
+        else:
+            failed += 1
+            click.echo(_report(result, workspace.timezone))
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(EXIT_CLEAN if not failed else EXIT_PROBLEMS)
 

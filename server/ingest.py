@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from relance.engine.engine import Engine
-from relance.engine.events import EventConflict, EventError, parse_event
+from relance.engine.events import Event, EventConflict, EventError, parse_event
 from relance.engine.inbox import Received
 
 from .problems import Problem
@@ -30,11 +30,12 @@ def _items(body: Any) -> tuple[list[Any], bool, str]:
 
 async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
                        translate: Callable[[Any, str], Any] | None = None,
-                       wait: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                       wait: bool = False, on_accepted: Callable[[Event], None] | None = None,
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Validate each item, store the good ones together: (results by index, effects when `wait`).
 
     A bad item is rejected on its own; the others are stored in one group commit and
-    processed after the answer, or before it with `wait`.
+    processed after the answer, or before it with `wait`. `on_accepted` hears each event stored.
     """
     results: list[dict[str, Any]] = []
     received: list[tuple[int, Received]] = []
@@ -59,6 +60,8 @@ async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
                                                       "detail": conflict.message})
             continue
         result["status"] = answer.status
+        if answer.status == "accepted" and on_accepted is not None:
+            on_accepted(item.event)
         if answer.outcome is not None:
             effects += [e.as_json() for e in answer.outcome.effects]
     return results, effects
@@ -93,6 +96,11 @@ def count_outcomes(request: Request, workspace: str, results: list[dict[str, Any
         request.app.state.metrics.events.labels(workspace, result["status"]).inc()
 
 
+def unheard_counter(request: Request, shop: Engine) -> Callable[[Event], None]:
+    """Counts the accepted events of a type that does nothing in the shop's workspace."""
+    return lambda event: request.app.state.metrics.count_unheard(shop.workspace, event)
+
+
 def wants_effects(request: Request) -> bool:
     return request.query_params.get("wait", "false").lower() in ("1", "true", "yes")
 
@@ -105,7 +113,7 @@ async def post_events(request: Request) -> JSONResponse:
         raise Problem(413, f"a batch holds at most {MAX_BATCH} events, not {len(items)}")
     pointers = [f"{base}/{index}" for index in range(len(items))] if batch else [""]
     wait = wants_effects(request)
-    results, effects = await ingest_items(shop, items, pointers, wait=wait)
+    results, effects = await ingest_items(shop, items, pointers, wait=wait, on_accepted=unheard_counter(request, shop))
     count_outcomes(request, shop.workspace.name, results)
     shown = effects if wait else None
     return batch_response(results, shown) if batch else single_response(results[0], shown)

@@ -6,7 +6,13 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
+from relance.dsl.graph import Workspace
+from relance.engine.events import Event
+from relance.engine.profiles import heard
+
 from .runtime import Runtime
+
+UNHEARD_TYPES = 100  # labels per workspace: a sender inventing types must not grow /metrics without end
 
 
 class Metrics:
@@ -24,6 +30,21 @@ class Metrics:
                              registry=self.registry)
         self.lateness = Gauge("relance_timer_lateness_seconds", "How late the most overdue due run is",
                               ["workspace"], registry=self.registry)
+        self.unheard = Counter("relance_events_unheard", "Events accepted whose type no rule listens to and no "
+                               f"built-in uses, by type (the first {UNHEARD_TYPES} types, then 'other')",
+                               ["workspace", "type"], registry=self.registry)
+        self._unheard_types: dict[str, set[str]] = {}
+
+    def count_unheard(self, workspace: Workspace, event: Event) -> None:
+        """Count an accepted event if its type does nothing in `workspace` (a shop sending it for nothing)."""
+        if heard(workspace, event.type):
+            return
+        types = self._unheard_types.setdefault(workspace.name, set())
+        if event.type in types or len(types) < UNHEARD_TYPES:
+            types.add(event.type)
+            self.unheard.labels(workspace.name, event.type).inc()
+        else:
+            self.unheard.labels(workspace.name, "other").inc()
 
     async def render(self, runtime: Runtime) -> bytes:
         now = runtime.clock.now()

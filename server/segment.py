@@ -13,7 +13,9 @@ from starlette.responses import JSONResponse
 
 from relance.engine.events import EventError
 
-from .ingest import MAX_BATCH, batch_response, count_outcomes, ingest_items, single_response, wants_effects
+from .ingest import (
+    MAX_BATCH, batch_response, count_outcomes, ingest_items, single_response, unheard_counter, wants_effects,
+)
 from .problems import Problem
 from .requests import engine, json_body
 
@@ -79,11 +81,12 @@ def _endpoint(kind: str | None) -> Callable[[Request], Awaitable[JSONResponse]]:
             if len(calls) > MAX_BATCH:
                 raise Problem(413, f"a batch holds at most {MAX_BATCH} calls, not {len(calls)}")
             results, effects = await ingest_items(shop, calls, [f"/batch/{i}" for i in range(len(calls))],
-                                                  lambda call, pointer: translate(call, None, pointer), wait)
+                                                  lambda call, pointer: translate(call, None, pointer), wait,
+                                                  unheard_counter(request, shop))
             count_outcomes(request, shop.workspace.name, results)
             return batch_response(results, effects if wait else None)
         results, effects = await ingest_items(shop, [body], [""], lambda call, pointer: translate(call, kind, pointer),
-                                              wait)
+                                              wait, unheard_counter(request, shop))
         count_outcomes(request, shop.workspace.name, results)
         return single_response(results[0], effects if wait else None)
 

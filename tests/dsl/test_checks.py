@@ -107,7 +107,7 @@ def test_yaml_syntax_error(compile_text) -> None:
 
 
 def test_tab_indentation(compile_text) -> None:
-    _, problems = compile_text("workspace: demo\nrules:\n\t- id: x\n")
+    _, problems = compile_text("workspace: demo\nrules:\n\t- {id: x, when: a.b, steps: [stop]}\n")
     assert only(problems) == (3, 1, "tab in indentation; YAML indents with spaces")
 
 

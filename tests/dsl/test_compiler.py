@@ -110,7 +110,7 @@ def test_triggers(compile_text, when: str, trigger: g.Trigger) -> None:
 
 def test_goals_and_exits(compile_text) -> None:
     workspace, _ = compile_text("rules:\n  - id: r\n    when: a.b\n    goal: order.completed where event.total > 10 "
-                                "within 7d\n    exit: [contact.unsubscribed, email.bounced]\n    steps: [stop]\n")
+                                "within 7d\n    exit: [if contact.unsubscribed, email.bounced]\n    steps: [stop]\n")
     rule = workspace.rules["r"]
     [goal] = rule.goals
     assert (goal.event_type, goal.within) == ("order.completed", timedelta(days=7))

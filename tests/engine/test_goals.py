@@ -64,7 +64,7 @@ async def test_late_skip_drops_a_send_overdue_by_more_than_its_limit(open_shop) 
 
 async def test_a_late_trigger_in_a_rule_test(write, functions) -> None:
     """`arrives:` in a rule test: the event reaches the server after its own time."""
-    from relance.engine.ruletests import load_tests, run_rule_test
+    from relance.engine.ruletests import check_tests, run_rule_test
     from relance.engine.simulation import simulate
     from relance.dsl import check_workspace
     from relance.plugins.registry import plugin_manager, store_for
@@ -86,7 +86,8 @@ async def test_a_late_trigger_in_a_rule_test(write, functions) -> None:
             expect_not:
               - {kind: message.sent}
         """, "rules.test.yaml")
-    [test] = load_tests(tests)
+    [test], problems = check_tests(tests, workspace)
+    assert not [p for p in problems if p.is_error], problems
 
     async def run(events, until, arrivals):  # type: ignore[no-untyped-def]
         store = store_for(plugin_manager(False), "sqlite://:memory:")

@@ -147,7 +147,7 @@ async def test_goal_is_judged_on_the_events_own_time(open_shop) -> None:
 
 
 async def test_exit_on_a_contact_condition(open_shop) -> None:
-    shop = await open_shop(rule("wait 1d\nsend chat ping", extra="    exit: contact.unsubscribed\n"))
+    shop = await open_shop(rule("wait 1d\nsend chat ping", extra="    exit: if contact.unsubscribed\n"))
     await shop.event("checkout.started")
     await shop.event("contact.unsubscribed", at=T0 + timedelta(hours=2))
     await shop.wait(timedelta(days=2))

@@ -39,8 +39,35 @@ def test_check_json_for_ci_tools(write) -> None:
     code, out, _ = run("check", "--format", "json", str(path))
     report = json.loads(out)
     assert code == 1 and report["ok"] is False
-    assert report["problems"] == [{"path": str(path), "line": 5, "column": 18,
+    assert report["problems"] == [{"path": str(path), "line": 5, "column": 18, "severity": "error",
                                    "message": "unknown channel 'emial' (did you mean 'email'?); declared channels: email"}]
+
+
+SCROE = "rules:\n  - id: r\n    when: a.b\n    if: contact.scroe > 10\n    steps: [stop]\n"
+
+
+def test_warnings_are_printed_and_do_not_fail_the_check(write) -> None:
+    path = write(SCROE)
+    code, out, err = run("check", str(path))
+    assert code == 0
+    assert f"{path}:4:17: warning: unknown contact field 'scroe' (did you mean 'score'?)" in err
+    assert out.strip() == "ok: 1 rules, 0 segments, 0 templates, 1 warning"
+
+
+def test_strict_makes_warnings_fail(write) -> None:
+    path = write(SCROE)
+    code, out, err = run("check", "--strict", str(path))
+    assert code == 1 and out == ""
+    assert err.rstrip().endswith("1 warning, which --strict counts as problems")
+    code, out, _ = run("check", "--strict", "--format", "json", str(path))
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False
+    assert [(p["severity"], p["line"], p["column"]) for p in report["problems"]] == [("warning", 4, 17)]
+
+
+def test_json_warnings_alone_are_ok(write) -> None:
+    code, out, _ = run("check", "--format", "json", str(write(SCROE)))
+    assert code == 0 and json.loads(out)["ok"] is True
 
 
 @pytest.mark.parametrize("args", [["check", "no/such/file.yaml"], ["check"], ["check", "--format", "xml", "x"]])
@@ -50,12 +77,20 @@ def test_unusable_arguments_exit_2(args: list[str]) -> None:
 
 @pytest.mark.parametrize("output, first_line", [("text", "rule ecom-03-panier-abandonne"),
                                                  ("mermaid", "flowchart TD"),
-                                                 ("dot", 'digraph "ecom-03-panier-abandonne" {')])
+                                                 ("dot", 'digraph "maison-demo" {')])
 def test_graph_formats(output: str, first_line: str) -> None:
     code, out, _ = run("graph", str(EXAMPLE), "--rule", "ecom-03-panier-abandonne", "--format", output)
     assert code == 0
     assert out.splitlines()[0].startswith(first_line)
     assert "send email panier-derniere-chance" in out
+
+
+@pytest.mark.parametrize("output, header", [("mermaid", "flowchart"), ("dot", "digraph")])
+def test_graph_of_every_rule_is_one_document(output: str, header: str) -> None:
+    code, out, _ = run("graph", str(EXAMPLE), "--format", output)
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith(header)] == [out.splitlines()[0]]
+    assert out.count("subgraph ") == 6
 
 
 def test_graph_of_an_unknown_rule_is_a_usage_error() -> None:
@@ -70,6 +105,10 @@ def test_fmt_check_then_fix(write) -> None:
     assert run("fmt", str(path))[0] == 0
     assert path.read_text() == "rules:\n  - id: r\n    when: a.b\n    steps: [stop]\n"
     assert run("fmt", "--check", str(path))[:2] == (0, "")
+
+
+def test_fmt_check_passes_on_the_example() -> None:
+    assert run("fmt", "--check", str(EXAMPLE))[:2] == (0, "")
 
 
 def test_the_installed_command_runs() -> None:

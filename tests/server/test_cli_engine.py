@@ -90,3 +90,40 @@ def test_plugins_lists_the_builtins_and_their_hooks() -> None:
     assert result.exit_code == 0
     assert "relance.tortoise_store" in result.stdout and "relance_store" in result.stdout
     assert "relance.log_channel" in result.stdout and "relance_channels" in result.stdout
+
+
+TEMPLAT = ("tests:\n  - name: the reminder is not sent\n    contact: {email: a@x.test}\n    events:\n"
+           "      - {type: checkout.started, at: \"2026-03-02T10:00:00+01:00\", properties: {cart: {total: 50}}}\n"
+           "    expect_not:\n      - {kind: message.sent, templat: panier-rappel}\n")
+
+
+def test_relance_test_refuses_a_test_that_cannot_fail_before_running_anything(write) -> None:
+    """The reminder is sent, so this test must fail; with `templat` it matched any message.sent of no template."""
+    rules = write(EXAMPLE.read_text(encoding="utf-8"), "shop.yaml")
+    tests = write(TEMPLAT, "shop.test.yaml")
+    result = run("test", str(rules))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert f"{tests}:7:30: unknown key 'templat' (did you mean 'template'?)" in result.stderr
+    assert result.stderr.rstrip().endswith("1 problem in the rule tests; no test was run")
+    write(TEMPLAT.replace("templat:", "template:"), "shop.test.yaml")
+    result = run("test", str(rules))
+    assert result.exit_code == 1 and "not expected, found:" in result.stdout and "0 passed, 1 failed" in result.stdout
+
+
+def test_relance_check_checks_the_rule_tests_beside_the_rules(write) -> None:
+    rules = write(EXAMPLE.read_text(encoding="utf-8"), "shop.yaml")
+    tests = write(TEMPLAT.replace("kind: message.sent", "kind: mesage.sent"), "shop.test.yaml")
+    result = run("check", str(rules))
+    assert result.exit_code == 1
+    assert f"{tests}:7:16: unknown kind 'mesage.sent' (did you mean 'message.sent'?)" in result.stderr
+    assert result.stderr.rstrip().endswith("2 problems")
+
+
+def test_a_test_event_of_a_type_nothing_uses_is_a_warning_and_the_tests_run(write) -> None:
+    rules = write(EXAMPLE.read_text(encoding="utf-8"), "shop.yaml")
+    tests = write(TEMPLAT.replace("checkout.started", "checkout.begun").replace("templat:", "template:"),
+                  "shop.test.yaml")
+    result = run("test", str(rules))
+    assert f"{tests}:5:16: warning: no rule listens to 'checkout.begun'" in result.stderr
+    assert result.exit_code == 0 and result.stdout.rstrip().endswith("1 passed, 0 failed")
