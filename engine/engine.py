@@ -10,13 +10,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from relance.dsl import graph as g
+from relance.dsl.errors import RelanceError
 from relance.dsl.expressions import Scope
 
 from .channels import Channel
 from .dispatcher import Dispatcher
 from .links import Links
 from .clock import Clock
-from .events import ContactRef, Event, EventConflict, parse_event, stored_view
+from .events import ContactRef, Event, EventConflict, EventError, parse_event, stored_view
 from .inbox import GroupCommit, Received, Status
 from .profiles import apply_membership, apply_traits, resolve_contact, revenue, segment_changes
 from .dates import as_datetime
@@ -173,6 +174,10 @@ class Engine:
         [accepted] = await self.accept([Received(event, at_given)], wait=True)
         if accepted.status == "conflict":
             raise EventConflict(event.id)
+        if accepted.status == "unknown_contact":
+            raise EventError("/contact/id", f"no contact {event.contact.id} in this workspace")
+        if accepted.status == "failed":
+            raise RelanceError(f"event {event.id} could not be stored")
         return accepted.outcome or Outcome(duplicate=True)
 
     async def process_inbox(self) -> int:

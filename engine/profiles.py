@@ -8,7 +8,7 @@ from typing import Any
 from relance.dsl.expressions import Scope
 from relance.dsl.graph import Workspace
 
-from .events import ContactRef, Event
+from .events import ContactRef, Event, EventError
 from .records import ContactRecord
 from .store import Transaction
 
@@ -24,8 +24,12 @@ async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now:
     found = await tx.find_contacts(workspace, ref.identities())
     if ref.id is not None:
         by_id = await tx.get_contact(ref.id)
-        if by_id is not None and by_id.workspace == workspace and by_id.merged_into is None \
-                and all(c.id != by_id.id for c in found):
+        while by_id is not None and by_id.merged_into is not None:  # merged since: the contact it became
+            by_id = await tx.get_contact(by_id.merged_into)
+        if by_id is None or by_id.workspace != workspace:
+            if not found:  # erased after the event was stored: nobody to create it for
+                raise EventError("/contact/id", f"no contact {ref.id} in this workspace")
+        elif all(c.id != by_id.id for c in found):
             found = sorted([*found, by_id], key=lambda c: c.id)
     if not found:
         contact = await tx.create_contact(ContactRecord(id=0, workspace=workspace, created_at=now))
