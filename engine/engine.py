@@ -240,7 +240,7 @@ class Engine:
                 effects.append(Effect(event.at, label, None, "contact.merged", {"value": merged_id}))
             if merged:
                 await self._one_run_per_rule(tx, contact, event.at, effects)
-            apply_traits(contact, event)
+            await apply_traits(tx, contact, event)
             points = sum(s.score(event, contact, self.workspace) for s in self.scorers)
             if points:
                 contact.score += points
@@ -641,11 +641,14 @@ class Engine:
             after_id = contacts[-1].id
             due: list[ContactRecord] = []
             for contact in contacts:  # most contacts, most passes: nothing due as read, no transaction
-                entered, left = segment_changes(contact, self.workspace, now)
-                if entered or left:
-                    started += await self._timed_for_contact(contact, timed, since, now)
-                elif any(self._occurrences(rule, contact, since, now) for rule in timed):
-                    due.append(contact)
+                try:
+                    entered, left = segment_changes(contact, self.workspace, now)
+                    if entered or left:
+                        started += await self._timed_for_contact(contact, timed, since, now)
+                    elif any(self._occurrences(rule, contact, since, now) for rule in timed):
+                        due.append(contact)
+                except Exception:  # a value in this profile no rule can use: the others' work goes on
+                    logger.exception("timed pass: contact %s skipped", contact.id)
             for first in range(0, len(due), TIMED_TOGETHER):
                 started += await self._timed_together(due[first:first + TIMED_TOGETHER], timed, since, now)
         return started

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from relance.dsl.errors import RelanceError
 from relance.dsl.event_names import canonical_event_type
 
-from .traits import EARLIEST, LATEST, MAX_TRAITS_BYTES, TraitError, checked_traits, json_size
+from .traits import EARLIEST, LATEST, MAX_TRAITS_BYTES, TraitError, check_amounts, checked_traits, json_size
 
 IDENTITY_KEYS = ("id", "email", "phone")
 MAX_DEPTH = 32  # objects and lists inside an event
@@ -201,7 +201,12 @@ def parse_event(data: Any, now: datetime | None = None, pointer: str = "") -> Ev
     if not isinstance(properties, Mapping):
         raise EventError(f"{pointer}/properties", "expected an object")
     contact = parse_contact(data.get("contact"), f"{pointer}/contact")
-    return Event(event_id, canonical_event_type(event_type), at, contact, dict(properties))
+    event_type = canonical_event_type(event_type)
+    try:
+        check_amounts(event_type, properties, f"{pointer}/properties")
+    except TraitError as error:
+        raise EventError(error.pointer, error.message) from None
+    return Event(event_id, event_type, at, contact, dict(properties))
 
 
 def parse_contact(data: Any, pointer: str) -> ContactRef:

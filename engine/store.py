@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .records import ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
+
+if TYPE_CHECKING:
+    from .orders import OrderRecord
 
 
 class Transaction(Protocol):
@@ -119,6 +122,15 @@ class Transaction(Protocol):
     async def get_task(self, task_id: int) -> TaskRecord | None: ...
 
     async def save_task(self, task: TaskRecord) -> None: ...
+
+    # orders (counted once by order_id)
+    async def get_order(self, workspace: str, order_id: str) -> OrderRecord | None: ...
+
+    async def insert_order(self, order: OrderRecord) -> None:
+        """Keep a counted order; its (workspace, order_id) is unique."""
+
+    async def save_order(self, order: OrderRecord) -> None:
+        """Keep what refunds and a cancellation took back from an order."""
 
     # one contact's data (GDPR)
     async def contact_data(self, contact_id: int) -> tuple[list[EventRecord], list[RunRecord], list[MessageRecord],

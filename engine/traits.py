@@ -16,6 +16,8 @@ from typing import Any
 MAX_TRAITS_BYTES = 16 * 1024  # the traits one event may carry, as JSON
 MAX_PROFILE_BYTES = 64 * 1024  # a contact's stored attributes, as JSON
 MAX_TEXT = 500  # characters of a name-like trait
+ORDER_EVENTS = ("order.completed", "order.refunded", "order.cancelled", "order.canceled")
+AMOUNT_KEYS = ("revenue", "total", "value")  # an order event's amount: Segment's e-commerce names, in that order
 EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, tzinfo=timezone.utc)
 
 
@@ -132,6 +134,18 @@ def checked_traits(traits: Mapping[str, Any], pointer: str) -> dict[str, Any]:
         except TraitError as error:
             raise TraitError(error.message, f"{pointer}/{key}") from None
     return result
+
+
+def check_amounts(event_type: str, properties: Mapping[str, Any], pointer: str) -> None:
+    """An order event's amount is a number or a numeric string (raises TraitError naming it)."""
+    if event_type not in ORDER_EVENTS:
+        return
+    for key in AMOUNT_KEYS:
+        if properties.get(key) is not None:
+            try:
+                _amount(properties[key])
+            except TraitError as error:
+                raise TraitError(error.message, f"{pointer}/{key}") from None
 
 
 def usable(key: str, value: Any) -> Any:

@@ -132,6 +132,23 @@ class Task(Model):
         table = "relance_tasks"
 
 
+class Order(Model):
+    """An order counted in its contact's traits, once per (workspace, order_id)."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    order_id = fields.CharField(max_length=200)
+    contact_id = fields.BigIntField(db_index=True)
+    at = fields.DatetimeField()
+    revenue = fields.FloatField()
+    refunded = fields.FloatField(default=0)
+    status = fields.CharField(max_length=20)
+
+    class Meta:
+        table = "relance_orders"
+        unique_together = (("workspace", "order_id"),)
+
+
 class ApiKey(Model):
     """An API key, kept as its SHA-256: a key reaches its own workspace only."""
 

@@ -16,6 +16,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from relance.engine.orders import OrderRecord
 from relance.engine.records import ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
 
 from .. import hookimpl
@@ -24,7 +25,7 @@ from . import tortoise_models as m
 from .tortoise_rows import Rows, placeholder, placeholders, rows
 
 R = TypeVar("R")
-MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.ApiKey, m.ServerSetting)
+MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order, m.ApiKey, m.ServerSetting)
 CHUNK = 500  # ids per IN (…): under SQLite's limit on bound parameters
 SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg", "psycopg")
 
@@ -176,7 +177,7 @@ class _Tx:
                                         contact_id=contact.id)
 
     async def merge_contacts(self, survivor: ContactRecord, merged: ContactRecord) -> None:
-        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task):
+        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order):
             await model.filter(contact_id=merged.id).using_db(self.db).update(contact_id=survivor.id)
         merged.merged_into = survivor.id
         await self.save_contact(merged)
@@ -316,6 +317,17 @@ class _Tx:
     async def save_task(self, task: TaskRecord) -> None:
         await m.Task.filter(id=task.id).using_db(self.db).update(**_columns(task))
 
+    async def get_order(self, workspace: str, order_id: str) -> OrderRecord | None:
+        row = await m.Order.filter(workspace=workspace, order_id=order_id).using_db(self.db).first()
+        return _record(OrderRecord, row) if row else None
+
+    async def insert_order(self, order: OrderRecord) -> None:
+        row = await m.Order.create(using_db=self.db, **_columns(order))
+        order.id = row.id
+
+    async def save_order(self, order: OrderRecord) -> None:
+        await m.Order.filter(id=order.id).using_db(self.db).update(**_columns(order))
+
     async def contact_data(self, contact_id: int) -> tuple[list[EventRecord], list[RunRecord], list[MessageRecord],
                                                           list[TaskRecord]]:
         found = []
@@ -328,7 +340,7 @@ class _Tx:
     async def erase_contact(self, contact_id: int) -> None:
         merged = await m.Contact.filter(merged_into=contact_id).using_db(self.db).values_list("id", flat=True)
         ids = [contact_id, *merged]
-        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task):
+        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order):
             await model.filter(contact_id__in=ids).using_db(self.db).delete()
         await m.Contact.filter(id__in=ids).using_db(self.db).delete()
 
