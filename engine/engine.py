@@ -24,6 +24,7 @@ from .dates import as_datetime
 from .records import ACTIVE_STATUSES, ContactRecord, EventRecord, RunRecord
 from .scoring import Scorer
 from .store import Store, Transaction
+from .suppressions import Suppressions
 from .timeline import Effect
 from .walker import Step, Walker, finish, next_time_of_day
 
@@ -88,6 +89,7 @@ class Engine:
         self.dispatcher = Dispatcher(store, clock, channels, links, lambda effects: self._emit(effects, None))
         self._waiting: dict[str, Outcome] = {}  # event id -> the outcome a waiting caller reads
         self.arrived = asyncio.Event()  # set when events were accepted: the inbox has work
+        self.suppressions: Suppressions | None = None  # set by the server: erased addresses stay opted out
         self.reload(workspace)
 
     # ---------------------------------------------------------------- rules
@@ -232,7 +234,7 @@ class Engine:
         derived: list[Event] = []
         async with self.store.transaction() as tx:
             await self._lock_contacts(tx, event.contact)
-            contact, merged = await resolve_contact(tx, self.workspace.name, event.contact, now)
+            contact, merged = await resolve_contact(tx, self.workspace.name, event.contact, now, self._screen)
             if not await tx.claim_event(record, contact.id):
                 raise _ProcessedElsewhere  # rolls back the contact we may have just created
             label = contact.label()
@@ -264,6 +266,11 @@ class Engine:
         for run_id in to_walk:
             await self._walk(run_id, outcome)
         return [d.id for d in derived]
+
+    async def _screen(self, tx: Transaction, contact: ContactRecord, identities: Sequence[tuple[str, str]]) -> None:
+        """Addresses on the suppression list come back opted out (engine/suppressions.py)."""
+        if self.suppressions is not None:
+            await self.suppressions.screen(tx, contact, identities, self.workspace)
 
     async def _lock_contacts(self, tx: Transaction, ref: ContactRef) -> None:
         """Lock the identities the event names (two processes must not both create the contact of a

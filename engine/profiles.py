@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +22,14 @@ UNSUBSCRIBE_TYPES = ("contact.unsubscribed", "email.unsubscribed", "unsubscribed
 SUBSCRIBE_TYPES = ("contact.subscribed",)
 
 
-async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now: datetime) -> tuple[ContactRecord, list[int]]:
+Screen = Callable[[Transaction, ContactRecord, Sequence[tuple[str, str]]], Awaitable[None]]
+
+
+async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now: datetime,
+                          screen: Screen | None = None) -> tuple[ContactRecord, list[int]]:
     """The contact `ref` names, created if new; when its identities belong to several contacts,
-    they are merged into the oldest (history and runs kept). Returns it and the merged ids."""
+    they are merged into the oldest (history and runs kept). Returns it and the merged ids.
+    `screen` is shown the identities new to the contact (the suppression list)."""
     found = await tx.find_contacts(workspace, ref.identities())
     if ref.id is not None:
         by_id = await tx.get_contact(ref.id)
@@ -50,6 +55,8 @@ async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now:
     new = [identity for identity in ref.identities() if identity not in known]
     if new:
         await tx.add_identities(contact, new)
+        if screen is not None:
+            await screen(tx, contact, new)
     return contact, merged
 
 

@@ -132,6 +132,16 @@ class Transaction(Protocol):
     async def save_order(self, order: OrderRecord) -> None:
         """Keep what refunds and a cancellation took back from an order."""
 
+    # the suppression list (keyed hashes of addresses, see engine/suppressions.py)
+    async def contact_identities(self, contact_id: int) -> list[tuple[str, str]]:
+        """Every (kind, value) identity of the contact."""
+
+    async def add_suppressions(self, workspace: str, digests: Sequence[str], reason: str, at: datetime) -> None:
+        """Put these digests on the list (one already there keeps its first reason and time)."""
+
+    async def suppressed(self, workspace: str, digests: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+        """Those of `digests` on the list: digest -> (reason, since when)."""
+
     # one contact's data (GDPR)
     async def contact_data(self, contact_id: int) -> tuple[list[EventRecord], list[RunRecord], list[MessageRecord],
                                                           list[TaskRecord]]:

@@ -126,10 +126,13 @@ async def export_contact(request: Request) -> JSONResponse:
 
 
 async def erase_contact(request: Request) -> Response:
-    """GDPR erasure: the contact, its identities, events, runs, messages and tasks are deleted."""
+    """GDPR erasure: the contact, its identities, events, runs, messages and tasks are deleted; its
+    addresses go on the suppression list, as keyed hashes."""
     shop = await engine(request)
     contact_id = identifier(request, "contact_id")
     async with shop.store.transaction() as tx:
-        await contact_in(shop, tx, contact_id)
+        contact = await contact_in(shop, tx, contact_id)
+        if shop.suppressions is not None:  # its addresses must not come back to life by an import or a link
+            await shop.suppressions.add_erased(tx, contact, shop.clock.now())
         await tx.erase_contact(contact_id)
     return Response(status_code=204)

@@ -18,6 +18,7 @@ from relance.engine.engine import Engine
 from relance.engine.links import Links
 from relance.engine.scheduler import Scheduler
 from relance.engine.store import Store
+from relance.engine.suppressions import Suppressions
 from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
 
 from . import keys
@@ -73,9 +74,11 @@ class Runtime:
         secret = self.settings.secret or await self.store.kept_value("link_secret", lambda: secrets.token_urlsafe(32))
         self.links = Links(self.settings.base_url(), secret)
         self.channels = channels(self.manager)
+        suppressions = Suppressions(await self.store.kept_value("suppression_secret", lambda: secrets.token_urlsafe(32)))
         for workspace in workspaces:
             self.engines[workspace.name] = Engine(workspace, self.store, self.clock, self.channels,
                                                   scorers(self.manager), links=self.links)
+            self.engines[workspace.name].suppressions = suppressions
             await self._first_key(workspace.name)
         if self.settings.redis_url:  # waits go to `relance worker` processes through Redis
             self.reminders = Reminders(self.settings.redis_url)

@@ -48,8 +48,10 @@ MIGRATIONS = (
         "CREATE INDEX IF NOT EXISTS idx_relance_messages_pending ON relance_messages (workspace, id) "
         "WHERE status = 'pending'",
     )),
-    # relance_orders is a new table: created from its model at start-up, as every missing table is
+    # relance_orders is a new table: created from its model at start-up, as every missing table is;
     Migration(6, "orders counted once by order_id, with what refunds and cancellations took back", ()),
+    # relance_suppressions too
+    Migration(7, "the suppression list: keyed hashes of erased and opted-out addresses", ()),
 )
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else 0
 

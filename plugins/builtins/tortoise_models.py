@@ -149,6 +149,20 @@ class Order(Model):
         unique_together = (("workspace", "order_id"),)
 
 
+class Suppression(Model):
+    """An address that must not be written to again (erased, opted out), as its keyed hash only."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    digest = fields.CharField(max_length=64)
+    reason = fields.CharField(max_length=20)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "relance_suppressions"
+        unique_together = (("workspace", "digest"),)
+
+
 class ApiKey(Model):
     """An API key, kept as its SHA-256: a key reaches its own workspace only."""
 

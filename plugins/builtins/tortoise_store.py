@@ -25,7 +25,8 @@ from . import tortoise_models as m
 from .tortoise_rows import Rows, placeholder, placeholders, rows
 
 R = TypeVar("R")
-MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order, m.ApiKey, m.ServerSetting)
+MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order, m.Suppression, m.ApiKey,
+          m.ServerSetting)
 CHUNK = 500  # ids per IN (…): under SQLite's limit on bound parameters
 SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg", "psycopg")
 
@@ -327,6 +328,20 @@ class _Tx:
 
     async def save_order(self, order: OrderRecord) -> None:
         await m.Order.filter(id=order.id).using_db(self.db).update(**_columns(order))
+
+    async def contact_identities(self, contact_id: int) -> list[tuple[str, str]]:
+        rows = await m.Identity.filter(contact_id=contact_id).order_by("id").using_db(self.db).values_list("kind", "value")
+        return [(str(kind), str(value)) for kind, value in rows]
+
+    async def add_suppressions(self, workspace: str, digests: Sequence[str], reason: str, at: datetime) -> None:
+        rows = [m.Suppression(workspace=workspace, digest=digest, reason=reason, at=at) for digest in set(digests)]
+        if rows:
+            await m.Suppression.bulk_create(rows, ignore_conflicts=True, using_db=self.db)
+
+    async def suppressed(self, workspace: str, digests: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+        rows = await m.Suppression.filter(workspace=workspace, digest__in=list(digests)).using_db(self.db) \
+            .values_list("digest", "reason", "at")
+        return {digest: (reason, at) for digest, reason, at in rows}
 
     async def contact_data(self, contact_id: int) -> tuple[list[EventRecord], list[RunRecord], list[MessageRecord],
                                                           list[TaskRecord]]:
