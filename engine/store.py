@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from .records import ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
+from .records import ApiKeyRecord, ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
 
 if TYPE_CHECKING:
     from .orders import OrderRecord
@@ -185,11 +185,21 @@ class Store(Protocol):
         """Keep `value` under `key`; the value it replaces (None at first). Two processes swapping
         at once get one another's values, never the same one."""
 
-    async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
+    async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime,
+                          name: str | None = None) -> None:
         """Keep a new API key's SHA-256 digest (never the key)."""
 
     async def api_key_workspace(self, digest: str) -> str | None:
-        """The workspace a key's digest belongs to, or None."""
+        """The workspace a key's digest belongs to, or None (read each time: a revoked key is refused at once)."""
+
+    async def api_keys(self, workspace: str | None = None) -> list[ApiKeyRecord]:
+        """The keys of a workspace (of all when None), oldest first."""
+
+    async def touch_api_key(self, digest: str, at: datetime) -> None:
+        """Note that the key was used at `at`."""
+
+    async def revoke_api_keys(self, digests: Sequence[str]) -> int:
+        """Delete these keys; how many there were."""
 
     async def api_key_count(self, workspace: str) -> int: ...
 

@@ -17,7 +17,7 @@ from relance.engine.clock import Clock
 
 from . import actions, providers, resources, rules_api, segment, tracking
 from .ingest import post_events
-from .metrics import Metrics, metrics
+from .metrics import Metrics, may_see, metrics
 from .openapi import openapi
 from .problems import HANDLERS, problem_response
 from .runtime import Runtime
@@ -36,7 +36,9 @@ async def readyz(request: Request) -> JSONResponse:
         for name in runtime.engines:
             await runtime.store.next_wake(name)
     except Exception as error:  # any database failure means not ready
-        return problem_response(503, f"database unavailable: {error}")
+        return problem_response(503, f"database unavailable: {error}" if may_see(request) else "database unavailable")
+    if not may_see(request):  # workspace names are for those with the metrics token
+        return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "ready", "workspaces": sorted(runtime.engines)})
 
 

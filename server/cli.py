@@ -295,23 +295,78 @@ def keys() -> None:
     """API keys: each reaches its own workspace only."""
 
 
-@keys.command(name="create")
-@click.argument("workspace")
-@click.option("--database-url", help="The server's database (default as `relance serve`).")
-@click.option("--config", "config_file", help="A TOML config file.")
-def keys_create(workspace: str, database_url: str | None, config_file: str | None) -> None:
-    """Create an API key for WORKSPACE and print it, once: only its digest is kept."""
+def _on_store(database_url: str | None, config_file: str | None, work):  # type: ignore[no-untyped-def]
+    """Run `work(runtime)` on the server's database (as `relance serve` would open it)."""
     from .runtime import Runtime
-    from .settings import load_settings
 
-    settings = load_settings({"database_url": database_url}, config_file=config_file)
+    try:
+        settings = load_settings({"database_url": database_url}, config_file=config_file)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
 
-    async def create() -> str:
+    async def run():  # type: ignore[no-untyped-def]
         runtime = Runtime(settings)
         await runtime.store.open()
         try:
-            return await runtime.create_key(workspace)
+            return await work(runtime)
         finally:
             await runtime.store.close()
 
-    click.echo(asyncio.run(create()))
+    return asyncio.run(run())
+
+
+DATABASE_OPTION = click.option("--database-url", help="The server's database (default as `relance serve`).")
+CONFIG_OPTION = click.option("--config", "config_file", help="A TOML config file.")
+
+
+@keys.command(name="create")
+@click.argument("workspace")
+@click.option("--name", help="What the key is for (shown by `relance keys list`).")
+@DATABASE_OPTION
+@CONFIG_OPTION
+def keys_create(workspace: str, name: str | None, database_url: str | None, config_file: str | None) -> None:
+    """Create an API key for WORKSPACE and print it, once: only its digest is kept."""
+    click.echo(_on_store(database_url, config_file, lambda runtime: runtime.create_key(workspace, name)))
+
+
+@keys.command(name="list")
+@click.argument("workspace", required=False)
+@DATABASE_OPTION
+@CONFIG_OPTION
+def keys_list(workspace: str | None, database_url: str | None, config_file: str | None) -> None:
+    """The keys of WORKSPACE (of every workspace by default): their first characters, name, creation, last use."""
+    found = _on_store(database_url, config_file, lambda runtime: runtime.store.api_keys(workspace))
+    if not found:
+        click.echo("no API keys" + (f" for workspace {workspace}" if workspace else ""), err=True)
+        return
+    click.echo(f"{'workspace':<20} {'key':<14} {'name':<20} {'created':<20} last used")
+    for key in found:
+        used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never"
+        click.echo(f"{key.workspace:<20} {key.prefix + '…':<14} {key.name or '':<20} "
+                   f"{key.created_at:%Y-%m-%d %H:%M}     {used}")
+
+
+@keys.command(name="revoke")
+@click.argument("key")
+@DATABASE_OPTION
+@CONFIG_OPTION
+def keys_revoke(key: str, database_url: str | None, config_file: str | None) -> None:
+    """Revoke KEY (the whole key, or its first characters as `relance keys list` shows them): every
+    server refuses it from its next request."""
+    from . import keys as api_keys
+
+    async def revoke(runtime):  # type: ignore[no-untyped-def]
+        given = key.rstrip("…")
+        matching = [k for k in await runtime.store.api_keys() if k.digest == api_keys.digest(given)
+                    or (len(given) >= 6 and (k.prefix.startswith(given) or given.startswith(k.prefix)))]
+        if len(matching) != 1:
+            return matching
+        await runtime.store.revoke_api_keys([matching[0].digest])
+        return matching
+
+    matching = _on_store(database_url, config_file, revoke)
+    if not matching:
+        raise click.UsageError(f"no API key {key}; `relance keys list` shows them")
+    if len(matching) > 1:
+        raise click.UsageError(f"{len(matching)} keys start with {key}: give more of its characters, or the whole key")
+    click.echo(f"revoked {matching[0].prefix}… of workspace {matching[0].workspace}")

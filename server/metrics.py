@@ -1,11 +1,14 @@
 """GET /metrics: Prometheus text format, per workspace."""
 from __future__ import annotations
 
+import hmac
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .problems import Problem
 from .runtime import Runtime
 
 
@@ -38,6 +41,18 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def may_see(request: Request) -> bool:
+    """Whether the request may see what the server holds (workspace names, counts): always without a
+    metrics token (RELANCE_METRICS_TOKEN), else only with it as a bearer token."""
+    token = request.app.state.runtime.settings.metrics_token
+    if not token:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 async def metrics(request: Request) -> Response:
+    if not may_see(request):
+        raise Problem(401, "/metrics needs the metrics token: send 'Authorization: Bearer <RELANCE_METRICS_TOKEN>'")
     body = await request.app.state.metrics.render(request.app.state.runtime)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

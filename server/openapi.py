@@ -77,9 +77,11 @@ PATHS: dict[str, dict[str, Any]] = {
                          "responses": {"200": _json(OBJECT, "alive")}}},
     "/readyz": {"get": {"summary": "The database answers and the workspaces are loaded", "security": [],
                         "responses": {"200": _json(OBJECT, "ready"), "503": _problem("not ready")}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
+    "/metrics": {"get": {"summary": "Prometheus metrics (the metrics token as bearer when RELANCE_METRICS_TOKEN is set)",
+                         "security": [],
                          "responses": {"200": {"description": "text exposition format",
-                                               "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+                                               "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                       "401": _problem("the metrics token is set and was not given")}}},
     "/openapi.json": {"get": {"summary": "This document", "security": [],
                               "responses": {"200": _json(OBJECT, "OpenAPI 3.1")}}},
     "/v1/events": {"post": {

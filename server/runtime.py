@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from datetime import datetime
 from pathlib import Path
 
 import pluggy
@@ -38,7 +39,7 @@ class Runtime:
         self.engines: dict[str, Engine] = {}
         self.scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
-        self._keys: dict[str, str] = {}  # digest -> workspace, filled as keys are used
+        self._used: dict[str, datetime] = {}  # digest -> when its last use was noted
         self.paths: dict[str, str] = {}  # workspace -> its rules file or folder
         self._mtimes: dict[str, dict[str, float]] = {}
         self._watch_task: asyncio.Task[None] | None = None
@@ -124,15 +125,16 @@ class Runtime:
                     self.reload(name)
 
     async def _first_key(self, workspace: str) -> None:
-        """A workspace with no key gets one at first start, shown once in the log."""
+        """A workspace with no key gets one at first start, printed once on the terminal: never
+        through logging, whose lines end up in files and log platforms."""
         if await self.store.api_key_count(workspace) == 0:
-            key = await self.create_key(workspace)
-            logger.warning("API key for workspace %s (shown once, keep it): %s", workspace, key)
+            key = await self.create_key(workspace, "first start")
+            logger.warning("API key created for workspace %s: printed on the terminal, not logged", workspace)
             print(f"relance: API key for workspace {workspace} (shown once, keep it): {key}", flush=True)
 
-    async def create_key(self, workspace: str) -> str:
+    async def create_key(self, workspace: str, name: str | None = None) -> str:
         key = keys.new_key()
-        await self.store.add_api_key(workspace, keys.digest(key), key[:8], self.clock.now())
+        await self.store.add_api_key(workspace, keys.digest(key), keys.prefix(key), self.clock.now(), name)
         return key
 
     async def stop(self) -> None:
@@ -151,13 +153,16 @@ class Runtime:
         await self.store.close()
 
     async def workspace_for_key(self, key: str) -> str | None:
+        """The key's workspace, read from the database at every request: a key revoked (by
+        `relance keys revoke`, from any process) is refused at once. Its last use is noted at
+        most once a minute."""
         digest = keys.digest(key)
-        if digest not in self._keys:
-            workspace = await self.store.api_key_workspace(digest)
-            if workspace is None:
-                return None
-            self._keys[digest] = workspace
-        return self._keys[digest]
+        workspace = await self.store.api_key_workspace(digest)
+        now = self.clock.now()
+        if workspace is not None and (digest not in self._used or now - self._used[digest] >= keys.TOUCH_EVERY):
+            self._used[digest] = now
+            await self.store.touch_api_key(digest, now)
+        return workspace
 
 
 def _mtimes(path: str) -> dict[str, float]:

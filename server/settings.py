@@ -15,6 +15,7 @@ ENVIRONMENT = {  # setting -> environment variable
     "rules": "RELANCE_RULES", "host": "RELANCE_HOST", "port": "RELANCE_PORT", "workers": "RELANCE_WORKERS",
     "database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "public_url": "RELANCE_PUBLIC_URL",
     "log_level": "RELANCE_LOG_LEVEL", "secret": "RELANCE_SECRET", "resend_after": "RELANCE_RESEND_AFTER",
+    "metrics_token": "RELANCE_METRICS_TOKEN",
 }
 CONFIG_FILE = "relance.toml"
 
@@ -35,6 +36,7 @@ class Settings:
     log_level: str = "info"
     secret: str | None = None  # signs those links; one is made and kept in the database when not given
     resend_after: int = 300  # seconds after which a message claimed by a process that is gone is sent again
+    metrics_token: str | None = None  # when set, /metrics and the details of /readyz need it as a bearer token
 
     def masked(self) -> dict[str, Any]:
         """Every setting, passwords in URLs and the secret replaced by ***."""
@@ -42,8 +44,9 @@ class Settings:
         for f in fields(self):
             value = getattr(self, f.name)
             shown[f.name] = re.sub(r"(//[^:/@]+:)[^@]+@", r"\1***@", value) if isinstance(value, str) else value
-        if self.secret:
-            shown["secret"] = "***"
+        for secret in ("secret", "metrics_token"):
+            if getattr(self, secret):
+                shown[secret] = "***"
         return shown
 
     def base_url(self) -> str:

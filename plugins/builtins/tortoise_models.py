@@ -171,6 +171,8 @@ class ApiKey(Model):
     digest = fields.CharField(max_length=64, unique=True)
     prefix = fields.CharField(max_length=12)
     created_at = fields.DatetimeField()
+    name = fields.CharField(max_length=100, null=True)  # what the key is for, as `relance keys create --name` says
+    last_used_at = fields.DatetimeField(null=True)  # noted at most once a minute
 
     class Meta:
         table = "relance_api_keys"

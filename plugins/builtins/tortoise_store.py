@@ -17,7 +17,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from relance.engine.orders import OrderRecord
-from relance.engine.records import ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
+from relance.engine.records import ApiKeyRecord, ContactRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
 
 from .. import hookimpl
 from . import tortoise_migrations as migrations
@@ -444,11 +444,22 @@ class TortoiseStore:
             await m.ServerSetting.filter(key=key).using_db(tx.db).update(value=value)
             return row.value
 
-    async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
-        await m.ApiKey.create(workspace=workspace, digest=digest, prefix=prefix, created_at=created_at)
+    async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime,
+                          name: str | None = None) -> None:
+        await m.ApiKey.create(workspace=workspace, digest=digest, prefix=prefix, created_at=created_at, name=name)
 
     async def api_key_workspace(self, digest: str) -> str | None:
         return await m.ApiKey.filter(digest=digest).first().values_list("workspace", flat=True)  # type: ignore[return-value]
+
+    async def api_keys(self, workspace: str | None = None) -> list[ApiKeyRecord]:
+        query = m.ApiKey.all() if workspace is None else m.ApiKey.filter(workspace=workspace)
+        return [_record(ApiKeyRecord, row) for row in await query.order_by("id")]
+
+    async def touch_api_key(self, digest: str, at: datetime) -> None:
+        await m.ApiKey.filter(digest=digest).update(last_used_at=at)
+
+    async def revoke_api_keys(self, digests: Sequence[str]) -> int:
+        return await m.ApiKey.filter(digest__in=list(digests)).delete()
 
     async def api_key_count(self, workspace: str) -> int:
         return await m.ApiKey.filter(workspace=workspace).count()
