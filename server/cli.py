@@ -231,6 +231,7 @@ def serve(rules: tuple[str, ...], host: str | None, port: int | None, workers: i
     import uvicorn
 
     from .app import SETTINGS_VARIABLE, create_app
+    from .logs import logging_config
 
     settings = _settings({"rules": rules, "host": host, "port": port, "workers": workers,
                           "database_url": database_url, "redis_url": redis_url}, config_file)
@@ -242,12 +243,13 @@ def serve(rules: tuple[str, ...], host: str | None, port: int | None, workers: i
     except RelanceError as error:
         click.echo(str(error), err=True)
         sys.exit(EXIT_PROBLEMS)
+    log_config = logging_config(settings.log_level, settings.log_format)
     if settings.workers > 1:  # each process builds its app from the settings passed in its environment
         os.environ[SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
         uvicorn.run("relance.server.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
-                    workers=settings.workers, log_level=settings.log_level)
+                    workers=settings.workers, log_level=settings.log_level, log_config=log_config)
         return
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=log_config)
 
 
 @main.command()
@@ -278,15 +280,20 @@ def worker(rules: tuple[str, ...], database_url: str | None, redis_url: str | No
 
 def _settings(flags: dict[str, object], config_file: str | None) -> Settings:
     """Settings from flags, environment and config file, logged and printed (secrets masked)."""
-    import logging
+    import logging.config
+
+    from .logs import logging_config
 
     try:
         settings = load_settings(flags, config_file=config_file)
     except SettingsError as error:
         raise click.UsageError(str(error)) from None
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name, value in settings.masked().items():
-        click.echo(f"relance: {name} = {value}")
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+    if settings.log_format == "json":  # every line a JSON object: the settings too
+        logging.getLogger("relance.settings").info("settings: %s", json.dumps(settings.masked(), default=str))
+    else:
+        for name, value in settings.masked().items():
+            click.echo(f"relance: {name} = {value}")
     return settings
 
 

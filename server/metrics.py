@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import hmac
+import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from relance.engine.channels import DeliveryResult
+from relance.engine.records import MessageRecord
 
 from .problems import Problem
 from .runtime import Runtime
@@ -27,6 +32,23 @@ class Metrics:
                              registry=self.registry)
         self.lateness = Gauge("relance_timer_lateness_seconds", "How late the most overdue due run is",
                               ["workspace"], registry=self.registry)
+        self.messages = Counter("relance_messages", "Messages handed to channels by this process, by outcome "
+                                "(sent, deferred, failed, bounced, skipped)", ["workspace", "channel", "outcome"],
+                                registry=self.registry)
+        self.requests = Histogram("relance_request_duration_seconds", "HTTP requests by route, method and status",
+                                  ["route", "method", "status"], registry=self.registry)
+
+    def message(self, workspace: str, message: MessageRecord, result: DeliveryResult | None) -> None:
+        """A dispatcher's recorded outcome (Dispatcher.observe)."""
+        if result is not None and result.bounced:
+            outcome = "bounced"
+        elif message.status == "pending":
+            if message.error is None:
+                return  # handed back unsent (a slow group): no outcome yet
+            outcome = "deferred"
+        else:
+            outcome = message.status
+        self.messages.labels(workspace, message.channel, outcome).inc()
 
     async def render(self, runtime: Runtime) -> bytes:
         now = runtime.clock.now()
@@ -56,3 +78,30 @@ async def metrics(request: Request) -> Response:
         raise Problem(401, "/metrics needs the metrics token: send 'Authorization: Bearer <RELANCE_METRICS_TOKEN>'")
     body = await request.app.state.metrics.render(request.app.state.runtime)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestTimer:
+    """ASGI middleware: each HTTP request's duration, by its route's template (`/v1/runs/{run_id}`,
+    not the path: one series per route), method and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)

@@ -114,20 +114,21 @@ def free_port() -> int:
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[[Path], Served]]:
-    """serve(rules) → a real server on a free port and a fresh SQLite file, stopped after the test.
+    """serve(rules, **environment) → a real server on a free port and a fresh SQLite file, stopped after the test.
 
     Its output goes to a file: a pipe nobody reads would fill up and block the server.
     """
     started: list[Served] = []
 
-    def start(rules: Path) -> Served:
+    def start(rules: Path, **environment: str) -> Served:
         port = free_port()
         log = tmp_path / f"serve-{port}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
                 [sys.executable, "-m", "relance.server", "serve", str(rules), "--port", str(port),
                  "--database-url", f"sqlite://{tmp_path / 'served.sqlite3'}"],
-                cwd=tmp_path, env={**os.environ, "RELANCE_LOG_LEVEL": "info"}, stdout=sink, stderr=subprocess.STDOUT)
+                cwd=tmp_path, env={**os.environ, "RELANCE_LOG_LEVEL": "info", **environment}, stdout=sink,
+                stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while "Uvicorn running" not in log.read_text(errors="replace"):
             assert process.poll() is None, f"the server stopped:\n{log.read_text()}"
