@@ -6,10 +6,17 @@ field, the two others are stored and processed, and the workspace reads and send
 """
 from __future__ import annotations
 
+import asyncio
 import json
 
+import httpx
 import pytest
 
+from relance.engine.clock import VirtualClock
+from relance.server.app import create_app
+from relance.server.settings import Settings
+
+from .conftest import NOW, SHOP
 from .test_segment import basic
 
 PROBLEM = "application/problem+json"
@@ -56,6 +63,7 @@ HOSTILE = [  # (event as JSON text, pointer of the field at fault)
     (bad_event(contact='{"email": "bad@example.test", "orders_count": "x"}'), "/1/contact/orders_count"),
     (bad_event(contact='{"email": "bad@example.test", "birthday": "0001-01-01T00:00:00+14:00"}'),
      "/1/contact/birthday"),
+    (bad_event(contact='{"email": "bad@example.test", "notes": "' + "x" * 500_000 + '"}'), "/1/contact"),
     ("[]", "/1"),
 ]
 
@@ -125,3 +133,24 @@ def test_a_malformed_segment_call_is_refused_alone(api_on, change: dict, pointer
     for n in (0, 2):
         assert len(api_on.call("GET", f"/v1/contacts?external_id=segment:u{n}").json()["contacts"]) == 1
     assert api_on.call("GET", "/v1/contacts?external_id=segment:u1").json()["contacts"] == []
+
+
+async def test_concurrent_requests_with_one_hostile_value_are_answered_each_on_its_own(tmp_path, write, database) -> None:
+    rules = write(SHOP.format(name="shop-a"), "shop-a/rules.yaml")
+    app = create_app(Settings(rules=(str(rules),), database_url=database), clock=VirtualClock(NOW), run_scheduler=False)
+    runtime = app.state.runtime
+    await runtime.start(run_scheduler=False)
+    try:
+        key = await runtime.create_key("shop-a")
+        bodies = [GOOD.format(id=f"good-{n}") for n in range(30)]
+        bodies[13] = bad_event(properties='{"total": NaN}')
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relance.test") as client:
+            answers = await asyncio.gather(*(client.post("/v1/events", content=body, headers=headers)
+                                             for body in bodies))
+            assert [a.status_code for a in answers] == [202] * 13 + [422] + [202] * 16
+            await runtime.settle()
+            sent = (await client.get("/v1/messages?status=sent", headers=headers)).json()["messages"]
+            assert len(sent) == 29
+    finally:
+        await runtime.stop()
