@@ -52,7 +52,8 @@ def order_id(properties: Mapping[str, Any]) -> str | None:
     return str(found)[:200]
 
 
-def _average(attributes: dict[str, Any]) -> None:
+def average(attributes: dict[str, Any]) -> None:
+    """`average_order_value` from `orders_count` and `total_spent`."""
     count = usable("orders_count", attributes.get("orders_count")) or 0
     if count:
         attributes["average_order_value"] = round((usable("total_spent", attributes.get("total_spent")) or 0) / count, 2)
@@ -95,7 +96,7 @@ def _count(contact: ContactRecord, orders: int, spent: float, at: datetime | Non
     attributes["orders_count"] = max(0, (usable("orders_count", attributes.get("orders_count")) or 0) + orders)
     total = (usable("total_spent", attributes.get("total_spent")) or 0.0) + spent
     attributes["total_spent"] = round(max(0.0, total), 2)
-    _average(attributes)
+    average(attributes)
     if at is None:
         return
     first = usable("first_order_at", attributes.get("first_order_at"))

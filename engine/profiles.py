@@ -11,7 +11,7 @@ from relance.dsl.graph import Workspace
 
 from .carts import CART_TYPES, VIEWED, apply_cart, apply_viewed
 from .events import ContactRef, Event, EventError
-from .orders import CANCEL_TYPES, ORDER_TYPES, REFUND_TYPES, amount, apply_order
+from .orders import CANCEL_TYPES, ORDER_TYPES, REFUND_TYPES, amount, apply_order, average
 from .records import ContactRecord
 from .store import Transaction
 from .traits import MAX_PROFILE_BYTES, as_moment, json_size, usable
@@ -83,7 +83,7 @@ def _absorb(survivor: ContactRecord, other: ContactRecord) -> None:
             survivor.attributes[moment] = pick(times, key=as_moment)
     if "last_cart_at" in theirs and survivor.attributes.get("last_cart_at") == theirs["last_cart_at"]:
         survivor.attributes["last_cart"] = theirs.get("last_cart")  # the latest cart of the two
-    _average(survivor.attributes)
+    average(survivor.attributes)
     survivor.tags = sorted(set(survivor.tags) | set(other.tags))
     survivor.score += other.score
     survivor.consent = {**other.consent, **survivor.consent}
@@ -131,12 +131,6 @@ def _keep_size(contact: ContactRecord, before: dict[str, Any]) -> None:
 def revenue(properties: Mapping[str, Any]) -> float:
     """The amount an event's properties carry, for a conversion (see orders.amount); 0 when none."""
     return amount(properties) or 0.0
-
-
-def _average(attributes: dict[str, Any]) -> None:
-    count = usable("orders_count", attributes.get("orders_count")) or 0
-    if count:
-        attributes["average_order_value"] = round((usable("total_spent", attributes.get("total_spent")) or 0) / count, 2)
 
 
 async def apply_traits(tx: Transaction, contact: ContactRecord, event: Event) -> None:

@@ -37,7 +37,7 @@ def as_number(value: Any, what: str = "a number") -> float | int:
         try:
             number: float | int = int(value) if value.strip().lstrip("-").isdigit() else float(value)
         except ValueError:
-            raise TraitError(f"expected {what}, such as 19.90, not {json.dumps(value, ensure_ascii=False)}") from None
+            raise TraitError(f"expected {what}, such as 19.90, not {json.dumps(value[:40], ensure_ascii=False)}") from None
     elif isinstance(value, (int, float)):
         number = value
     else:

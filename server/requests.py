@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 
 from relance.engine.engine import Engine
-from relance.engine.events import loads
+from relance.engine.events import EventError, check_values, loads
 
 from .problems import Problem
 from .runtime import Runtime
@@ -99,6 +99,16 @@ async def json_body(request: Request, limit: int = MAX_BODY) -> Any:
         raise Problem(400, f"the body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
         raise Problem(400, "the body is nested too deeply to be read (events are at most 32 levels deep)") from None
+
+
+async def checked_body(request: Request) -> Any:
+    """A JSON body that is not a batch of events: any value the store cannot keep is a 422 naming it."""
+    body = await json_body(request)
+    try:
+        check_values(body, "")
+    except EventError as error:
+        raise Problem(422, error.message, pointer=error.pointer) from None
+    return body
 
 
 def limit_param(request: Request, default: int = 100, maximum: int = 1000) -> int:
