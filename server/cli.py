@@ -359,7 +359,7 @@ def keys_list(workspace: str | None, database_url: str | None, config_file: str 
 @CONFIG_OPTION
 def keys_revoke(key: str, database_url: str | None, config_file: str | None) -> None:
     """Revoke KEY (the whole key, or its first characters as `relance keys list` shows them): every
-    server refuses it from its next request."""
+    server refuses it within a second."""
     from . import keys as api_keys
 
     async def revoke(runtime):  # type: ignore[no-untyped-def]

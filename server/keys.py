@@ -8,6 +8,7 @@ from datetime import timedelta
 PREFIX = "rk_"
 SHOWN = 11  # characters kept as the key's name in `relance keys list`: rk_ and 8 of its 43 random ones
 TOUCH_EVERY = timedelta(minutes=1)  # how often a key's last use is written
+RECHECK_EVERY = timedelta(seconds=1)  # how long a server takes a key's workspace as read: a revocation's delay
 
 
 def new_key() -> str:

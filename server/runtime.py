@@ -39,6 +39,7 @@ class Runtime:
         self.engines: dict[str, Engine] = {}
         self.scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
+        self._keys: dict[str, tuple[str, datetime]] = {}  # digest -> (workspace, when read from the database)
         self._used: dict[str, datetime] = {}  # digest -> when its last use was noted
         self.paths: dict[str, str] = {}  # workspace -> its rules file or folder
         self._mtimes: dict[str, dict[str, float]] = {}
@@ -153,13 +154,21 @@ class Runtime:
         await self.store.close()
 
     async def workspace_for_key(self, key: str) -> str | None:
-        """The key's workspace, read from the database at every request: a key revoked (by
-        `relance keys revoke`, from any process) is refused at once. Its last use is noted at
-        most once a minute."""
+        """The key's workspace, read again from the database when last read a second ago or more: a
+        key revoked (by `relance keys revoke`, from any process) is refused within a second, and a
+        burst of requests costs one query a second, not one each. Its last use is noted at most
+        once a minute."""
         digest = keys.digest(key)
-        workspace = await self.store.api_key_workspace(digest)
         now = self.clock.now()
-        if workspace is not None and (digest not in self._used or now - self._used[digest] >= keys.TOUCH_EVERY):
+        known = self._keys.get(digest)
+        if known is not None and now - known[1] < keys.RECHECK_EVERY:
+            return known[0]
+        workspace = await self.store.api_key_workspace(digest)
+        if workspace is None:
+            self._keys.pop(digest, None)
+            return None
+        self._keys[digest] = (workspace, now)
+        if digest not in self._used or now - self._used[digest] >= keys.TOUCH_EVERY:
             self._used[digest] = now
             await self.store.touch_api_key(digest, now)
         return workspace
