@@ -22,6 +22,7 @@ from .store import Store
 from .timeline import Effect
 
 logger = logging.getLogger("relance.dispatcher")
+Observer = Callable[[str, MessageRecord, "DeliveryResult | None"], None]  # workspace, message as recorded, answer
 GROUP = 50  # messages claimed, then recorded, in one transaction
 GROUP_TIME = timedelta(seconds=60)  # a group hands back what it has not sent by then (RELANCE_RESEND_AFTER is more)
 MAX_ATTEMPTS = 8
@@ -46,6 +47,7 @@ class Dispatcher:
         self.store, self.clock, self.channels, self.links, self.emit = store, clock, channels, links, emit
         self.stopping = False  # set when the process is told to stop: the group in hand is the last
         self.group_time = GROUP_TIME  # a group hands back what it has not sent by then
+        self.observe: Observer | None = None  # told each recorded outcome (the server's metrics)
 
     def stop(self) -> None:
         """Claim no new group: a stopping process finishes the messages it holds and leaves the rest."""
@@ -96,6 +98,8 @@ class Dispatcher:
             await tx.save_messages([message for message, _, _ in outcomes])
         for message, contact, result in outcomes:
             self._report(message, contact)
+            if self.observe is not None:
+                self.observe(workspace.name, message, result)
             if result is not None and result.bounced and contact is not None:
                 await self._bounced(contact, message.channel, result.detail, now)
         return sum(message.status == "sent" for message, _, _ in outcomes), len(claimed)

@@ -11,19 +11,21 @@ from zoneinfo import ZoneInfo
 
 from relance.dsl import graph as g
 from relance.dsl.durations import format_duration
+from relance.dsl.errors import RelanceError
 from relance.dsl.expressions import Scope
 
 from .channels import Channel
 from .dispatcher import Dispatcher
 from .links import Links
 from .clock import Clock
-from .events import ContactRef, Event, EventConflict, parse_event, stored_view
+from .events import ContactRef, Event, EventConflict, EventError, parse_event, stored_view
 from .inbox import GroupCommit, Received, Status
 from .profiles import apply_membership, apply_traits, resolve_contact, revenue, segment_changes
 from .dates import as_datetime
 from .records import ACTIVE_STATUSES, OPEN_STATUSES, ContactRecord, DecisionRecord, EventRecord, RunRecord
 from .scoring import Scorer
 from .store import Store, Transaction
+from .suppressions import Suppressions
 from .timeline import Effect
 from .versions import CompileSources, Pinned, Versions, move_blocker
 from .walker import Step, Walker, end_run, finish, next_time_of_day
@@ -92,6 +94,7 @@ class Engine:
         self.dispatcher = Dispatcher(store, clock, channels, links, lambda effects: self._emit(effects, None))
         self._waiting: dict[str, Outcome] = {}  # event id -> the outcome a waiting caller reads
         self.arrived = asyncio.Event()  # set when events were accepted: the inbox has work
+        self.suppressions: Suppressions | None = None  # set by the server: erased addresses stay opted out
         self.reload(workspace)
 
     # ---------------------------------------------------------------- rules
@@ -194,6 +197,10 @@ class Engine:
         [accepted] = await self.accept([Received(event, at_given)], wait=True)
         if accepted.status == "conflict":
             raise EventConflict(event.id)
+        if accepted.status == "unknown_contact":
+            raise EventError("/contact/id", f"no contact {event.contact.id} in this workspace")
+        if accepted.status == "failed":
+            raise RelanceError(f"event {event.id} could not be stored")
         return accepted.outcome or Outcome(duplicate=True)
 
     async def process_inbox(self) -> int:
@@ -249,7 +256,7 @@ class Engine:
         derived: list[Event] = []
         async with self.store.transaction() as tx:
             await self._lock_contacts(tx, event.contact)
-            contact, merged = await resolve_contact(tx, self.workspace.name, event.contact, now)
+            contact, merged = await resolve_contact(tx, self.workspace.name, event.contact, now, self._screen)
             if not await tx.claim_event(record, contact.id):
                 raise _ProcessedElsewhere  # rolls back the contact we may have just created
             label = contact.label()
@@ -257,7 +264,7 @@ class Engine:
                 effects.append(Effect(event.at, label, None, "contact.merged", {"value": merged_id}))
             if merged:
                 await self._one_run_per_rule(tx, contact, event.at, effects)
-            apply_traits(contact, event)
+            await apply_traits(tx, contact, event)
             points = sum(s.score(event, contact, self.workspace) for s in self.scorers)
             if points:
                 contact.score += points
@@ -287,6 +294,11 @@ class Engine:
         for run_id in to_walk:
             await self._walk(run_id, outcome)
         return [d.id for d in derived]
+
+    async def _screen(self, tx: Transaction, contact: ContactRecord, identities: Sequence[tuple[str, str]]) -> None:
+        """Addresses on the suppression list come back opted out (engine/suppressions.py)."""
+        if self.suppressions is not None:
+            await self.suppressions.screen(tx, contact, identities, self.workspace)
 
     async def _lock_contacts(self, tx: Transaction, ref: ContactRef) -> None:
         """Lock the identities the event names (two processes must not both create the contact of a
@@ -737,11 +749,14 @@ class Engine:
             after_id = contacts[-1].id
             due: list[ContactRecord] = []
             for contact in contacts:  # most contacts, most passes: nothing due as read, no transaction
-                entered, left = segment_changes(contact, self.workspace, now)
-                if entered or left:
-                    started += await self._timed_for_contact(contact, timed, since, now)
-                elif any(self._occurrences(rule, contact, since, now) for rule in timed):
-                    due.append(contact)
+                try:
+                    entered, left = segment_changes(contact, self.workspace, now)
+                    if entered or left:
+                        started += await self._timed_for_contact(contact, timed, since, now)
+                    elif any(self._occurrences(rule, contact, since, now) for rule in timed):
+                        due.append(contact)
+                except Exception:  # a value in this profile no rule can use: the others' work goes on
+                    logger.exception("timed pass: contact %s skipped", contact.id)
             for first in range(0, len(due), TIMED_TOGETHER):
                 started += await self._timed_together(due[first:first + TIMED_TOGETHER], timed, since, now)
         return started

@@ -1,6 +1,9 @@
 """Events as the API takes them, validated with the JSON field named in every error."""
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -10,7 +13,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from relance.dsl.errors import RelanceError
 from relance.dsl.event_names import canonical_event_type
 
+from .traits import EARLIEST, LATEST, MAX_TRAITS_BYTES, TraitError, check_amounts, checked_traits, json_size
+
 IDENTITY_KEYS = ("id", "email", "phone")
+MAX_DEPTH = 32  # objects and lists inside an event
+BIGGEST = 2 ** 63 - 1  # whole numbers a database column or index holds (and JavaScript clients round past 2^53)
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class EventError(RelanceError):
@@ -91,14 +99,62 @@ def stored_view(payload: Mapping[str, Any]) -> dict[str, Any]:
             "at": parse_time(at, "/at") if isinstance(at, str) else at}
 
 
-def _has_nul(value: Any) -> bool:
+@dataclass(frozen=True, slots=True)
+class Unusable:
+    """A JSON number no database or rule can use (NaN, Infinity, 1e400, a 5,000-digit integer),
+    kept in place by `loads` so that the check of the event it is in names its field."""
+
+    text: str
+
+
+def _number(text: str) -> float | Unusable:
+    number = float(text)
+    return number if math.isfinite(number) else Unusable(text)
+
+
+def _whole(text: str) -> int | Unusable:
+    return int(text) if len(text) <= 20 and abs(int(text)) <= BIGGEST else Unusable(text[:30])
+
+
+def loads(data: bytes | str) -> Any:
+    """JSON as events take it: NaN, ±Infinity, overflowing and huge numbers become `Unusable`
+    (Python's json takes NaN and Infinity, which no JSON database or client does)."""
+    return json.loads(data, parse_constant=Unusable, parse_float=_number, parse_int=_whole)
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def check_values(value: Any, pointer: str, depth: int = 0) -> None:
+    """Refuse, naming the JSON pointer, a value the store cannot keep or a rule cannot use: NUL
+    characters (PostgreSQL's text and jsonb refuse them), lone surrogates (no UTF-8), numbers
+    that are not finite or pass 2^63, nesting deeper than MAX_DEPTH."""
     if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        if "\x00" in value:
+            raise EventError(pointer, "contains a NUL character (\\u0000), which databases cannot store")
+        if SURROGATE.search(value):
+            raise EventError(pointer, "contains a lone surrogate (such as \\ud800): not a character, not UTF-8")
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if abs(value) > BIGGEST:
+            raise EventError(pointer, "a whole number beyond 2^63; send a large identifier as a string")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise EventError(pointer, "not a finite number (NaN and Infinity are not JSON)")
+    elif isinstance(value, Unusable):
+        raise EventError(pointer, f"the number {value.text} cannot be used: NaN and Infinity are not JSON, "
+                                  "and numbers go up to 2^63 (send a large identifier as a string)")
+    elif isinstance(value, (Mapping, list)):
+        if depth >= MAX_DEPTH:
+            raise EventError(pointer, f"nested deeper than {MAX_DEPTH} levels")
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        for key, item in items:
+            inner = f"{pointer}/{_escape(str(key))}"
+            if isinstance(key, str):
+                check_values(key, inner, depth)
+            check_values(item, inner, depth + 1)
 
 
 def parse_time(value: Any, pointer: str) -> datetime:
@@ -110,7 +166,13 @@ def parse_time(value: Any, pointer: str) -> datetime:
         raise EventError(pointer, f"'{value}' is not an ISO 8601 time such as 2026-03-02T10:00:00+01:00") from None
     if moment.tzinfo is None:
         raise EventError(pointer, f"'{value}' has no timezone; add one, such as +01:00 or Z")
-    return moment.astimezone(timezone.utc)
+    try:
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError:  # year 1 or 9999 with an offset
+        moment = LATEST
+    if not EARLIEST <= moment < LATEST:
+        raise EventError(pointer, f"'{value}' is outside the years 1900 to 2999")
+    return moment
 
 
 def parse_event(data: Any, now: datetime | None = None, pointer: str = "") -> Event:
@@ -123,8 +185,7 @@ def parse_event(data: Any, now: datetime | None = None, pointer: str = "") -> Ev
     event_id = data.get("id")
     if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 200:
         raise EventError(f"{pointer}/id", "expected a non-empty string of at most 200 characters (the event's unique id)")
-    if _has_nul(data):
-        raise EventError(pointer, "contains a NUL character (\\u0000), which databases cannot store")
+    check_values(data, pointer)
     event_type = data.get("type")
     if isinstance(event_type, str) and len(event_type) > 200:
         raise EventError(f"{pointer}/type", "at most 200 characters")
@@ -140,7 +201,12 @@ def parse_event(data: Any, now: datetime | None = None, pointer: str = "") -> Ev
     if not isinstance(properties, Mapping):
         raise EventError(f"{pointer}/properties", "expected an object")
     contact = parse_contact(data.get("contact"), f"{pointer}/contact")
-    return Event(event_id, canonical_event_type(event_type), at, contact, dict(properties))
+    event_type = canonical_event_type(event_type)
+    try:
+        check_amounts(event_type, properties, f"{pointer}/properties")
+    except TraitError as error:
+        raise EventError(error.pointer, error.message) from None
+    return Event(event_id, event_type, at, contact, dict(properties))
 
 
 def parse_contact(data: Any, pointer: str) -> ContactRef:
@@ -150,10 +216,13 @@ def parse_contact(data: Any, pointer: str) -> ContactRef:
         if key in data and data[key] is not None and (not isinstance(data[key], str) or not data[key].strip()):
             raise EventError(f"{pointer}/{key}", "expected a non-empty string")
     contact_id = data.get("id")
-    if contact_id is not None and (not isinstance(contact_id, int) or isinstance(contact_id, bool)):
-        raise EventError(f"{pointer}/id", "expected Relance's contact id, a whole number")
-    external = data.get("external_ids", {}) or {}
-    if not isinstance(external, Mapping) or not all(isinstance(v, (str, int)) for v in external.values()):
+    if contact_id is not None and (not isinstance(contact_id, int) or isinstance(contact_id, bool)
+                                   or not 1 <= contact_id <= BIGGEST):
+        raise EventError(f"{pointer}/id", "expected Relance's contact id, a whole number from 1")
+    external = data.get("external_ids")
+    external = {} if external is None else external
+    if not isinstance(external, Mapping) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                    and str(v).strip() for v in external.values()):
         raise EventError(f"{pointer}/external_ids", "expected an object of source to id, such as {\"shopify\": \"7301\"}")
     for key, limit in (("email", 320), ("phone", 50)):
         if isinstance(data.get(key), str) and len(data[key]) > limit:
@@ -173,6 +242,13 @@ def parse_contact(data: Any, pointer: str) -> ContactRef:
         raise EventError(f"{pointer}/email", f"'{data['email']}' is not an email address")
     phone = data.get("phone")
     attributes = {k: v for k, v in data.items() if k not in (*IDENTITY_KEYS, "external_ids")}
+    try:
+        attributes = checked_traits(attributes, pointer)
+    except TraitError as error:
+        raise EventError(error.pointer, error.message) from None
+    if json_size(attributes) > MAX_TRAITS_BYTES:
+        raise EventError(pointer, f"its traits take {json_size(attributes):,} bytes as JSON; an event carries at "
+                                  f"most {MAX_TRAITS_BYTES:,} (keep large data in the event's properties)")
     ref = ContactRef(contact_id, email, phone.strip() if isinstance(phone, str) else None,
                      {str(k): str(v) for k, v in external.items()}, attributes)
     if contact_id is None and not ref.identities():

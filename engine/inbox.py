@@ -8,6 +8,7 @@ processed is found again in the database (`processed` false) at the next pass or
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,7 +18,10 @@ from .events import Event
 from .records import EventRecord
 from .store import Store
 
-Status = Literal["accepted", "duplicate", "conflict"]
+logger = logging.getLogger("relance.inbox")
+# unknown_contact: the event names a contact id this workspace does not have (erased, or never was);
+# failed: the store refused this event alone (its group was stored without it)
+Status = Literal["accepted", "duplicate", "conflict", "unknown_contact", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +56,26 @@ class GroupCommit:
     async def _flush(self) -> None:
         while self._queue:
             group, self._queue = self._queue, []
+            items = [item for items, _ in group for item in items]
             try:
-                statuses = await self._commit([item for items, _ in group for item in items])
-            except Exception as error:  # the database refused: every caller of the group hears it
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
+                statuses = await self._commit(items)
+            except Exception:  # one event the store refuses must not fail the others: each alone
+                logger.warning("a group commit of %d events failed; storing them one at a time", len(items),
+                               exc_info=True)
+                statuses = [await self._alone(item) for item in items]
             start = 0
             for items, future in group:
                 if not future.done():  # a caller that went away (client disconnected)
                     future.set_result(statuses[start:start + len(items)])
                 start += len(items)
+
+    async def _alone(self, item: Received) -> Status:
+        try:
+            [status] = await self._commit([item])
+        except Exception:
+            logger.exception("event %s could not be stored", item.event.id)
+            return "failed"
+        return status
 
     async def _commit(self, items: Sequence[Received]) -> list[Status]:
         now = self.clock.now()
@@ -71,10 +83,16 @@ class GroupCommit:
         new: list[EventRecord] = []
         async with self.store.transaction() as tx:
             known = await tx.get_events(self.workspace, list(dict.fromkeys(i.event.id for i in items)))
+            named = {i.event.contact.id for i in items if i.event.contact.id is not None}
+            contacts = await tx.get_contacts(sorted(named)) if named else {}
             for item in items:
                 event, payload = item.event, item.event.as_json()
                 stored = known.get(event.id)
-                if stored is None:
+                contact = contacts.get(event.contact.id) if event.contact.id is not None else None
+                if stored is None and event.contact.id is not None \
+                        and (contact is None or contact.workspace != self.workspace):
+                    statuses.append("unknown_contact")
+                elif stored is None:
                     record = EventRecord(self.workspace, event.id, event.type, event.at, now, payload, processed=False)
                     known[event.id] = record
                     new.append(record)

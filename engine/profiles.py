@@ -1,19 +1,23 @@
 """Contact profiles: finding the contact an event names, merging, and keeping e-commerce traits."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from relance.dsl.expressions import Scope
 from relance.dsl.graph import Workspace
 
-from .events import ContactRef, Event
+from .carts import CART_TYPES, VIEWED, apply_cart, apply_viewed
+from .events import ContactRef, Event, EventError
+from .orders import CANCEL_TYPES, ORDER_TYPES, REFUND_TYPES, amount, apply_order, average
 from .records import ContactRecord
 from .store import Transaction
+from .traits import MAX_PROFILE_BYTES, as_moment, json_size, usable
 
-ORDER_TYPES = ("order.completed",)
-CART_TYPES = ("checkout.started", "cart.viewed", "product.added", "cart.updated")
+logger = logging.getLogger("relance.profiles")
+COUNTED = ("orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at", "last_seen_at")
 UNSUBSCRIBE_TYPES = ("contact.unsubscribed", "email.unsubscribed", "unsubscribed")
 SUBSCRIBE_TYPES = ("contact.subscribed",)
 PROFILE_TYPES = (*ORDER_TYPES, *CART_TYPES, *UNSUBSCRIBE_TYPES, *SUBSCRIBE_TYPES, "contact.identified")
@@ -23,20 +27,29 @@ PROFILE_TYPES = (*ORDER_TYPES, *CART_TYPES, *UNSUBSCRIBE_TYPES, *SUBSCRIBE_TYPES
 CONTACT_FIELDS = (
     "id", "email", "phone", "external_ids", "tags", "score", "segments", "consent", "timezone",
     "orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at", "last_cart",
-    "last_cart_at", "last_seen_at", "unsubscribed",
+    "last_cart_at", "last_seen_at", "recently_viewed", "unsubscribed",
     "first_name", "last_name", "name", "birthday", "age", "gender", "title", "company", "address", "avatar",
     "username", "website", "description", "created_at",
 )
 
 
-async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now: datetime) -> tuple[ContactRecord, list[int]]:
+Screen = Callable[[Transaction, ContactRecord, Sequence[tuple[str, str]]], Awaitable[None]]
+
+
+async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now: datetime,
+                          screen: Screen | None = None) -> tuple[ContactRecord, list[int]]:
     """The contact `ref` names, created if new; when its identities belong to several contacts,
-    they are merged into the oldest (history and runs kept). Returns it and the merged ids."""
+    they are merged into the oldest (history and runs kept). Returns it and the merged ids.
+    `screen` is shown the identities new to the contact (the suppression list)."""
     found = await tx.find_contacts(workspace, ref.identities())
     if ref.id is not None:
         by_id = await tx.get_contact(ref.id)
-        if by_id is not None and by_id.workspace == workspace and by_id.merged_into is None \
-                and all(c.id != by_id.id for c in found):
+        while by_id is not None and by_id.merged_into is not None:  # merged since: the contact it became
+            by_id = await tx.get_contact(by_id.merged_into)
+        if by_id is None or by_id.workspace != workspace:
+            if not found:  # erased after the event was stored: nobody to create it for
+                raise EventError("/contact/id", f"no contact {ref.id} in this workspace")
+        elif all(c.id != by_id.id for c in found):
             found = sorted([*found, by_id], key=lambda c: c.id)
     if not found:
         contact = await tx.create_contact(ContactRecord(id=0, workspace=workspace, created_at=now))
@@ -53,6 +66,8 @@ async def resolve_contact(tx: Transaction, workspace: str, ref: ContactRef, now:
     new = [identity for identity in ref.identities() if identity not in known]
     if new:
         await tx.add_identities(contact, new)
+        if screen is not None:
+            await screen(tx, contact, new)
     return contact, merged
 
 
@@ -62,15 +77,24 @@ def identities_of(contact: ContactRecord) -> list[tuple[str, str]]:
 
 
 def _absorb(survivor: ContactRecord, other: ContactRecord) -> None:
-    """Fold `other`'s profile into `survivor`: the survivor's values win, the rest is added."""
+    """Fold `other`'s profile into `survivor`: the survivor's values win, the rest is added; counts
+    and spend add up, first times are the earliest of both and last times the latest."""
     survivor.email = survivor.email or other.email
     survivor.phone = survivor.phone or other.phone
     survivor.external_ids = {**other.external_ids, **survivor.external_ids}
-    survivor.attributes = {**other.attributes, **survivor.attributes}
+    mine, theirs = survivor.attributes, other.attributes
+    survivor.attributes = {**theirs, **mine}
     for numeric in ("orders_count", "total_spent"):
-        if numeric in other.attributes and numeric in survivor.attributes:
-            survivor.attributes[numeric] = survivor.attributes[numeric] + other.attributes[numeric]
-    _average(survivor.attributes)
+        if numeric in theirs and numeric in mine:
+            survivor.attributes[numeric] = (usable(numeric, mine[numeric]) or 0) + (usable(numeric, theirs[numeric]) or 0)
+    for moment, pick in (("first_order_at", min), ("last_order_at", max), ("last_seen_at", max),
+                         ("last_cart_at", max)):
+        times = [t for t in (usable(moment, mine.get(moment)), usable(moment, theirs.get(moment))) if t is not None]
+        if times:
+            survivor.attributes[moment] = pick(times, key=as_moment)
+    if "last_cart_at" in theirs and survivor.attributes.get("last_cart_at") == theirs["last_cart_at"]:
+        survivor.attributes["last_cart"] = theirs.get("last_cart")  # the latest cart of the two
+    average(survivor.attributes)
     survivor.tags = sorted(set(survivor.tags) | set(other.tags))
     survivor.score += other.score
     survivor.consent = {**other.consent, **survivor.consent}
@@ -83,11 +107,36 @@ def _apply_ref(contact: ContactRecord, ref: ContactRef) -> None:
     if ref.phone and not contact.phone:
         contact.phone = ref.phone
     contact.external_ids = {**contact.external_ids, **ref.external_ids}
+    before = dict(contact.attributes)
     for key, value in ref.attributes.items():
         if key == "timezone":
             contact.timezone = str(value) if value else contact.timezone
         else:
             contact.attributes[key] = value
+    _keep_size(contact, before)
+
+
+def _keep_size(contact: ContactRecord, before: dict[str, Any]) -> None:
+    """A profile stays under MAX_PROFILE_BYTES: the largest changed traits are not kept (logged), so
+    that no contact grows until each of its events takes seconds. Order counts are always kept."""
+    attributes = contact.attributes
+    size = json_size(attributes)
+    if size <= MAX_PROFILE_BYTES:
+        return
+    changed = sorted((k for k in attributes if k not in COUNTED and attributes[k] != before.get(k)),
+                     key=lambda k: json_size(attributes[k]), reverse=True)
+    refused = []
+    for key in changed:
+        if size <= MAX_PROFILE_BYTES:
+            break
+        size -= json_size({key: attributes[key]}) - (json_size({key: before[key]}) if key in before else 0)
+        if key in before:
+            attributes[key] = before[key]
+        else:
+            del attributes[key]
+        refused.append(key)
+    logger.warning("contact %s: traits %s not kept: the profile would pass %d bytes", contact.id,
+                   ", ".join(refused), MAX_PROFILE_BYTES)
 
 
 def heard(workspace: Workspace, event_type: str) -> bool:
@@ -96,42 +145,28 @@ def heard(workspace: Workspace, event_type: str) -> bool:
 
 
 def revenue(properties: Mapping[str, Any]) -> float:
-    """The amount an event's properties carry: `revenue`, `total` or `value` (Segment's e-commerce names)."""
-    for key in ("revenue", "total", "value"):
-        value = properties.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    order = properties.get("order")
-    return revenue(order) if isinstance(order, Mapping) else 0.0
+    """The amount an event's properties carry, for a conversion (see orders.amount); 0 when none."""
+    return amount(properties) or 0.0
 
 
-def _average(attributes: dict[str, Any]) -> None:
-    count = attributes.get("orders_count") or 0
-    if count:
-        attributes["average_order_value"] = round(attributes.get("total_spent", 0) / count, 2)
-
-
-def apply_traits(contact: ContactRecord, event: Event) -> None:
-    """E-commerce traits from Segment's event names: orders, spend, last order and cart, last seen."""
+async def apply_traits(tx: Transaction, contact: ContactRecord, event: Event) -> None:
+    """E-commerce traits from Segment's event names: orders (once per order_id, refunds and
+    cancellations taken back), spend, the cart, products viewed, last seen; consent."""
     attributes = contact.attributes
+    before = dict(attributes)
     at = event.at.isoformat()
-    if attributes.get("last_seen_at", "") < at:
+    seen = usable("last_seen_at", attributes.get("last_seen_at"))
+    if seen is None or as_moment(seen) < event.at:
         attributes["last_seen_at"] = at
-    if event.type in ORDER_TYPES:
-        attributes["orders_count"] = int(attributes.get("orders_count", 0)) + 1
-        attributes["total_spent"] = round(float(attributes.get("total_spent", 0)) + revenue(event.properties), 2)
-        _average(attributes)
-        attributes.setdefault("first_order_at", at)
-        if attributes.get("first_order_at", at) > at:
-            attributes["first_order_at"] = at
-        if attributes.get("last_order_at", "") < at:
-            attributes["last_order_at"] = at
+    if event.type in (*ORDER_TYPES, *REFUND_TYPES, *CANCEL_TYPES):
+        await apply_order(tx, contact, event.type, event.properties, event.at)
     elif event.type in CART_TYPES:
-        cart = event.properties.get("cart")
-        attributes["last_cart"] = cart if isinstance(cart, dict) else dict(event.properties)
-        attributes["last_cart_at"] = at
+        apply_cart(attributes, event.type, event.properties, at)
+    elif event.type == VIEWED:
+        apply_viewed(attributes, event.properties, at)
     elif event.type in UNSUBSCRIBE_TYPES or event.type in SUBSCRIBE_TYPES:
         apply_consent(contact, event)
+    _keep_size(contact, before)
 
 
 def apply_consent(contact: ContactRecord, event: Event) -> None:

@@ -133,3 +133,15 @@ class DecisionRecord:
     started: bool
     reason: str
     id: int | None = None
+
+
+@dataclass(slots=True)
+class ApiKeyRecord:
+    """An API key as kept: its SHA-256 digest and first characters, never the key."""
+
+    workspace: str
+    digest: str
+    prefix: str
+    created_at: datetime
+    name: str | None = None
+    last_used_at: datetime | None = None

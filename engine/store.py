@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .records import ContactRecord, DecisionRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
+from .records import ApiKeyRecord, ContactRecord, DecisionRecord, EventRecord, MessageRecord, RunRecord, TaskRecord
+
+if TYPE_CHECKING:
+    from .orders import OrderRecord
 
 
 class Transaction(Protocol):
@@ -135,6 +138,25 @@ class Transaction(Protocol):
 
     async def save_task(self, task: TaskRecord) -> None: ...
 
+    # orders (counted once by order_id)
+    async def get_order(self, workspace: str, order_id: str) -> OrderRecord | None: ...
+
+    async def insert_order(self, order: OrderRecord) -> None:
+        """Keep a counted order; its (workspace, order_id) is unique."""
+
+    async def save_order(self, order: OrderRecord) -> None:
+        """Keep what refunds and a cancellation took back from an order."""
+
+    # the suppression list (keyed hashes of addresses, see engine/suppressions.py)
+    async def contact_identities(self, contact_id: int) -> list[tuple[str, str]]:
+        """Every (kind, value) identity of the contact."""
+
+    async def add_suppressions(self, workspace: str, digests: Sequence[str], reason: str, at: datetime) -> None:
+        """Put these digests on the list (one already there keeps its first reason and time)."""
+
+    async def suppressed(self, workspace: str, digests: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+        """Those of `digests` on the list: digest -> (reason, since when)."""
+
     # one contact's data (GDPR)
     async def contact_data(self, contact_id: int) -> tuple[list[EventRecord], list[RunRecord], list[MessageRecord],
                                                           list[TaskRecord]]:
@@ -191,11 +213,21 @@ class Store(Protocol):
         """Keep `value` under `key`; the value it replaces (None at first). Two processes swapping
         at once get one another's values, never the same one."""
 
-    async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
+    async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime,
+                          name: str | None = None) -> None:
         """Keep a new API key's SHA-256 digest (never the key)."""
 
     async def api_key_workspace(self, digest: str) -> str | None:
-        """The workspace a key's digest belongs to, or None."""
+        """The workspace a key's digest belongs to, or None (read each time: a revoked key is refused at once)."""
+
+    async def api_keys(self, workspace: str | None = None) -> list[ApiKeyRecord]:
+        """The keys of a workspace (of all when None), oldest first."""
+
+    async def touch_api_key(self, digest: str, at: datetime) -> None:
+        """Note that the key was used at `at`."""
+
+    async def revoke_api_keys(self, digests: Sequence[str]) -> int:
+        """Delete these keys; how many there were."""
 
     async def api_key_count(self, workspace: str) -> int: ...
 

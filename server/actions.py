@@ -12,7 +12,7 @@ from relance.engine.store import Transaction
 from relance.engine.walker import finish
 
 from .problems import Problem
-from .requests import engine, json_body
+from .requests import checked_body, engine
 from .resources import as_json, contact_in, identifier, owned
 
 
@@ -38,7 +38,7 @@ async def approve_message(request: Request) -> JSONResponse:
 async def edit_message(request: Request) -> JSONResponse:
     """Change a draft's subject or body before approving it."""
     shop = await engine(request)
-    changes = await json_body(request)
+    changes = await checked_body(request)
     if not isinstance(changes, dict) or not changes or set(changes) - {"subject", "body"}:
         raise Problem(422, "send {\"subject\": …, \"body\": …} (either or both)", pointer="")
     for key, value in changes.items():
@@ -92,7 +92,7 @@ async def set_consent(request: Request) -> JSONResponse:
     """Record a contact's yes or no for a channel (`{"channel", "status", "source"}`), as an event."""
     shop = await engine(request)
     contact_id = identifier(request, "contact_id")
-    body = await json_body(request)
+    body = await checked_body(request)
     if not isinstance(body, dict):
         raise Problem(422, 'expected {"channel": "sms", "status": "opted_in", "source": "…"}', pointer="")
     channel, status, source = body.get("channel"), body.get("status"), body.get("source", "api")
@@ -126,10 +126,13 @@ async def export_contact(request: Request) -> JSONResponse:
 
 
 async def erase_contact(request: Request) -> Response:
-    """GDPR erasure: the contact, its identities, events, runs, messages and tasks are deleted."""
+    """GDPR erasure: the contact, its identities, events, runs, messages and tasks are deleted; its
+    addresses go on the suppression list, as keyed hashes."""
     shop = await engine(request)
     contact_id = identifier(request, "contact_id")
     async with shop.store.transaction() as tx:
-        await contact_in(shop, tx, contact_id)
+        contact = await contact_in(shop, tx, contact_id)
+        if shop.suppressions is not None:  # its addresses must not come back to life by an import or a link
+            await shop.suppressions.add_erased(tx, contact, shop.clock.now())
         await tx.erase_contact(contact_id)
     return Response(status_code=204)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -17,7 +18,7 @@ from relance.engine.clock import Clock
 
 from . import actions, providers, resources, rules_api, segment, tracking, why
 from .ingest import post_events
-from .metrics import Metrics, metrics
+from .metrics import Metrics, RequestTimer, may_see, metrics
 from .openapi import openapi
 from .problems import HANDLERS, problem_response
 from .runtime import Runtime
@@ -36,7 +37,9 @@ async def readyz(request: Request) -> JSONResponse:
         for name in runtime.engines:
             await runtime.store.next_wake(name)
     except Exception as error:  # any database failure means not ready
-        return problem_response(503, f"database unavailable: {error}")
+        return problem_response(503, f"database unavailable: {error}" if may_see(request) else "database unavailable")
+    if not may_see(request):  # workspace names are for those with the metrics token
+        return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "ready", "workspaces": sorted(runtime.engines)})
 
 
@@ -85,6 +88,8 @@ def create_app(settings: Settings, clock: Clock | None = None, run_scheduler: bo
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start(run_scheduler)
+        for engine in runtime.engines.values():
+            engine.dispatcher.observe = measures.message
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, runtime.reload_all)
         except (RuntimeError, ValueError, NotImplementedError):
@@ -94,9 +99,11 @@ def create_app(settings: Settings, clock: Clock | None = None, run_scheduler: bo
         finally:
             await runtime.stop()
 
-    app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]
+    measures = Metrics()
+    app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan,  # type: ignore[arg-type]
+                    middleware=[Middleware(RequestTimer, metrics=measures)])
     app.state.runtime = runtime
-    app.state.metrics = Metrics()
+    app.state.metrics = measures
     return app
 
 

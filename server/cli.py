@@ -263,6 +263,7 @@ def serve(rules: tuple[str, ...], host: str | None, port: int | None, workers: i
     import uvicorn
 
     from .app import SETTINGS_VARIABLE, create_app
+    from .logs import logging_config
 
     settings = _settings({"rules": rules, "host": host, "port": port, "workers": workers,
                           "database_url": database_url, "redis_url": redis_url}, config_file)
@@ -274,12 +275,13 @@ def serve(rules: tuple[str, ...], host: str | None, port: int | None, workers: i
     except RelanceError as error:
         click.echo(str(error), err=True)
         sys.exit(EXIT_PROBLEMS)
+    log_config = logging_config(settings.log_level, settings.log_format)
     if settings.workers > 1:  # each process builds its app from the settings passed in its environment
         os.environ[SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
         uvicorn.run("relance.server.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
-                    workers=settings.workers, log_level=settings.log_level)
+                    workers=settings.workers, log_level=settings.log_level, log_config=log_config)
         return
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=log_config)
 
 
 @main.command()
@@ -310,15 +312,20 @@ def worker(rules: tuple[str, ...], database_url: str | None, redis_url: str | No
 
 def _settings(flags: dict[str, object], config_file: str | None) -> Settings:
     """Settings from flags, environment and config file, logged and printed (secrets masked)."""
-    import logging
+    import logging.config
+
+    from .logs import logging_config
 
     try:
         settings = load_settings(flags, config_file=config_file)
     except SettingsError as error:
         raise click.UsageError(str(error)) from None
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name, value in settings.masked().items():
-        click.echo(f"relance: {name} = {value}")
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+    if settings.log_format == "json":  # every line a JSON object: the settings too
+        logging.getLogger("relance.settings").info("settings: %s", json.dumps(settings.masked(), default=str))
+    else:
+        for name, value in settings.masked().items():
+            click.echo(f"relance: {name} = {value}")
     return settings
 
 
@@ -327,23 +334,78 @@ def keys() -> None:
     """API keys: each reaches its own workspace only."""
 
 
-@keys.command(name="create")
-@click.argument("workspace")
-@click.option("--database-url", help="The server's database (default as `relance serve`).")
-@click.option("--config", "config_file", help="A TOML config file.")
-def keys_create(workspace: str, database_url: str | None, config_file: str | None) -> None:
-    """Create an API key for WORKSPACE and print it, once: only its digest is kept."""
+def _on_store(database_url: str | None, config_file: str | None, work):  # type: ignore[no-untyped-def]
+    """Run `work(runtime)` on the server's database (as `relance serve` would open it)."""
     from .runtime import Runtime
-    from .settings import load_settings
 
-    settings = load_settings({"database_url": database_url}, config_file=config_file)
+    try:
+        settings = load_settings({"database_url": database_url}, config_file=config_file)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
 
-    async def create() -> str:
+    async def run():  # type: ignore[no-untyped-def]
         runtime = Runtime(settings)
         await runtime.store.open()
         try:
-            return await runtime.create_key(workspace)
+            return await work(runtime)
         finally:
             await runtime.store.close()
 
-    click.echo(asyncio.run(create()))
+    return asyncio.run(run())
+
+
+DATABASE_OPTION = click.option("--database-url", help="The server's database (default as `relance serve`).")
+CONFIG_OPTION = click.option("--config", "config_file", help="A TOML config file.")
+
+
+@keys.command(name="create")
+@click.argument("workspace")
+@click.option("--name", help="What the key is for (shown by `relance keys list`).")
+@DATABASE_OPTION
+@CONFIG_OPTION
+def keys_create(workspace: str, name: str | None, database_url: str | None, config_file: str | None) -> None:
+    """Create an API key for WORKSPACE and print it, once: only its digest is kept."""
+    click.echo(_on_store(database_url, config_file, lambda runtime: runtime.create_key(workspace, name)))
+
+
+@keys.command(name="list")
+@click.argument("workspace", required=False)
+@DATABASE_OPTION
+@CONFIG_OPTION
+def keys_list(workspace: str | None, database_url: str | None, config_file: str | None) -> None:
+    """The keys of WORKSPACE (of every workspace by default): their first characters, name, creation, last use."""
+    found = _on_store(database_url, config_file, lambda runtime: runtime.store.api_keys(workspace))
+    if not found:
+        click.echo("no API keys" + (f" for workspace {workspace}" if workspace else ""), err=True)
+        return
+    click.echo(f"{'workspace':<20} {'key':<14} {'name':<20} {'created':<20} last used")
+    for key in found:
+        used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never"
+        click.echo(f"{key.workspace:<20} {key.prefix + '…':<14} {key.name or '':<20} "
+                   f"{key.created_at:%Y-%m-%d %H:%M}     {used}")
+
+
+@keys.command(name="revoke")
+@click.argument("key")
+@DATABASE_OPTION
+@CONFIG_OPTION
+def keys_revoke(key: str, database_url: str | None, config_file: str | None) -> None:
+    """Revoke KEY (the whole key, or its first characters as `relance keys list` shows them): every
+    server refuses it within a second."""
+    from . import keys as api_keys
+
+    async def revoke(runtime):  # type: ignore[no-untyped-def]
+        given = key.rstrip("…")
+        matching = [k for k in await runtime.store.api_keys() if k.digest == api_keys.digest(given)
+                    or (len(given) >= 6 and (k.prefix.startswith(given) or given.startswith(k.prefix)))]
+        if len(matching) != 1:
+            return matching
+        await runtime.store.revoke_api_keys([matching[0].digest])
+        return matching
+
+    matching = _on_store(database_url, config_file, revoke)
+    if not matching:
+        raise click.UsageError(f"no API key {key}; `relance keys list` shows them")
+    if len(matching) > 1:
+        raise click.UsageError(f"{len(matching)} keys start with {key}: give more of its characters, or the whole key")
+    click.echo(f"revoked {matching[0].prefix}… of workspace {matching[0].workspace}")

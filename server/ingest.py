@@ -11,10 +11,16 @@ from relance.engine.engine import Engine
 from relance.engine.events import Event, EventConflict, EventError, parse_event
 from relance.engine.inbox import Received
 
-from .problems import Problem
+from .problems import AsciiJSONResponse, Problem
 from .requests import engine, json_body
 
 MAX_BATCH = 500
+REFUSALS = {  # statuses of the store that refuse an event: (HTTP status, field, detail)
+    "conflict": (409, "/id", ""),
+    "unknown_contact": (422, "/contact/id", "no contact {} in this workspace (erased, or never known): name the "
+                                            "contact by email, phone or external_ids instead"),
+    "failed": (503, "", "the database could not store this event now; the others were stored: send it again"),
+}
 
 
 def _items(body: Any) -> tuple[list[Any], bool, str]:
@@ -44,7 +50,8 @@ async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
             data = translate(item, pointer) if translate else item
             event = parse_event(data, now=shop.clock.now(), pointer=pointer)
         except EventError as error:
-            results.append({"index": index, "id": item.get("id") if isinstance(item, dict) else None,
+            given = item.get("id") if isinstance(item, dict) else None
+            results.append({"index": index, "id": given if isinstance(given, str) else None,
                             "status": "rejected",
                             "problem": {"status": 422, "pointer": error.pointer, "detail": error.message}})
             continue
@@ -54,10 +61,14 @@ async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
     accepted = await shop.accept([r for _, r in received], wait=wait) if received else []
     for (position, item), answer in zip(received, accepted):
         result = results[position]
-        if answer.status == "conflict":
-            conflict = EventConflict(answer.event_id)
-            result.update(status="rejected", problem={"status": 409, "pointer": f"{pointers[result['index']]}/id",
-                                                      "detail": conflict.message})
+        pointer = pointers[result["index"]]
+        if answer.status in REFUSALS:
+            status, field, detail = REFUSALS[answer.status]
+            if answer.status == "conflict":
+                detail = EventConflict(answer.event_id).message
+            elif answer.status == "unknown_contact":
+                detail = detail.format(item.event.contact.id)
+            result.update(status="rejected", problem={"status": status, "pointer": pointer + field, "detail": detail})
             continue
         result["status"] = answer.status
         if answer.status == "accepted" and on_accepted is not None:
@@ -75,7 +86,7 @@ def single_response(result: dict[str, Any], effects: list[dict[str, Any]] | None
     body: dict[str, Any] = {"id": result["id"], "status": result["status"]}
     if effects is not None:
         body["effects"] = effects
-    return JSONResponse(body, status_code=202)
+    return AsciiJSONResponse(body, status_code=202)
 
 
 def batch_response(results: list[dict[str, Any]], effects: list[dict[str, Any]] | None) -> JSONResponse:
@@ -88,7 +99,7 @@ def batch_response(results: list[dict[str, Any]], effects: list[dict[str, Any]] 
     }
     if effects is not None:
         summary["effects"] = effects
-    return JSONResponse(summary, status_code=207 if rejected else 202)
+    return AsciiJSONResponse(summary, status_code=207 if rejected else 202)
 
 
 def count_outcomes(request: Request, workspace: str, results: list[dict[str, Any]]) -> None:

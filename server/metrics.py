@@ -1,15 +1,22 @@
 """GET /metrics: Prometheus text format, per workspace."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+import hmac
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relance.dsl.graph import Workspace
+from relance.engine.channels import DeliveryResult
 from relance.engine.events import Event
 from relance.engine.profiles import heard
+from relance.engine.records import MessageRecord
 
+from .problems import Problem
 from .runtime import Runtime
 
 UNHEARD_TYPES = 100  # labels per workspace: a sender inventing types must not grow /metrics without end
@@ -34,6 +41,11 @@ class Metrics:
                                f"built-in uses, by type (the first {UNHEARD_TYPES} types, then 'other')",
                                ["workspace", "type"], registry=self.registry)
         self._unheard_types: dict[str, set[str]] = {}
+        self.messages = Counter("relance_messages", "Messages handed to channels by this process, by outcome "
+                                "(sent, deferred, failed, bounced, skipped)", ["workspace", "channel", "outcome"],
+                                registry=self.registry)
+        self.requests = Histogram("relance_request_duration_seconds", "HTTP requests by route, method and status",
+                                  ["route", "method", "status"], registry=self.registry)
 
     def count_unheard(self, workspace: Workspace, event: Event) -> None:
         """Count an accepted event if its type does nothing in `workspace` (a shop sending it for nothing)."""
@@ -45,6 +57,18 @@ class Metrics:
             self.unheard.labels(workspace.name, event.type).inc()
         else:
             self.unheard.labels(workspace.name, "other").inc()
+
+    def message(self, workspace: str, message: MessageRecord, result: DeliveryResult | None) -> None:
+        """A dispatcher's recorded outcome (Dispatcher.observe)."""
+        if result is not None and result.bounced:
+            outcome = "bounced"
+        elif message.status == "pending":
+            if message.error is None:
+                return  # handed back unsent (a slow group): no outcome yet
+            outcome = "deferred"
+        else:
+            outcome = message.status
+        self.messages.labels(workspace, message.channel, outcome).inc()
 
     async def render(self, runtime: Runtime) -> bytes:
         now = runtime.clock.now()
@@ -59,6 +83,45 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def may_see(request: Request) -> bool:
+    """Whether the request may see what the server holds (workspace names, counts): always without a
+    metrics token (RELANCE_METRICS_TOKEN), else only with it as a bearer token."""
+    token = request.app.state.runtime.settings.metrics_token
+    if not token:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 async def metrics(request: Request) -> Response:
+    if not may_see(request):
+        raise Problem(401, "/metrics needs the metrics token: send 'Authorization: Bearer <RELANCE_METRICS_TOKEN>'")
     body = await request.app.state.metrics.render(request.app.state.runtime)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestTimer:
+    """ASGI middleware: each HTTP request's duration, by its route's template (`/v1/runs/{run_id}`,
+    not the path: one series per route), method and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)

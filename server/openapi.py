@@ -39,9 +39,19 @@ INGEST_RESPONSES = {
     "202": _json({"oneOf": [_ref("Accepted"), _ref("BatchResult")]}, "stored and processed"),
     "207": _json(_ref("BatchResult"), "a batch where some events were rejected, each by its index"),
     "409": _problem("the same id was received with a different body"),
-    "413": _problem("over 1 MiB or 500 events"),
+    "413": _problem("over 1 MiB or 500 events, sent or decompressed"),
+    "415": _problem("a Content-Encoding other than gzip, deflate or none"),
     "422": _problem("an invalid event; `pointer` names the field"),
+    "503": _problem("the database could not store the event now: send it again"),
     **PROBLEMS,
+}
+SEGMENT_RESPONSES = {
+    "200": _json({"type": "object", "required": ["success"], "properties": {"success": {"const": True}}},
+                 "stored, as Segment's tracking API answers"),
+    "400": _problem("a refused call (in a batch, the others are stored); `code` and `message` as Segment's"),
+    "413": _problem("over 1 MiB or 500 calls, sent or decompressed"),
+    "415": INGEST_RESPONSES["415"], "503": INGEST_RESPONSES["503"],
+    **{status: problem for status, problem in PROBLEMS.items() if status != "400"},
 }
 WAIT = {"name": "wait", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]},
         "description": "true: answer with the effects of the events (runs, messages, …)"}
@@ -67,7 +77,7 @@ def _segment(summary: str, kind: str) -> dict[str, Any]:
     schema = {"type": "object", "required": ["messageId"], "properties": {"messageId": {"type": "string"}}}
     return {"summary": summary, "parameters": [WAIT],
             "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
-            "responses": INGEST_RESPONSES, "x-segment-call": kind}
+            "responses": SEGMENT_RESPONSES, "x-segment-call": kind}
 
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -75,9 +85,11 @@ PATHS: dict[str, dict[str, Any]] = {
                          "responses": {"200": _json(OBJECT, "alive")}}},
     "/readyz": {"get": {"summary": "The database answers and the workspaces are loaded", "security": [],
                         "responses": {"200": _json(OBJECT, "ready"), "503": _problem("not ready")}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
+    "/metrics": {"get": {"summary": "Prometheus metrics (the metrics token as bearer when RELANCE_METRICS_TOKEN is set)",
+                         "security": [],
                          "responses": {"200": {"description": "text exposition format",
-                                               "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+                                               "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                       "401": _problem("the metrics token is set and was not given")}}},
     "/openapi.json": {"get": {"summary": "This document", "security": [],
                               "responses": {"200": _json(OBJECT, "OpenAPI 3.1")}}},
     "/v1/events": {"post": {

@@ -1,6 +1,7 @@
 """Every 4xx and 5xx as application/problem+json (RFC 9457), built here and only here."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -11,6 +12,14 @@ MEDIA_TYPE = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Unauthorized", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Invalid event",
           500: "Internal error", 503: "Not ready"}
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: an answer that echoes what a client sent (an id,
+    a value in a message) stays valid UTF-8 even when that held a lone surrogate."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 class Problem(Exception):
@@ -28,7 +37,7 @@ def problem_response(status: int, detail: str, pointer: str | None = None, **ext
         body["pointer"] = pointer
     body.update(extra)
     headers = {"WWW-Authenticate": 'Bearer realm="relance"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return AsciiJSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 async def on_problem(request: Request, error: Exception) -> JSONResponse:

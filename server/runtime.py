@@ -5,6 +5,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pluggy
@@ -20,6 +21,7 @@ from relance.engine.engine import Engine
 from relance.engine.links import Links
 from relance.engine.scheduler import Scheduler
 from relance.engine.store import Store
+from relance.engine.suppressions import Suppressions
 from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
 
 from . import keys
@@ -39,7 +41,8 @@ class Runtime:
         self.engines: dict[str, Engine] = {}
         self.scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
-        self._keys: dict[str, str] = {}  # digest -> workspace, filled as keys are used
+        self._keys: dict[str, tuple[str, datetime]] = {}  # digest -> (workspace, when read from the database)
+        self._used: dict[str, datetime] = {}  # digest -> when its last use was noted
         self.paths: dict[str, str] = {}  # workspace -> its rules file or folder
         self._mtimes: dict[str, dict[str, float]] = {}
         self._watch_task: asyncio.Task[None] | None = None
@@ -91,10 +94,12 @@ class Runtime:
         secret = self.settings.secret or await self.store.kept_value("link_secret", lambda: secrets.token_urlsafe(32))
         self.links = Links(self.settings.base_url(), secret)
         self.channels = channels(self.manager)
+        suppressions = Suppressions(await self.store.kept_value("suppression_secret", lambda: secrets.token_urlsafe(32)))
         for workspace in workspaces:
             self.engines[workspace.name] = Engine(workspace, self.store, self.clock, self.channels,
                                                   scorers(self.manager), links=self.links,
                                                   compile_sources=self.compile_sources)
+            self.engines[workspace.name].suppressions = suppressions
             if follow:
                 await self.engines[workspace.name].follow()
             else:
@@ -148,15 +153,16 @@ class Runtime:
                     self.reload(name)
 
     async def _first_key(self, workspace: str) -> None:
-        """A workspace with no key gets one at first start, shown once in the log."""
+        """A workspace with no key gets one at first start, printed once on the terminal: never
+        through logging, whose lines end up in files and log platforms."""
         if await self.store.api_key_count(workspace) == 0:
-            key = await self.create_key(workspace)
-            logger.warning("API key for workspace %s (shown once, keep it): %s", workspace, key)
+            key = await self.create_key(workspace, "first start")
+            logger.warning("API key created for workspace %s: printed on the terminal, not logged", workspace)
             print(f"relance: API key for workspace {workspace} (shown once, keep it): {key}", flush=True)
 
-    async def create_key(self, workspace: str) -> str:
+    async def create_key(self, workspace: str, name: str | None = None) -> str:
         key = keys.new_key()
-        await self.store.add_api_key(workspace, keys.digest(key), key[:8], self.clock.now())
+        await self.store.add_api_key(workspace, keys.digest(key), keys.prefix(key), self.clock.now(), name)
         return key
 
     async def stop(self) -> None:
@@ -175,13 +181,24 @@ class Runtime:
         await self.store.close()
 
     async def workspace_for_key(self, key: str) -> str | None:
+        """The key's workspace, read again from the database when last read a second ago or more: a
+        key revoked (by `relance keys revoke`, from any process) is refused within a second, and a
+        burst of requests costs one query a second, not one each. Its last use is noted at most
+        once a minute."""
         digest = keys.digest(key)
-        if digest not in self._keys:
-            workspace = await self.store.api_key_workspace(digest)
-            if workspace is None:
-                return None
-            self._keys[digest] = workspace
-        return self._keys[digest]
+        now = self.clock.now()
+        known = self._keys.get(digest)
+        if known is not None and now - known[1] < keys.RECHECK_EVERY:
+            return known[0]
+        workspace = await self.store.api_key_workspace(digest)
+        if workspace is None:
+            self._keys.pop(digest, None)
+            return None
+        self._keys[digest] = (workspace, now)
+        if digest not in self._used or now - self._used[digest] >= keys.TOUCH_EVERY:
+            self._used[digest] = now
+            await self.store.touch_api_key(digest, now)
+        return workspace
 
 
 def _mtimes(path: str) -> dict[str, float]:

@@ -15,6 +15,7 @@ ENVIRONMENT = {  # setting -> environment variable
     "rules": "RELANCE_RULES", "host": "RELANCE_HOST", "port": "RELANCE_PORT", "workers": "RELANCE_WORKERS",
     "database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "public_url": "RELANCE_PUBLIC_URL",
     "log_level": "RELANCE_LOG_LEVEL", "secret": "RELANCE_SECRET", "resend_after": "RELANCE_RESEND_AFTER",
+    "metrics_token": "RELANCE_METRICS_TOKEN", "log_format": "RELANCE_LOG_FORMAT",
 }
 CONFIG_FILE = "relance.toml"
 
@@ -33,8 +34,10 @@ class Settings:
     redis_url: str | None = None
     public_url: str | None = None  # the base of links in messages (unsubscribe, tracking)
     log_level: str = "info"
+    log_format: str = "text"  # or json: one JSON object a line, uvicorn's access lines included
     secret: str | None = None  # signs those links; one is made and kept in the database when not given
     resend_after: int = 300  # seconds after which a message claimed by a process that is gone is sent again
+    metrics_token: str | None = None  # when set, /metrics and the details of /readyz need it as a bearer token
 
     def masked(self) -> dict[str, Any]:
         """Every setting, passwords in URLs and the secret replaced by ***."""
@@ -42,8 +45,9 @@ class Settings:
         for f in fields(self):
             value = getattr(self, f.name)
             shown[f.name] = re.sub(r"(//[^:/@]+:)[^@]+@", r"\1***@", value) if isinstance(value, str) else value
-        if self.secret:
-            shown["secret"] = "***"
+        for secret in ("secret", "metrics_token"):
+            if getattr(self, secret):
+                shown[secret] = "***"
         return shown
 
     def base_url(self) -> str:
@@ -57,6 +61,10 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if number < (0 if name in ("port", "resend_after") else 1):
                 raise ValueError
             return number
+        if name == "log_format":
+            if str(value).lower() not in ("text", "json"):
+                raise ValueError
+            return str(value).lower()
         if name == "rules":
             items = value if isinstance(value, (list, tuple)) else str(value).split(os.pathsep)
             return tuple(str(v) for v in items if str(v))

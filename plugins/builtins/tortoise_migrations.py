@@ -48,6 +48,13 @@ MIGRATIONS = (
         "CREATE INDEX IF NOT EXISTS idx_relance_messages_pending ON relance_messages (workspace, id) "
         "WHERE status = 'pending'",
     )),
+    # relance_orders is a new table: created from its model at start-up, as every missing table is;
+    Migration(6, "orders counted once by order_id, with what refunds and cancellations took back", ()),
+    # relance_suppressions too
+    Migration(7, "the suppression list (keyed hashes of erased and opted-out addresses); API keys' name and last use", (
+        "ALTER TABLE relance_api_keys ADD COLUMN name VARCHAR(100)",
+        "ALTER TABLE relance_api_keys ADD COLUMN last_used_at {timestamp}",
+    )),
 )
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else 0
 

@@ -132,6 +132,37 @@ class Task(Model):
         table = "relance_tasks"
 
 
+class Order(Model):
+    """An order counted in its contact's traits, once per (workspace, order_id)."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    order_id = fields.CharField(max_length=200)
+    contact_id = fields.BigIntField(db_index=True)
+    at = fields.DatetimeField()
+    revenue = fields.FloatField()
+    refunded = fields.FloatField(default=0)
+    status = fields.CharField(max_length=20)
+
+    class Meta:
+        table = "relance_orders"
+        unique_together = (("workspace", "order_id"),)
+
+
+class Suppression(Model):
+    """An address that must not be written to again (erased, opted out), as its keyed hash only."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.CharField(max_length=100)
+    digest = fields.CharField(max_length=64)
+    reason = fields.CharField(max_length=20)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "relance_suppressions"
+        unique_together = (("workspace", "digest"),)
+
+
 class ApiKey(Model):
     """An API key, kept as its SHA-256: a key reaches its own workspace only."""
 
@@ -140,6 +171,8 @@ class ApiKey(Model):
     digest = fields.CharField(max_length=64, unique=True)
     prefix = fields.CharField(max_length=12)
     created_at = fields.DatetimeField()
+    name = fields.CharField(max_length=100, null=True)  # what the key is for, as `relance keys create --name` says
+    last_used_at = fields.DatetimeField(null=True)  # noted at most once a minute
 
     class Meta:
         table = "relance_api_keys"

@@ -16,8 +16,9 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from relance.engine.orders import OrderRecord
 from relance.engine.records import (
-    OPEN_STATUSES, ContactRecord, DecisionRecord, EventRecord, MessageRecord, RunRecord, TaskRecord,
+    OPEN_STATUSES, ApiKeyRecord, ContactRecord, DecisionRecord, EventRecord, MessageRecord, RunRecord, TaskRecord,
 )
 
 from .. import hookimpl
@@ -27,8 +28,8 @@ from .tortoise_pages import PagedReads
 from .tortoise_rows import Rows, placeholder, placeholders, rows
 
 R = TypeVar("R")
-MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.ApiKey, m.ServerSetting, m.WorkspaceSnapshot,
-          m.RuleVersion, m.Decision)
+MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order, m.Suppression, m.ApiKey,
+          m.ServerSetting, m.WorkspaceSnapshot, m.RuleVersion, m.Decision)
 CHUNK = 500  # ids per IN (…): under SQLite's limit on bound parameters
 SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg", "psycopg")
 
@@ -180,7 +181,7 @@ class _Tx:
                                         contact_id=contact.id)
 
     async def merge_contacts(self, survivor: ContactRecord, merged: ContactRecord) -> None:
-        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task, m.Decision):
+        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order, m.Decision):
             await model.filter(contact_id=merged.id).using_db(self.db).update(contact_id=survivor.id)
         merged.merged_into = survivor.id
         await self.save_contact(merged)
@@ -343,6 +344,31 @@ class _Tx:
     async def save_task(self, task: TaskRecord) -> None:
         await m.Task.filter(id=task.id).using_db(self.db).update(**_columns(task))
 
+    async def get_order(self, workspace: str, order_id: str) -> OrderRecord | None:
+        row = await m.Order.filter(workspace=workspace, order_id=order_id).using_db(self.db).first()
+        return _record(OrderRecord, row) if row else None
+
+    async def insert_order(self, order: OrderRecord) -> None:
+        row = await m.Order.create(using_db=self.db, **_columns(order))
+        order.id = row.id
+
+    async def save_order(self, order: OrderRecord) -> None:
+        await m.Order.filter(id=order.id).using_db(self.db).update(**_columns(order))
+
+    async def contact_identities(self, contact_id: int) -> list[tuple[str, str]]:
+        rows = await m.Identity.filter(contact_id=contact_id).order_by("id").using_db(self.db).values_list("kind", "value")
+        return [(str(kind), str(value)) for kind, value in rows]
+
+    async def add_suppressions(self, workspace: str, digests: Sequence[str], reason: str, at: datetime) -> None:
+        rows = [m.Suppression(workspace=workspace, digest=digest, reason=reason, at=at) for digest in set(digests)]
+        if rows:
+            await m.Suppression.bulk_create(rows, ignore_conflicts=True, using_db=self.db)
+
+    async def suppressed(self, workspace: str, digests: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+        rows = await m.Suppression.filter(workspace=workspace, digest__in=list(digests)).using_db(self.db) \
+            .values_list("digest", "reason", "at")
+        return {digest: (reason, at) for digest, reason, at in rows}
+
     async def contact_data(self, contact_id: int) -> tuple[list[EventRecord], list[RunRecord], list[MessageRecord],
                                                           list[TaskRecord]]:
         found = []
@@ -355,7 +381,7 @@ class _Tx:
     async def erase_contact(self, contact_id: int) -> None:
         merged = await m.Contact.filter(merged_into=contact_id).using_db(self.db).values_list("id", flat=True)
         ids = [contact_id, *merged]
-        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task, m.Decision):
+        for model in (m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order, m.Decision):
             await model.filter(contact_id__in=ids).using_db(self.db).delete()
         await m.Contact.filter(id__in=ids).using_db(self.db).delete()
 
@@ -474,11 +500,22 @@ class TortoiseStore(PagedReads):
             await m.ServerSetting.filter(key=key).using_db(tx.db).update(value=value)
             return row.value
 
-    async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime) -> None:
-        await m.ApiKey.create(workspace=workspace, digest=digest, prefix=prefix, created_at=created_at)
+    async def add_api_key(self, workspace: str, digest: str, prefix: str, created_at: datetime,
+                          name: str | None = None) -> None:
+        await m.ApiKey.create(workspace=workspace, digest=digest, prefix=prefix, created_at=created_at, name=name)
 
     async def api_key_workspace(self, digest: str) -> str | None:
         return await m.ApiKey.filter(digest=digest).first().values_list("workspace", flat=True)  # type: ignore[return-value]
+
+    async def api_keys(self, workspace: str | None = None) -> list[ApiKeyRecord]:
+        query = m.ApiKey.all() if workspace is None else m.ApiKey.filter(workspace=workspace)
+        return [_record(ApiKeyRecord, row) for row in await query.order_by("id")]
+
+    async def touch_api_key(self, digest: str, at: datetime) -> None:
+        await m.ApiKey.filter(digest=digest).update(last_used_at=at)
+
+    async def revoke_api_keys(self, digests: Sequence[str]) -> int:
+        return await m.ApiKey.filter(digest__in=list(digests)).delete()
 
     async def api_key_count(self, workspace: str) -> int:
         return await m.ApiKey.filter(workspace=workspace).count()

@@ -76,8 +76,8 @@ class Shop:
 
 POSTGRES_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 TABLES = ("relance_contacts", "relance_identities", "relance_events", "relance_runs", "relance_messages",
-          "relance_tasks", "relance_api_keys", "relance_server_settings", "relance_workspace_snapshots",
-          "relance_rule_versions", "relance_decisions")
+          "relance_tasks", "relance_orders", "relance_suppressions", "relance_api_keys", "relance_server_settings",
+          "relance_workspace_snapshots", "relance_rule_versions", "relance_decisions")
 
 
 async def _postgres_reachable() -> bool:

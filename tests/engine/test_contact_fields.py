@@ -1,22 +1,31 @@
 """The contact fields `relance check` takes as provided are those the engine really gives a contact."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from relance.engine.profiles import CONTACT_FIELDS
 
-from relance.engine.events import parse_event
-from relance.engine.profiles import CONTACT_FIELDS, apply_traits
-from relance.engine.records import ContactRecord
+RULES = """\
+workspace: shop
+channels: {chat: {plugin: log}}
+rules: []
+"""
 
-AT = "2026-03-02T10:00:00+00:00"
 
-
-def test_every_field_the_engine_keeps_is_known() -> None:
-    contact = ContactRecord(id=1, workspace="shop", created_at=datetime(2026, 3, 2, tzinfo=timezone.utc))
-    for kind, properties in (("order.completed", {"revenue": 10}), ("checkout.started", {"cart": {"total": 5}}),
+async def test_every_field_the_engine_keeps_is_known(open_shop) -> None:
+    shop = await open_shop(RULES)
+    for kind, properties in (("order.completed", {"revenue": 10, "order_id": "o1"}),
+                             ("checkout.started", {"cart": {"total": 5}}),
+                             ("Product Added", {"product_id": "p1", "price": 3}),
+                             ("Product Viewed", {"product_id": "p2"}),
+                             ("Order Refunded", {"order_id": "o1", "revenue": 10}),
                              ("contact.unsubscribed", {}), ("page.viewed", {})):
-        apply_traits(contact, parse_event({"id": kind, "type": kind, "at": AT, "contact": {"email": "a@b.test"},
-                                           "properties": properties}))
+        await shop.event(kind, **properties)
+    [contact] = [c for c in [await _contact(shop)] if c is not None]
     assert set(contact.view()) - set(CONTACT_FIELDS) == set()
+
+
+async def _contact(shop):  # type: ignore[no-untyped-def]
+    async with shop.engine.store.transaction() as tx:
+        return await tx.get_contact(1)
 
 
 def test_usual_traits_are_known() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from pathlib import Path
 
@@ -111,3 +112,27 @@ async def test_a_database_from_before_the_inbox_is_migrated(tmp_path: Path) -> N
     reopened = TortoiseStore(f"sqlite://{path}")
     await reopened.open()  # nothing left to migrate: opening again changes nothing
     await reopened.close()
+
+
+async def test_an_event_the_store_refuses_fails_alone_not_its_group(open_shop) -> None:
+    """A value that slipped past the checks (here a set, which JSON cannot write) fails the group's
+    statement: the group is stored again one event at a time, and each caller hears its own outcome."""
+    shop = await open_shop(WORKSPACE)
+    poison = dataclasses.replace(shop.make_event("checkout.started", id="poison"), properties={"n": {1, 2}})
+    events = [shop.make_event("checkout.started", id=f"c{n}", n=n) for n in range(30)]
+    events[17] = poison
+    answers = await asyncio.gather(*(shop.engine.accept([Received(event)]) for event in events))
+    statuses = {a.event_id: a.status for [a] in answers}
+    assert statuses.pop("poison") == "failed"
+    assert set(statuses.values()) == {"accepted"} and len(statuses) == 29
+    assert await shop.engine.process_inbox() == 29
+    assert len(shop.channel.sent) == 29
+
+
+async def test_an_event_naming_an_unknown_contact_id_is_refused_and_creates_no_one(open_shop) -> None:
+    shop = await open_shop(WORKSPACE)
+    [answer] = await shop.engine.accept([Received(shop.make_event("checkout.started", {"id": 4242}, n=1))])
+    assert answer.status == "unknown_contact"
+    assert await shop.engine.process_inbox() == 0
+    async with shop.engine.store.transaction() as tx:
+        assert await tx.contacts("shop", 0, 10) == []

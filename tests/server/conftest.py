@@ -18,6 +18,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from relance.engine.clock import VirtualClock
+
+from ..engine.conftest import database  # noqa: F401 (a fixture: SQLite, then PostgreSQL)
 from relance.server.app import create_app
 from relance.server.settings import Settings
 
@@ -64,15 +66,25 @@ class Api:
         return response
 
 
-@pytest.fixture
-def api(tmp_path: Path, write: Callable[..., Path]) -> Iterator[Api]:
+def _api(tmp_path: Path, write: Callable[..., Path], database_url: str) -> Iterator[Api]:
     rules = [write(SHOP.format(name=name), f"{name}/rules.yaml") for name in ("shop-a", "shop-b")]
-    settings = Settings(rules=tuple(str(r) for r in rules), database_url=f"sqlite://{tmp_path / 'api.sqlite3'}")
+    settings = Settings(rules=tuple(str(r) for r in rules), database_url=database_url)
     app = create_app(settings, clock=VirtualClock(NOW), run_scheduler=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         runtime = app.state.runtime
         keys = {name: client.portal.call(runtime.create_key, name) for name in ("shop-a", "shop-b")}
         yield Api(client, keys)
+
+
+@pytest.fixture
+def api(tmp_path: Path, write: Callable[..., Path]) -> Iterator[Api]:
+    yield from _api(tmp_path, write, f"sqlite://{tmp_path / 'api.sqlite3'}")
+
+
+@pytest.fixture
+def api_on(tmp_path: Path, write: Callable[..., Path], database: str) -> Iterator[Api]:
+    """`api` on SQLite and on PostgreSQL (emptied first), for what the store may refuse."""
+    yield from _api(tmp_path, write, database)
 
 
 class Served:
@@ -102,21 +114,22 @@ def free_port() -> int:
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[[Path], Served]]:
-    """serve(rules) → a real server on a free port and a fresh SQLite file, stopped after the test;
+    """serve(rules, **environment) → a real server on a free port and a fresh SQLite file, stopped after the test;
     a second call is a restart on the same database.
 
     Its output goes to a file: a pipe nobody reads would fill up and block the server.
     """
     started: list[Served] = []
 
-    def start(rules: Path) -> Served:
+    def start(rules: Path, **environment: str) -> Served:
         port = free_port()
         log = tmp_path / f"serve-{port}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
                 [sys.executable, "-m", "relance.server", "serve", str(rules), "--port", str(port),
                  "--database-url", f"sqlite://{tmp_path / 'served.sqlite3'}"],
-                cwd=tmp_path, env={**os.environ, "RELANCE_LOG_LEVEL": "info"}, stdout=sink, stderr=subprocess.STDOUT)
+                cwd=tmp_path, env={**os.environ, "RELANCE_LOG_LEVEL": "info", **environment}, stdout=sink,
+                stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while "Uvicorn running" not in log.read_text(errors="replace"):
             assert process.poll() is None, f"the server stopped:\n{log.read_text()}"

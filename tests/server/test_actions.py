@@ -1,6 +1,8 @@
 """Drafts in assist mode, tasks, cancelling runs, GDPR export and erasure."""
 from __future__ import annotations
 
+import pytest
+
 FORM = {"id": "f1", "type": "form.submitted", "contact": {"email": "lea@example.test", "first_name": "Léa"}}
 CART = {"id": "c1", "type": "checkout.started", "contact": {"email": "lea@example.test"}}
 
@@ -67,3 +69,17 @@ def test_gdpr_export_then_erase(api) -> None:
     assert api.call("GET", "/v1/contacts?email=lea@example.test").json()["contacts"] == []
     assert api.call("GET", "/v1/messages").json()["messages"] == []
     assert api.call("GET", "/v1/runs").json()["runs"] == []
+
+
+@pytest.mark.parametrize("path, body, pointer", [
+    ("/v1/contacts/{contact}/consent", b'{"channel": "email", "status": "opted_in", "source": "a\\u0000b"}', "/source"),
+    ("/v1/contacts/{contact}/consent", b'{"channel": "email", "status": "opted_in", "source": "\\ud800"}', "/source"),
+    ("/v1/messages/{message}", b'{"body": "x\\u0000"}', "/body"),
+])
+def test_values_the_store_cannot_keep_are_422_in_actions_too(api, path: str, body: bytes, pointer: str) -> None:
+    api.call("POST", "/v1/events", json={"id": "f1", "type": "form.submitted", "contact": {"email": "a@b.test"}})
+    [message] = api.call("GET", "/v1/messages").json()["messages"]
+    url = path.format(contact=message["contact_id"], message=message["id"])
+    response = api.call("PATCH" if "messages" in path else "POST", url, content=body,
+                        headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json().get("pointer")) == (422, pointer), response.text

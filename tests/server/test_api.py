@@ -4,6 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+import gzip
+import json
+import zlib
 
 import pytest
 from starlette.testclient import TestClient
@@ -142,7 +145,7 @@ def test_contacts_of_a_segment_and_stats_per_rule(api) -> None:
     ({**HOT, "contact": {"email": "a@b.test", "timezone": "Europe/Pariss"}}, "/contact/timezone"),
     ({**HOT, "type": "x" * 201}, "/type"),
     ({**HOT, "contact": {"phone": "1" * 51}}, "/contact/phone"),
-    ({**HOT, "properties": {"text": "nul \u0000 here"}}, ""),
+    ({**HOT, "properties": {"text": "nul \u0000 here"}}, "/properties/text"),
 ])
 def test_values_the_database_would_refuse_are_422_at_the_door(api, body, pointer: str) -> None:
     response = api.call("POST", "/v1/events", json=body)
@@ -182,3 +185,32 @@ def test_stats_count_a_conversion_after_the_last_reminder(tmp_path: Path, write:
         stats = client.get("/v1/stats", headers=headers).json()["rules"]["panier"]
     assert (stats["runs"], stats["conversions"], stats["revenue"]) == ({"goal": 1}, 1, 80.5)
     assert stats["messages"] == {"sent": 3}
+@pytest.mark.parametrize("encoding, compress", [
+    ("gzip", gzip.compress),
+    ("deflate", zlib.compress),
+])
+def test_compressed_bodies_are_read(api, encoding: str, compress) -> None:
+    body = compress(json.dumps([HOT, {**HOT, "id": "m2"}]).encode())
+    response = api.call("POST", "/v1/events", content=body,
+                        headers={"Content-Type": "application/json", "Content-Encoding": encoding})
+    assert (response.status_code, response.json()["accepted"]) == (202, 2), response.text
+
+
+def test_the_size_limit_applies_to_the_decompressed_body(api) -> None:
+    bomb = gzip.compress(b"[" + b" " * (20 * 1024 * 1024) + b"]")  # 20 KB that would be 20 MB
+    assert len(bomb) < 64 * 1024
+    response = api.call("POST", "/v1/events", content=bomb,
+                        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert (response.status_code, response.headers["content-type"]) == (413, PROBLEM)
+    assert "decompressed" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("body, encoding, status", [
+    (b"not gzip at all", "gzip", 400),
+    (gzip.compress(b'[{"id": "x"}]')[:-6], "gzip", 400),  # cut short
+    (b"[]", "br", 415),
+])
+def test_bad_or_unknown_compression_is_a_4xx(api, body: bytes, encoding: str, status: int) -> None:
+    response = api.call("POST", "/v1/events", content=body,
+                        headers={"Content-Type": "application/json", "Content-Encoding": encoding})
+    assert (response.status_code, response.headers["content-type"]) == (status, PROBLEM), response.text

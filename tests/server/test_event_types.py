@@ -42,7 +42,7 @@ def test_every_segment_ecommerce_event_starts_the_rule_of_its_dotted_name(shop) 
              for i, name in enumerate(SEGMENT_ECOMMERCE)]
     basic = {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
     response = client.post("/v1/batch?wait=true", json={"batch": calls}, headers=basic)
-    assert response.status_code == 202, response.text
+    assert response.status_code == 200, response.text  # as Segment answers
     started = sorted(e["rule"] for e in response.json()["effects"] if e["kind"] == "run.started")
     assert started == sorted(f"r{i}" for i in range(len(SEGMENT_ECOMMERCE)))
 

@@ -116,3 +116,56 @@ def test_twilio_status_callbacks_signed_by_twilio_become_events(tmp_path, write,
             .json()["contacts"]
         export = client.get(f"/v1/contacts/{contact['id']}/export", headers={"Authorization": f"Bearer {key}"}).json()
         assert [e["type"] for e in export["events"]] == ["sms.delivered"]
+
+
+def every_contact(api) -> list:
+    async def scan():  # type: ignore[no-untyped-def]
+        async with api.client.app.state.runtime.store.transaction() as tx:
+            return await tx.contacts("shop-a", 0, 100)
+    return api.client.portal.call(scan)
+
+
+def test_old_links_of_an_erased_contact_answer_and_create_no_one(api_on) -> None:
+    api = api_on
+    api.call("POST", "/v1/events", json=HOT)
+    erased = contact_id(api)
+    unsubscribe = local(links(api).unsubscribe_url("shop-a", erased, "email"))
+    html = links(api).track_html('<a href="https://maison-demo.test/p">p</a></body>', "shop-a", erased, "1:x:1", "email")
+    click = local(re.search(r'href="([^"]+)"', html).group(1))
+    pixel = local(re.search(r'src="([^"]+)"', html).group(1))
+    assert api.call("DELETE", f"/v1/contacts/{erased}").status_code == 204
+    assert every_contact(api) == []
+    done = api.call("POST", unsubscribe, shop=None, content="List-Unsubscribe=One-Click",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 200 and "Désinscription enregistrée" in done.text
+    assert api.call("GET", pixel, shop=None).status_code == 200
+    assert api.call("GET", click, shop=None, follow_redirects=False).headers["location"] == "https://maison-demo.test/p"
+    assert every_contact(api) == []  # no ghost contact, opted out or not
+
+
+def test_an_erased_address_comes_back_opted_out_until_it_opts_in_again(api_on) -> None:
+    api = api_on
+    api.call("POST", "/v1/events", json=HOT)
+    url = local(links(api).unsubscribe_url("shop-a", contact_id(api), "email"))
+    api.call("POST", url, shop=None)  # opted out, then erased
+    assert api.call("DELETE", f"/v1/contacts/{contact_id(api)}").status_code == 204
+    api.call("POST", "/v1/events", json={**HOT, "id": "m2", "contact": {"email": "LEA@example.test"}})  # an import
+    again = contact(api)
+    assert (again["consent"]["email"]["status"], again["consent"]["email"]["source"]) == \
+        ("opted_out", "suppression list (opted_out)")
+    [message] = [m for m in api.call("GET", "/v1/messages").json()["messages"] if m["contact_id"] == again["id"]]
+    assert (message["status"], message["error"]) == ("skipped", "no consent: the contact opted out of email")
+    answer = api.call("POST", f"/v1/contacts/{again['id']}/consent", json={"channel": "email", "status": "opted_in"})
+    assert answer.json()["consent"]["email"]["status"] == "opted_in"
+
+
+def test_the_suppression_list_keeps_no_address(api_on) -> None:
+    api = api_on
+    api.call("POST", "/v1/events", json=HOT)
+    api.call("DELETE", f"/v1/contacts/{contact_id(api)}")
+
+    async def rows():  # type: ignore[no-untyped-def]
+        async with api.client.app.state.runtime.store.transaction() as tx:
+            return (await tx.db.execute_query("SELECT * FROM relance_suppressions"))[1]
+    [row] = api.client.portal.call(rows)
+    assert "lea" not in str(dict(row)).lower() and len(dict(row)["digest"]) == 64
