@@ -15,6 +15,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from . import graph as g
 from . import syntax as s
+from .channel_traits import ChannelPlugin, ChannelTraits
 from .checks import CONTACT_ROOTS, STEP_ROOTS, TEMPLATE_ROOTS, TRIGGER_ROOTS, check_expression, uses_root
 from .durations import parse_duration, suggest_duration
 from .errors import Problem, RuleError, did_you_mean
@@ -26,7 +27,7 @@ from .loader import (
     located_key, located_value, workspace_files,
 )
 from .parser import SyntaxProblem, parse
-from .settings import Setting, check_settings
+from .settings import check_settings
 from .source import Located, SourceFile
 from .templates import Template, Text, compile_text
 
@@ -42,7 +43,7 @@ RULE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 QUIET_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
-ChannelPlugins = Mapping[str, Mapping[str, Setting] | None]
+ChannelPlugins = Mapping[str, ChannelPlugin]
 
 
 def compile_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
@@ -58,8 +59,9 @@ def check_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
                     channel_plugins: ChannelPlugins | None = None) -> tuple[g.Workspace | None, list[Problem]]:
     """The compiled workspace (None if it has problems) and every problem found.
 
-    `channel_plugins` maps each installed channel plugin to its settings schema (None: not
-    checked); without it, plugin names and settings are not checked.
+    `channel_plugins` maps each installed channel plugin's name to the plugin, which gives its
+    settings schema and its traits (what its messages are); without it, plugin names and
+    settings are not checked and every channel has neutral traits.
     """
     yaml_files, template_paths, problems = workspace_files(paths)
     documents = []
@@ -126,7 +128,7 @@ class _RuleContext:
 class _Compiler:
     """One method per section and per statement; problems collect in `self.problems`."""
 
-    def __init__(self, functions: FunctionRegistry, channel_plugins: Sequence[str] | None) -> None:
+    def __init__(self, functions: FunctionRegistry, channel_plugins: ChannelPlugins | None) -> None:
         self.functions = functions
         self.channel_plugins = channel_plugins
         self.problems: list[Problem] = []
@@ -286,12 +288,15 @@ class _Compiler:
                                      f"{did_you_mean(plugin.text, self.channel_plugins)}; "
                                      f"installed: {', '.join(sorted(self.channel_plugins))}")
             options = {str(k): _plain(v) for k, v in settings.items() if k != "plugin"}
-            schema = (self.channel_plugins or {}).get(plugin.text)
-            for key, message in check_settings(schema, options) if schema is not None else ():
+            found = (self.channel_plugins or {}).get(plugin.text)
+            schema = found.settings_schema if found is not None else None
+            problems = check_settings(schema, options) if schema is not None else []
+            for key, message in problems:
                 where = plugin if key is None else (located_key(settings, key, file) if key not in schema
                                                     else located_value(settings, key, file))
                 self.problem(where, f"channel '{name}' ({plugin.text}): {message}")
-            self.channels[str(name)] = g.ChannelConfig(str(name), plugin.text, options)
+            traits = found.traits(options) if found is not None and not problems else ChannelTraits()
+            self.channels[str(name)] = g.ChannelConfig(str(name), plugin.text, options, traits)
 
     def _section_policy(self, data: CommentedMap, key: str, file: SourceFile) -> None:
         policy = self._mapping(data, key, file)

@@ -26,7 +26,7 @@ from relance.engine.ruletests import RuleTestResult, load_tests, rule_test_files
 from relance.engine.simulation import read_events, simulate
 from relance.engine.timeline import Effect
 from relance.server.settings import Settings, SettingsError, load_settings
-from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
+from relance.plugins.registry import channels, function_registry, plugin_manager, scorers, store_for
 
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -40,13 +40,13 @@ def _existing(paths: tuple[str, ...]) -> None:
 def _checked(paths: Sequence[str]) -> tuple[Workspace | None, list[Problem]]:
     """Check with every installed plugin: its functions, channel plugins and their settings."""
     manager = plugin_manager()
-    return check_workspace(paths, function_registry(manager), channel_schemas(manager))
+    return check_workspace(paths, function_registry(manager), channels(manager))
 
 
 def _workspace(manager: pluggy.PluginManager, paths: tuple[str, ...] | list[str]) -> Workspace:
     """The compiled workspace, or its problems printed and exit 1."""
     _existing(tuple(paths))
-    workspace, problems = check_workspace(paths, function_registry(manager), channel_schemas(manager))
+    workspace, problems = check_workspace(paths, function_registry(manager), channels(manager))
     if workspace is None:
         for problem in problems:
             click.echo(str(problem), err=True)

@@ -1,7 +1,6 @@
 """Callbacks from providers, authenticated by their own signature instead of an API key."""
 from __future__ import annotations
 
-import os
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -9,7 +8,7 @@ from starlette.responses import Response
 
 from relance.engine.events import parse_event
 from relance.engine.inbox import Received
-from relance.plugins.builtins.twilio_channel import status_event, verify_twilio_signature
+from relance.plugins.builtins.twilio_channel import TwilioChannel, auth_token, status_event, verify_twilio_signature
 
 from .problems import Problem
 from .requests import runtime
@@ -20,8 +19,9 @@ async def twilio_status(request: Request) -> Response:
     shop = runtime(request).engines.get(request.path_params["workspace"])
     if shop is None:
         raise Problem(404, f"no workspace '{request.path_params['workspace']}'")
-    tokens = [os.environ.get(str(c.settings.get("auth_token_env"))) for c in shop.workspace.channels.values()
-              if c.plugin.startswith("twilio_")]
+    plugins = runtime(request).channels
+    tokens = [auth_token(c.settings) for c in shop.workspace.channels.values()
+              if isinstance(plugins.get(c.plugin), TwilioChannel)]
     form = dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))  # all signed
     url = runtime(request).settings.base_url().rstrip("/") + request.url.path \
         + (f"?{request.url.query}" if request.url.query else "")  # the URL Twilio was given, as it signed it

@@ -18,7 +18,7 @@ from relance.engine.engine import Engine
 from relance.engine.links import Links
 from relance.engine.scheduler import Scheduler
 from relance.engine.store import Store
-from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
+from relance.plugins.registry import channels, function_registry, plugin_manager, scorers, store_for
 
 from . import keys
 from .reminders import Reminders
@@ -46,7 +46,7 @@ class Runtime:
         self.channels: dict[str, Channel] = {}
 
     def _check(self, path: str) -> tuple[Workspace | None, list[Problem]]:
-        return check_workspace([path], function_registry(self.manager), channel_schemas(self.manager))
+        return check_workspace([path], function_registry(self.manager), channels(self.manager))
 
     def compile(self) -> list[Workspace]:
         """Every workspace named by the settings, compiled; RuleError lists all problems."""

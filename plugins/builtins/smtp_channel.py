@@ -22,7 +22,7 @@ from typing import Any
 import aiosmtplib
 
 from relance.dsl.settings import Setting, with_defaults
-from relance.engine.channels import DeliveryResult, OutboundMessage
+from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage
 
 from .. import hookimpl
 from .html_text import html_to_text
@@ -39,6 +39,7 @@ SETTINGS = {
     "timeout": Setting((int, float), default=30),
 }
 ServerKey = tuple[str, int, str, str | None]
+TRAITS = ChannelTraits("email", "opt_out", frozenset({"subject", "html", "unsubscribe", "tracking"}))
 
 
 class _Connection:
@@ -50,10 +51,13 @@ class _Connection:
 class SmtpChannel:
     name = "smtp"
     settings_schema = SETTINGS
-    capabilities = frozenset({"subject", "html"})
 
     def __init__(self) -> None:
         self._connections: dict[ServerKey, _Connection] = {}
+
+    def traits(self, settings: Mapping[str, Any]) -> ChannelTraits:
+        """Email: to the contact's address, unless it opted out; unsubscribe headers and tracking."""
+        return TRAITS
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         if not message.email:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from relance.dsl.settings import Setting, with_defaults
-from relance.engine.channels import DeliveryResult, OutboundMessage, retry_after
+from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage, retry_after
 
 from .. import hookimpl
 
@@ -42,24 +42,28 @@ BAD_NUMBER = frozenset({21211, 21214, 21217, 21407, 21610, 21614, 63003})
 # Statuses after the carrier took over; queued, sending, accepted and scheduled are Twilio's own.
 EVENT_STATUSES = frozenset({"sent", "delivered", "undelivered", "failed", "read"})
 WHATSAPP = "whatsapp:"
+TRAITS = ChannelTraits("phone", "opt_in", frozenset({"status_callbacks"}))
 
 
 class TwilioChannel:
     """One class for both kinds: `twilio_sms` sends plain numbers, `twilio_whatsapp` prefixes them `whatsapp:`."""
 
     settings_schema = SETTINGS
-    capabilities = frozenset({"status_callbacks"})
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.name = f"twilio_{kind}"
         self._client: httpx.AsyncClient | None = None
 
+    def traits(self, settings: Mapping[str, Any]) -> ChannelTraits:
+        """To the contact's phone number, with its opt-in (SMS and WhatsApp marketing need one)."""
+        return TRAITS
+
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         if not message.phone:
             return DeliveryResult("failed", "contact has no phone number")
         settings = with_defaults(SETTINGS, message.settings)
-        token = os.environ.get(str(settings["auth_token_env"]))
+        token = auth_token(settings)
         if not token:
             return DeliveryResult("failed", f"environment variable {settings['auth_token_env']} "
                                             "(the Twilio auth token) is not set")
@@ -88,6 +92,11 @@ class TwilioChannel:
 
     def _address(self, number: str) -> str:
         return WHATSAPP + number.removeprefix(WHATSAPP) if self.kind == "whatsapp" else number
+
+
+def auth_token(settings: Mapping[str, Any]) -> str | None:
+    """The auth token of a Twilio channel with these settings, from the environment variable they name."""
+    return os.environ.get(str(settings.get("auth_token_env"))) or None
 
 
 def _result(response: httpx.Response) -> DeliveryResult:

@@ -23,12 +23,13 @@ import hmac
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 
 from relance.dsl.settings import Setting, with_defaults
-from relance.engine.channels import DeliveryResult, OutboundMessage, retry_after
+from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage, retry_after
 
 from .. import hookimpl
 
@@ -38,6 +39,7 @@ SETTINGS: dict[str, Setting] = {
     "timeout": Setting((int, float), default=10, help="seconds to wait for the receiver"),
     "headers": Setting(dict, help="extra headers sent with each request (no secrets: rules live in git)"),
 }
+TRAITS = ChannelTraits(None, "none", frozenset({"subject", "html"}))
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -69,11 +71,14 @@ class WebhookChannel:
 
     name = "webhook"
     settings_schema = SETTINGS
-    capabilities = frozenset({"subject", "html"})
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self.now = now
         self._client: httpx.AsyncClient | None = None
+
+    def traits(self, settings: Mapping[str, Any]) -> ChannelTraits:
+        """To a system, not to a contact's address: no address needed, no consent asked."""
+        return TRAITS
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         settings = with_defaults(SETTINGS, message.settings)

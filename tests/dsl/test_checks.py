@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from relance.dsl.channel_traits import ChannelTraits
+from relance.dsl.graph import ChannelConfig
+
 HEADER = """\
 workspace: demo
 channels:
@@ -235,7 +238,10 @@ def test_policies_compile(compile_text) -> None:
     policy = workspace.policy
     assert (policy.frequency["all"].max, policy.frequency["sms"].over) == (3, "skip")
     assert policy.offer_window.days == 14
-    assert [policy.consent_rule(c, "log") for c in ("email", "sms", "webhook")] == ["opt_in", "opt_in", "none"]
+    email, sms = ChannelTraits("email", "opt_out"), ChannelTraits("phone", "opt_in")
+    configs = [ChannelConfig("email", "smtp", {}, email), ChannelConfig("sms", "twilio_sms", {}, sms),
+               ChannelConfig("hook", "webhook", {})]
+    assert [policy.consent_rule(c) for c in configs] == ["opt_in", "opt_in", "none"]  # the policy, else the plugin
 
 
 @pytest.mark.parametrize("settings, line, column, message", [
@@ -250,10 +256,10 @@ def test_policies_compile(compile_text) -> None:
 def test_channel_settings_are_checked_against_the_plugin(write, functions, settings: str, line: int, column: int,
                                                          message: str) -> None:
     from relance.dsl import check_workspace
-    from relance.plugins.registry import channel_schemas, plugin_manager
+    from relance.plugins.registry import channels, plugin_manager
 
     path = write(f"channels:\n  email: {settings}\n")
-    _, problems = check_workspace([path], functions, channel_schemas(plugin_manager(load_entry_points=False)))
+    _, problems = check_workspace([path], functions, channels(plugin_manager(load_entry_points=False)))
     found_line, found_column, found = only(problems)
     assert (found_line, found_column) == (line, column)
     assert found.startswith(message), found
