@@ -5,18 +5,15 @@ Settings (in the rules): `host`, `port`, `tls` (starttls, tls or none), `usernam
 live in git), `from`, `reply_to`, `ca_file`, `timeout`. Each message is text, or text and
 HTML (multipart/alternative; the text part derived from the HTML when the template has
 none), with `Message-ID` derived from the message's key, so a message handed over again
-after a crash carries the same id.
+after a crash carries the same id. The bytes are made once (email_message.py) and sent
+as they are: what the server receives is what was built.
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import ssl
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 from typing import Any
 
 import aiosmtplib
@@ -25,7 +22,7 @@ from relance.dsl.settings import Setting, with_defaults
 from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage
 
 from .. import hookimpl
-from .html_text import html_to_text
+from .email_message import Envelope, envelope
 
 SETTINGS = {
     "host": Setting(str, required=True, help="the SMTP server"),
@@ -70,22 +67,20 @@ class SmtpChannel:
                 return DeliveryResult("failed", f"environment variable {settings['password_env']} "
                                                 "(the SMTP password) is not set")
         try:
-            email = build_email(message, settings)
-        except ValueError as error:  # a rendered subject with a line break, say
+            mail = envelope(message, settings)
+        except ValueError as error:  # a rendered subject with a line break, an unusable address
             return DeliveryResult("failed", f"cannot build the email: {error}")
         key: ServerKey = (str(settings["host"]), int(settings["port"]), str(settings["tls"]), settings.get("username"))
         connection = self._connections.setdefault(key, _Connection())
         async with connection.lock:
             try:
-                return await _deliver(connection, settings, password, email)
+                return await _deliver(connection, settings, password, mail)
             except aiosmtplib.SMTPRecipientsRefused as error:
                 return _refused(error.recipients)
             except aiosmtplib.SMTPResponseException as error:
                 return _answer(error, settings)
-            except aiosmtplib.SMTPNotSupported as error:  # no STARTTLS, or no SMTPUTF8 for an accented address
+            except aiosmtplib.SMTPNotSupported as error:  # no STARTTLS
                 return DeliveryResult("failed", f"{settings['host']}:{settings['port']}: {error}")
-            except ValueError as error:  # an address aiosmtplib will not put in the envelope
-                return DeliveryResult("failed", str(error))
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
                 await _drop(connection)
                 return DeliveryResult("deferred", f"{settings['host']}:{settings['port']}: {error}")
@@ -102,7 +97,7 @@ class SmtpChannel:
 
 
 async def _deliver(connection: _Connection, settings: Mapping[str, Any], password: str | None,
-                   email: EmailMessage) -> DeliveryResult:
+                   mail: Envelope) -> DeliveryResult:
     """One transaction on the server's connection; on a new one if the server closed the old one meanwhile.
 
     Refused transactions need nothing more here: aiosmtplib sends RSET itself, so the
@@ -112,16 +107,16 @@ async def _deliver(connection: _Connection, settings: Mapping[str, Any], passwor
     if not reused:
         connection.client = await _connect(settings, password)
     try:
-        errors, response = await connection.client.send_message(email)
+        errors, response = await connection.client.sendmail(mail.sender, [mail.recipient], mail.data)
     except aiosmtplib.SMTPServerDisconnected:
         await _drop(connection)
         if not reused:
             raise
         connection.client = await _connect(settings, password)
-        errors, response = await connection.client.send_message(email)
+        errors, response = await connection.client.sendmail(mail.sender, [mail.recipient], mail.data)
     if errors:
         return _refused([aiosmtplib.SMTPRecipientRefused(code, text, rcpt) for rcpt, (code, text) in errors.items()])
-    return DeliveryResult("delivered", response, provider_id=email["Message-ID"])
+    return DeliveryResult("delivered", response, provider_id=mail.message_id)
 
 
 async def _connect(settings: Mapping[str, Any], password: str | None) -> aiosmtplib.SMTP:
@@ -145,26 +140,6 @@ async def _connect(settings: Mapping[str, Any], password: str | None) -> aiosmtp
         client.close()
         raise
     return client
-
-
-def build_email(message: OutboundMessage, settings: Mapping[str, Any]) -> EmailMessage:
-    """The MIME message: headers, text part, and the HTML part when there is one."""
-    email = EmailMessage()
-    email["From"] = str(settings["from"])
-    email["To"] = message.email
-    email["Subject"] = message.subject or ""
-    if settings.get("reply_to"):
-        email["Reply-To"] = str(settings["reply_to"])
-    email["Date"] = format_datetime(message.at or datetime.now(UTC))
-    domain = parseaddr(str(settings["from"]))[1].rpartition("@")[2] or "relance.invalid"
-    email["Message-ID"] = f"<{hashlib.sha256(message.key.encode()).hexdigest()[:32]}@{domain}>"
-    for name, value in message.headers.items():
-        email[name] = value
-    text = message.body or (html_to_text(message.html) if message.html else "")
-    email.set_content(text)
-    if message.html:
-        email.add_alternative(message.html, subtype="html")
-    return email
 
 
 def _answer(error: aiosmtplib.SMTPResponseException, settings: Mapping[str, Any]) -> DeliveryResult:
