@@ -2,7 +2,9 @@
 
 Settings (in the rules): `host`, `port`, `tls` (starttls, tls or none), `username`,
 `password_env` (the NAME of the environment variable holding the password: rules files
-live in git), `from`, `reply_to`, `ca_file`, `timeout`. Each message is text, or text and
+live in git), `from`, `reply_to`, `ca_file`, `timeout`, and for DKIM `dkim_selector`,
+`dkim_key_env` (the variable holding the private key, or its file) and `dkim_domain`
+(default: the sender's domain). Each message is text, or text and
 HTML (multipart/alternative; the text part derived from the HTML when the template has
 none), with `Message-ID` derived from the message's key, so a message handed over again
 after a crash carries the same id. The bytes are made once (email_message.py) and sent
@@ -14,6 +16,7 @@ import asyncio
 import os
 import ssl
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import aiosmtplib
@@ -22,6 +25,7 @@ from relance.dsl.settings import Setting, with_defaults
 from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage
 
 from .. import hookimpl
+from .dkim_signing import DkimError, signed
 from .email_message import Envelope, envelope
 
 SETTINGS = {
@@ -34,6 +38,10 @@ SETTINGS = {
     "reply_to": Setting(str),
     "ca_file": Setting(str, help="a CA bundle to trust instead of the system's (a private CA)"),
     "timeout": Setting((int, float), default=30),
+    "dkim_selector": Setting(str, requires=("dkim_key_env",), help="the DKIM selector, as in SELECTOR._domainkey.DOMAIN"),
+    "dkim_key_env": Setting(str, requires=("dkim_selector",),
+                            help="the environment variable holding the DKIM private key (PEM), or its file's path"),
+    "dkim_domain": Setting(str, requires=("dkim_key_env",), help="the signing domain (default: the sender's)"),
 }
 ServerKey = tuple[str, int, str, str | None]
 TRAITS = ChannelTraits("email", "opt_out", frozenset({"subject", "html", "unsubscribe", "tracking"}))
@@ -70,6 +78,11 @@ class SmtpChannel:
             mail = envelope(message, settings)
         except ValueError as error:  # a rendered subject with a line break, an unusable address
             return DeliveryResult("failed", f"cannot build the email: {error}")
+        if settings.get("dkim_key_env"):
+            try:
+                mail = replace(mail, data=signed(mail.data, settings, mail.sender.rpartition("@")[2]))
+            except DkimError as error:  # never sent unsigned when signing was asked for
+                return DeliveryResult("failed", str(error))
         key: ServerKey = (str(settings["host"]), int(settings["port"]), str(settings["tls"]), settings.get("username"))
         connection = self._connections.setdefault(key, _Connection())
         async with connection.lock:

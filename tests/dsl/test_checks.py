@@ -250,6 +250,8 @@ def test_policies_compile(compile_text) -> None:
     ("{plugin: smtp, host: mail.test, from: a@b.test, port: twenty-five}", 2, 64,
      "channel 'email' (smtp): setting 'port' should be a whole number, not 'twenty-five'"),
     ("{plugin: smtp, host: mail.test}", 2, 19, "channel 'email' (smtp): missing setting 'from'"),
+    ("{plugin: smtp, host: mail.test, from: a@b.test, dkim_key_env: DKIM_KEY}", 2, 72,
+     "channel 'email' (smtp): setting 'dkim_key_env' needs 'dkim_selector' beside it (the DKIM selector, "),
     ("{plugin: smtp, host: mail.test, from: a@b.test, tls: ssl}", 2, 63,
      "channel 'email' (smtp): setting 'tls' should be one of 'starttls', 'tls', 'none', not 'ssl'"),
 ])
