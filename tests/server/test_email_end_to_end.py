@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from relance.engine.clock import VirtualClock
+from relance.engine.html_links import hrefs
 from relance.server.app import create_app
 from relance.server.settings import Settings
 
@@ -96,7 +97,9 @@ HTML = """Subject: Votre panier, {{ contact.first_name }}
 
 <html><body><p>Bonjour {{ contact.first_name }},</p>
 <ul>{% for item in event.cart.items %}<li>{{ item.name }} : {{ item.price | price }}</li>{% endfor %}</ul>
-<p><a href="https://maison-demo.test/panier">Reprendre mon panier</a></p></body></html>
+<p><a href="https://maison-demo.test/panier">Reprendre mon panier</a></p>
+<p><a href="{{ event.cart.url }}">Votre panier</a> <a href=https://maison-demo.test/aide?sujet=panier&amp;langue=fr>Aide</a></p>
+</body></html>
 """
 
 
@@ -114,15 +117,23 @@ def test_an_html_template_arrives_formatted_with_tracked_links(tmp_path: Path) -
         with TestClient(app) as client:
             key = client.portal.call(app.state.runtime.create_key, "maison-demo")
             cart = {"id": "c1", "type": "checkout.started", "contact": {"email": "a@example.test", "first_name": "Léa"},
-                    "properties": {"cart": {"items": [{"name": "Sérum <bio>", "price": 80.5}]}}}
+                    "properties": {"cart": {"items": [{"name": "Sérum <bio>", "price": 80.5}],
+                                            "url": "https://maison-demo.test/cart/1?utm_source=relance&utm_medium=email"}}}
             client.post("/v1/events?wait=true", json=cart, headers={"Authorization": f"Bearer {key}"})
+            [received] = box.received
+            email = received.message
+            text, html = email.iter_parts()
+            clicks = hrefs(html.get_content())
+            assert all(link.startswith("https://relance.maison-demo.test/t/c/") for link in clicks)
+            followed = [client.get(link.removeprefix("https://relance.maison-demo.test"), follow_redirects=False)
+                        for link in clicks]
     finally:
         controller.stop()
-    [received] = box.received
-    email = received.message
+    assert [(r.status_code, r.headers["location"]) for r in followed] == [  # where the shop's links lead, & and all
+        (302, "https://maison-demo.test/panier"),
+        (302, "https://maison-demo.test/cart/1?utm_source=relance&utm_medium=email"),
+        (302, "https://maison-demo.test/aide?sujet=panier&langue=fr")]
     assert email["Subject"] == "Votre panier, Léa"
-    text, html = email.iter_parts()
     assert "Sérum &lt;bio&gt; : 80,50\xa0€" in html.get_content()  # escaped, priced in the shop's locale
-    assert 'href="https://relance.maison-demo.test/t/c/' in html.get_content()
     assert 'src="https://relance.maison-demo.test/t/o/' in html.get_content()
     assert "Reprendre mon panier (https://relance.maison-demo.test/t/c/" in text.get_content()
