@@ -22,6 +22,7 @@ from .errors import Problem, RuleError, did_you_mean
 from .expressions import Compiled, compile_expression
 from .functions import FunctionRegistry
 from .html_templates import HtmlTemplate, check_html, known_locale
+from .link_hosts import HOST, literal_hosts
 from .loader import (
     Document, TemplateFile, key_position, load_document, load_template_file, located_item,
     located_key, located_value, workspace_files,
@@ -32,7 +33,7 @@ from .source import Located, SourceFile
 from .templates import Template, Text, compile_text
 
 TOP_LEVEL_KEYS = ("workspace", "timezone", "locale", "mode", "channels", "policy",
-                  "templates", "scoring", "segments", "rules")
+                  "templates", "scoring", "segments", "links", "rules")
 RULE_KEYS = ("id", "name", "description", "when", "if", "goal", "exit", "entry", "mode", "steps")
 REQUIRED_RULE_KEYS = ("id", "when", "steps")
 MODES = ("auto", "assist", "advise")
@@ -138,6 +139,7 @@ class _Compiler:
         self.scoring: dict[str, int] = {}
         self.segments: dict[str, g.Segment] = {}
         self.policy = g.Policy()
+        self.link_hosts: set[str] = set()
         self.rule_sources: list[tuple[CommentedMap, SourceFile, int, int]] = []
         self.segment_sources: list[tuple[str, Located]] = []
         self._seen: dict[str, Located] = {}
@@ -161,6 +163,7 @@ class _Compiler:
             locale=str(self.settings["locale"]), mode=str(self.settings["mode"]),
             channels=self.channels, policy=self.policy, templates=templates, scoring=self.scoring,
             segments=self.segments, rules=rules, by_event_type={k: tuple(v) for k, v in by_type.items()},
+            link_hosts=frozenset(self.link_hosts | self._template_hosts()),
         )
 
     # -------------------------------------------------------------- helpers
@@ -385,6 +388,33 @@ class _Compiler:
             self.problem(text, f"bad duration '{text.text}'" + (f" (did you mean '{hint}'?)" if hint else
                                                                "; write a number and a unit: 30m, 24h, 3d, 2w"))
             return None
+
+    def _section_links(self, data: CommentedMap, key: str, file: SourceFile) -> None:
+        """`links: {hosts: [maison-demo.test, "*.maison-demo.test"]}`: the hosts event data may link to."""
+        links = self._mapping(data, key, file)
+        if links is None or not self._unique_setting("links", located_value(data, key, file)):
+            return
+        for name in links:
+            if name != "hosts":
+                self.problem(located_key(links, name, file), f"unknown links setting '{name}'; links takes: hosts")
+        hosts = links.get("hosts")
+        if "hosts" in links and not isinstance(hosts, CommentedSeq):
+            self.problem(located_value(links, "hosts", file), "hosts is a list such as [maison-demo.test, "
+                                                             "\"*.maison-demo.test\"]")
+            return
+        for index in range(len(hosts or ())):
+            text = located_item(hosts, index, file)
+            if not HOST.match(text.text.lower()):
+                self.problem(text, f"bad host '{text.text}'; write a host name such as maison-demo.test or "
+                                   "*.maison-demo.test (no scheme, no path)")
+                continue
+            self.link_hosts.add(text.text.lower())
+
+    def _template_hosts(self) -> set[str]:
+        """Hosts the templates write literally: the agency wrote them, no event did."""
+        sources = [located.text for parts in self.template_sources.values() for part in (parts.text, parts.html)
+                   if part is not None for located in (part.body, part.subject) if located is not None]
+        return {host for source in sources for host in literal_hosts(source)}
 
     def _section_scoring(self, data: CommentedMap, key: str, file: SourceFile) -> None:
         scoring = self._mapping(data, key, file)

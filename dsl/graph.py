@@ -287,6 +287,7 @@ class Workspace:
     segments: Mapping[str, Segment]
     rules: Mapping[str, Rule]
     by_event_type: Mapping[str, tuple[Rule, ...]]
+    link_hosts: frozenset[str] = frozenset()  # hosts messages may link to (dsl/link_hosts.py), beside the server's
 
     def rules_for(self, event_type: str) -> tuple[Rule, ...]:
         return self.by_event_type.get(event_type, ())

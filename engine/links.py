@@ -23,6 +23,11 @@ class Links:
         self.base = public_url.rstrip("/")
         self._key = secret.encode()
 
+    @property
+    def host(self) -> str:
+        """The server's own host: messages may link to it."""
+        return (urlsplit(self.base).hostname or "").lower()
+
     def sign(self, payload: dict[str, Any]) -> str:
         data = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
         mac = hmac.new(self._key, data, hashlib.sha256).digest()[:16]

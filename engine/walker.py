@@ -12,7 +12,8 @@ from relance.dsl import graph as g
 from relance.dsl.expressions import Scope
 
 from .events import stored_view
-from .policies import judge, recent_messages
+from .message_links import refused_host, unlink_unsafe
+from .policies import Verdict, judge, recent_messages
 from .records import ContactRecord, MessageRecord, RunRecord, TaskRecord
 from .store import Transaction
 from .timeline import Effect
@@ -88,10 +89,12 @@ StartRule = Callable[[Step, str], Awaitable[RunRecord | None]]
 
 
 class Walker:
-    """Executes one node; `start_rule` starts another rule's run (the `start` statement)."""
+    """Executes one node; `start_rule` starts another rule's run (the `start` statement); messages
+    may link to the workspace's link hosts and to `server_hosts` (the server's own)."""
 
-    def __init__(self, start_rule: StartRule) -> None:
+    def __init__(self, start_rule: StartRule, server_hosts: frozenset[str] = frozenset()) -> None:
         self.start_rule = start_rule
+        self.server_hosts = server_hosts
 
     async def step(self, node: g.Node, step: Step) -> None:
         await getattr(self, f"_{type(node).__name__}")(node, step)
@@ -104,6 +107,7 @@ class Walker:
         body = template.body.render(scope) if template else ""
         html = template.html.render(scope, step.workspace.locale, step.contact.timezone or step.workspace.timezone) \
             if template and template.html else None  # a RenderError fails the step: nothing is sent
+        html = unlink_unsafe(html) if html else html  # javascript: and the like never render as links
         visit = step.run.visits.get(node.id, 0) + 1
         step.run.visits[node.id] = visit
         message = MessageRecord(
@@ -114,9 +118,14 @@ class Walker:
             params={k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, type(None)))},
         )
         policy = step.workspace.policy
-        history = await recent_messages(step.tx, policy, message, step.at)
-        verdict = judge(policy, step.workspace.channels.get(node.channel), message, step.contact, history, step.at,
-                        step.workspace.timezone)
+        refused = refused_host(self.server_hosts | step.workspace.link_hosts, subject, body, html)
+        if refused is not None:
+            verdict = Verdict("skip", f"a link leads to {refused}, which is not one of the workspace's hosts "
+                                      "(list it under links: hosts)")
+        else:
+            history = await recent_messages(step.tx, policy, message, step.at)
+            verdict = judge(policy, step.workspace.channels.get(node.channel), message, step.contact, history,
+                            step.at, step.workspace.timezone)
         if verdict.action == "skip":
             message.status, message.error = "skipped", verdict.reason
         elif verdict.action == "defer":

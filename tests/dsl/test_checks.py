@@ -230,6 +230,20 @@ def test_bad_policies(compile_text, policy: str, line: int, column: int, message
     assert only(problems) == (line, column, message)
 
 
+@pytest.mark.parametrize("links, line, column, message", [
+    ("links: {hosts: [https://maison-demo.test]}\n", 1, 17,
+     "bad host 'https://maison-demo.test'; write a host name such as maison-demo.test or *.maison-demo.test "
+     "(no scheme, no path)"),
+    ("links: {hosts: [maison-demo.test/cart]}\n", 1, 17, "bad host 'maison-demo.test/cart'; write a host name "
+                                                         "such as maison-demo.test or *.maison-demo.test (no scheme, no path)"),
+    ("links: {hosts: maison-demo.test}\n", 1, 16, 'hosts is a list such as [maison-demo.test, "*.maison-demo.test"]'),
+    ("links: {host: [maison-demo.test]}\n", 1, 9, "unknown links setting 'host'; links takes: hosts"),
+])
+def test_bad_link_hosts(compile_text, links: str, line: int, column: int, message: str) -> None:
+    _, problems = compile_text(links)
+    assert only(problems) == (line, column, message)
+
+
 def test_policies_compile(compile_text) -> None:
     workspace, problems = compile_text("policy:\n  frequency:\n    all: {max: 3, per: 7d}\n"
                                        "    sms: {max: 1, per: 24h, over: skip}\n  offers: {window: 14d}\n"
