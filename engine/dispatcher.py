@@ -130,12 +130,14 @@ class Dispatcher:
 
     def _outbound(self, workspace: g.Workspace, message: MessageRecord, contact: ContactRecord,
                   config: g.ChannelConfig) -> OutboundMessage:
-        html, headers, capabilities = message.html, {}, config.traits.capabilities
+        body, html, headers, capabilities = message.body, message.html, {}, config.traits.capabilities
         if self.links is not None and not message.transactional and "unsubscribe" in capabilities:
             headers = self.links.unsubscribe_headers(workspace.name, contact.id, message.channel)
-        if self.links is not None and html and "tracking" in capabilities:
-            html = self.links.track_html(html, workspace.name, contact.id, message.key, message.channel)
-        return OutboundMessage(message.key, message.channel, message.template, message.subject, message.body,
+        if self.links is not None and "tracking" in capabilities:
+            body = self.links.track_text(body, workspace.name, contact.id, message.key, message.channel)
+            if html:
+                html = self.links.track_html(html, workspace.name, contact.id, message.key, message.channel)
+        return OutboundMessage(message.key, message.channel, message.template, message.subject, body,
                                contact.email, contact.phone, contact.id, message.rule_id, message.transactional,
                                config.settings, html, headers, workspace.name, self.clock.now())
 

@@ -10,10 +10,13 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from .html_links import before_body_end, rewrite_links
+
+TEXT_URL = re.compile(r"https?://[^\s<>\"']+?(?=[.,;:!?)\]]*(?:[\s<>\"']|$))", re.IGNORECASE)  # trailing punctuation aside
 
 
 class Links:
@@ -58,6 +61,11 @@ class Links:
         """The click redirect to `url` for one message and contact."""
         token = self.sign({"t": "click", "w": workspace, "c": contact_id, "k": message_key, "ch": channel, "u": url})
         return f"{self.base}/t/c/{token}"
+
+    def track_text(self, text: str, workspace: str, contact_id: int, message_key: str, channel: str) -> str:
+        """http(s) URLs of a text part through the click redirect: a text email has no pixel, so
+        its clicks are how its opens are known."""
+        return TEXT_URL.sub(lambda m: self.click_url(m.group(0), workspace, contact_id, message_key, channel), text)
 
     def track_html(self, html: str, workspace: str, contact_id: int, message_key: str, channel: str) -> str:
         """http(s) links through the click redirect, and an open pixel before </body> (or at the end).

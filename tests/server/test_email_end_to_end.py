@@ -137,3 +137,53 @@ def test_an_html_template_arrives_formatted_with_tracked_links(tmp_path: Path) -
     assert "Sérum &lt;bio&gt; : 80,50\xa0€" in html.get_content()  # escaped, priced in the shop's locale
     assert 'src="https://relance.maison-demo.test/t/o/' in html.get_content()
     assert "Reprendre mon panier (https://relance.maison-demo.test/t/c/" in text.get_content()
+
+
+TEXT_RULES = """\
+workspace: maison-demo
+timezone: Europe/Paris
+channels:
+  email: {plugin: smtp, host: 127.0.0.1, port: %d, tls: none, from: "Maison Démo <bonjour@maison-demo.test>"}
+templates:
+  rappel: {email: {subject: "Votre panier", body: "Votre panier vous attend : https://maison-demo.test/cart/1?a=1&b=2."}}
+  merci: {email: {subject: "Merci", body: "Merci de votre visite."}}
+  relance: {email: {subject: "Toujours là ?", body: "Votre panier est encore là."}}
+rules:
+  - id: panier
+    when: checkout.started
+    steps:
+      - send email rappel
+      - wait until email.opened within 1d
+      - if waited:
+          - send email merci
+        else:
+          - send email relance
+"""
+
+
+def test_a_text_email_has_its_links_tracked_and_a_click_is_an_open(tmp_path: Path) -> None:
+    """The README's `wait until email.opened` after a text-only email: no pixel there, the click tells."""
+    box = Mailbox()
+    controller, port = start_server(box)
+    (tmp_path / "rules.yaml").write_text(TEXT_RULES % port, encoding="utf-8")
+    settings = Settings(rules=(str(tmp_path / "rules.yaml"),), database_url=f"sqlite://{tmp_path / 'shop.sqlite3'}",
+                        public_url="https://relance.maison-demo.test")
+    clock = VirtualClock(NOW)
+    app = create_app(settings, clock=clock, run_scheduler=False)
+    try:
+        with TestClient(app) as client:
+            key = client.portal.call(app.state.runtime.create_key, "maison-demo")
+            cart = {"id": "c1", "type": "checkout.started", "contact": {"email": "a@example.test"}}
+            client.post("/v1/events?wait=true", json=cart, headers={"Authorization": f"Bearer {key}"})
+            [first] = box.received
+            text = first.message.get_content()
+            link = re.search(r"https://relance\.maison-demo\.test(/t/c/[A-Za-z0-9_.-]+?)\.\s", text)
+            assert link and first.message.get_content_type() == "text/plain", text
+            clock.set(clock.now() + timedelta(hours=2))
+            response = client.get(link.group(1), follow_redirects=False)
+            client.portal.call(app.state.runtime.settle)
+            advance(client, clock, timedelta(days=1))
+    finally:
+        controller.stop()
+    assert (response.status_code, response.headers["location"]) == (302, "https://maison-demo.test/cart/1?a=1&b=2")
+    assert [r.message["Subject"] for r in box.received] == ["Votre panier", "Merci"]  # opened: waited

@@ -116,3 +116,20 @@ def test_twilio_status_callbacks_signed_by_twilio_become_events(tmp_path, write,
             .json()["contacts"]
         export = client.get(f"/v1/contacts/{contact['id']}/export", headers={"Authorization": f"Bearer {key}"}).json()
         assert [e["type"] for e in export["events"]] == ["sms.delivered"]
+
+
+def test_a_click_is_an_open_once_even_without_the_pixel(api) -> None:
+    api.call("POST", "/v1/events", json=HOT)
+    html = links(api).track_html('<p><a href="https://maison-demo.test/panier">Panier</a></p>', "shop-a",
+                                 contact_id(api), "1:chaud/steps/1:1", "email")
+    click = local(re.search(r'href="([^"]+)"', html).group(1))
+    pixel = local(re.search(r'src="([^"]+)"', html).group(1))
+    def counts() -> tuple[int, int]:
+        kinds = [e["type"] for e in api.call("GET", f"/v1/contacts/{contact_id(api)}/export").json()["events"]]
+        return kinds.count("email.opened"), kinds.count("email.clicked")
+
+    for _ in range(2):  # images blocked: no pixel, two clicks
+        assert api.call("GET", click, shop=None, follow_redirects=False).status_code == 302
+    assert counts() == (1, 1)
+    assert api.call("GET", pixel, shop=None).status_code == 200  # images shown later: still one open
+    assert counts() == (1, 1)
