@@ -114,7 +114,8 @@ PATHS: dict[str, dict[str, Any]] = {
         {"name": "status", "in": "query", "schema": {"type": "string"}}, LIMIT])},
     "/v1/messages/{id}": {"patch": _action("Edit a draft", _ref("Message"), "not a draft", body={
         "type": "object", "additionalProperties": False, "minProperties": 1,
-        "properties": {"subject": {"type": "string"}, "body": {"type": "string", "minLength": 1}}})},
+        "properties": {"subject": {"type": "string"}, "body": {"type": "string", "minLength": 1},
+                       "html": {"type": ["string", "null"], "minLength": 1}}})},
     "/v1/messages/{id}/approve": {"post": _action("Send a draft", _ref("Message"), "not a draft")},
     "/v1/messages/{id}/reject": {"post": _action("Drop a draft", _ref("Message"), "not a draft")},
     "/v1/tasks": {"get": _read("Tasks for people", {"type": "object", "properties": {
@@ -183,7 +184,7 @@ SCHEMAS: dict[str, Any] = {
     "Message": {"type": "object", "required": ["id", "key", "status", "channel", "template"], "properties": {
         "id": {"type": "integer"}, "key": {"type": "string"}, "status": {"type": "string"},
         "channel": {"type": "string"}, "template": {"type": "string"}, "subject": {"type": ["string", "null"]},
-        "body": {"type": "string"}, "sent_at": NULLABLE_TIME}},
+        "body": {"type": "string"}, "html": {"type": ["string", "null"]}, "sent_at": NULLABLE_TIME}},
     "Task": {"type": "object", "required": ["id", "title", "status"], "properties": {
         "id": {"type": "integer"}, "title": {"type": "string"}, "status": {"type": "string"},
         "due_at": NULLABLE_TIME}},

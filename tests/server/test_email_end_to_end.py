@@ -3,9 +3,10 @@ with its unsubscribe headers; the contact follows the link; the next step sends 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -187,3 +188,75 @@ def test_a_text_email_has_its_links_tracked_and_a_click_is_an_open(tmp_path: Pat
         controller.stop()
     assert (response.status_code, response.headers["location"]) == (302, "https://maison-demo.test/cart/1?a=1&b=2")
     assert [r.message["Subject"] for r in box.received] == ["Votre panier", "Merci"]  # opened: waited
+
+
+DRAFT_RULES = """\
+workspace: maison-demo
+mode: assist
+channels:
+  email: {plugin: smtp, host: 127.0.0.1, port: %d, tls: none, from: "Maison Démo <bonjour@maison-demo.test>"}
+templates:
+  panier: {email: {subject: "Votre panier", body: "Texte d'origine : votre panier vous attend."}}
+rules:
+  - id: panier
+    when: checkout.started
+    entry: always
+    steps: [send email panier]
+"""
+DRAFT_HTML = "<p>HTML d'origine : votre panier vous attend.</p>\n"
+
+
+@pytest.fixture
+def drafts(tmp_path: Path) -> Iterator[tuple[Callable[..., Any], Mailbox]]:
+    """call(method, path, json) on a shop in assist mode whose template has a text and an HTML part."""
+    box = Mailbox()
+    controller, port = start_server(box)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "rules.yaml").write_text(DRAFT_RULES % port, encoding="utf-8")
+    (tmp_path / "templates" / "panier.email.html").write_text(DRAFT_HTML, encoding="utf-8")
+    settings = Settings(rules=(str(tmp_path / "rules.yaml"),), database_url=f"sqlite://{tmp_path / 'shop.sqlite3'}",
+                        public_url="https://relance.maison-demo.test")
+    app = create_app(settings, clock=VirtualClock(NOW), run_scheduler=False)
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {client.portal.call(app.state.runtime.create_key, 'maison-demo')}"}
+
+        def call(method: str, path: str, json: Any = None) -> Any:
+            return client.request(method, path, json=json, headers=headers)
+
+        yield call, box
+    controller.stop()
+
+
+def draft_id(call: Callable[..., Any], n: int = 1) -> int:
+    call("POST", "/v1/events?wait=true", {"id": f"c{n}", "type": "checkout.started", "contact": {"email": "a@example.test"}})
+    return call("GET", "/v1/messages?status=draft").json()["messages"][0]["id"]
+
+
+def test_an_edited_html_draft_goes_out_with_the_edited_html_and_its_text(drafts) -> None:
+    call, box = drafts
+    message = draft_id(call)
+    edited = call("PATCH", f"/v1/messages/{message}",
+                  {"subject": "Votre panier, Léa", "html": "<p>Bonjour Léa, <b>-10 %</b> avec PANIER10.</p>"})
+    assert edited.status_code == 200, edited.text
+    assert call("POST", f"/v1/messages/{message}/approve").json()["status"] == "sent"
+    [received] = box.received
+    raw = received.raw.decode("ascii")
+    assert "d'origine" not in raw and "Texte" not in raw
+    text, html = received.message.iter_parts()
+    assert received.message["Subject"] == "Votre panier, Léa"
+    assert "Bonjour Léa, <b>-10 %</b> avec PANIER10.</p>" in html.get_content()
+    assert text.get_content().strip() == "Bonjour Léa, -10 % avec PANIER10."  # derived from the edited HTML
+
+
+def test_a_text_edit_of_an_html_draft_says_what_is_missing_or_drops_the_html(drafts) -> None:
+    call, box = drafts
+    message = draft_id(call)
+    refused = call("PATCH", f"/v1/messages/{message}", {"body": "Nouveau texte"})
+    assert (refused.status_code, refused.headers["content-type"], refused.json()["pointer"]) == (
+        422, "application/problem+json", "/html")
+    assert call("GET", "/v1/messages?status=draft").json()["messages"][0]["body"].startswith("Texte d'origine")
+    assert call("PATCH", f"/v1/messages/{message}", {"body": "Nouveau texte", "html": None}).status_code == 200
+    call("POST", f"/v1/messages/{message}/approve")
+    [received] = box.received
+    assert received.message.get_content_type() == "text/plain"
+    assert received.message.get_content().strip() == "Nouveau texte" and b"origine" not in received.raw
