@@ -67,14 +67,20 @@ class Channel(Protocol):
     `settings_schema` lists the settings the plugin takes (checked by `relance check` with
     file:line:col); `traits(settings)` says what a channel with those settings delivers to,
     its default consent and its capabilities — the engine asks it instead of guessing from
-    names. A channel may keep connections open between messages; `close()` is called once
-    at shutdown.
+    names; `check_environment(settings)` says what is missing to send. A channel may keep
+    connections open between messages; `close()` is called once at shutdown.
     """
 
     name: str
     settings_schema: Mapping[str, Setting]
 
     def traits(self, settings: Mapping[str, Any]) -> ChannelTraits: ...
+
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        """What stops a channel with these settings from sending in this process: a secret's
+        variable not set, a key file unreadable. `relance serve` and `relance worker` refuse to
+        start while anything is listed; `relance check` does not look (CI has no secrets)."""
+        ...
 
     async def send(self, message: OutboundMessage) -> DeliveryResult: ...
 

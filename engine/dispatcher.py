@@ -116,6 +116,9 @@ class Dispatcher:
             return None
         message.attempts += 1
         result = await self._send(channel, self._outbound(workspace, message, contact, config))
+        if result.status != "delivered":  # what the provider said, for whoever reads the log
+            logger.warning("message %s (%s, %s on %s) %s, attempt %d: %s", message.key, message.rule_id,
+                           message.template, message.channel, result.status, message.attempts, result.detail)
         if result.status == "delivered":
             message.provider_id = result.provider_id
             message.sent_at = now
@@ -142,11 +145,14 @@ class Dispatcher:
                                config.settings, html, headers, workspace.name, self.clock.now())
 
     def _report(self, message: MessageRecord, contact: ContactRecord | None) -> None:
-        """An effect for what did not simply go out: skipped, deferred, failed."""
-        if message.status == "sent" or (message.status == "pending" and message.error is None):
+        """An effect for what became of a message: sent (the channel took it), skipped, deferred, failed."""
+        if message.status == "pending" and message.error is None:
             return
-        kind = {"pending": "message.deferred", "skipped": "message.skipped", "failed": "message.failed"}[message.status]
-        details = {"channel": message.channel, "template": message.template, "reason": message.error}
+        kind = {"sent": "message.sent", "pending": "message.deferred", "skipped": "message.skipped",
+                "failed": "message.failed"}[message.status]
+        details = {"channel": message.channel, "template": message.template}
+        if message.status != "sent":
+            details["reason"] = message.error
         if message.status == "pending" and message.send_at is not None:
             details["until"] = message.send_at.isoformat()
         label = contact.label() if contact is not None else f"contact:{message.contact_id}"

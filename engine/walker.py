@@ -19,7 +19,8 @@ from .store import Transaction
 from .timeline import Effect
 
 STATUS_BY_MODE = {"auto": "pending", "assist": "draft", "advise": "advised"}
-EFFECT_BY_MODE = {"auto": "message.sent", "assist": "message.drafted", "advise": "message.advised"}
+# A step queues; the dispatcher's `message.sent` says when the channel took the message.
+EFFECT_BY_MODE = {"auto": "message.queued", "assist": "message.drafted", "advise": "message.advised"}
 
 
 @dataclass

@@ -48,6 +48,9 @@ def relance_channels() -> list[Channel]:
       (``unsubscribe``: marketing messages get RFC 8058 List-Unsubscribe headers in
       ``message.headers``; ``tracking``: links go through the click redirect, HTML gets an
       open pixel);
+    - ``check_environment(settings) -> list[str]``: what stops a channel with these settings
+      from sending in this process (a secret's variable not set); ``relance serve`` and
+      ``relance worker`` refuse to start while it lists anything;
     - ``async send(message) -> DeliveryResult``: called with a rendered `OutboundMessage`
       after its step committed and the policies (consent, quiet hours, caps, offers) let it
       go; answers delivered (with ``provider_id``), deferred (retried with backoff, or after

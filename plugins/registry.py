@@ -30,7 +30,7 @@ def plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     return manager
 
 
-CHANNEL_MEMBERS = ("name", "settings_schema", "traits", "send", "close")
+CHANNEL_MEMBERS = ("name", "settings_schema", "traits", "check_environment", "send", "close")
 
 
 def channels(manager: pluggy.PluginManager) -> dict[str, Channel]:

@@ -46,7 +46,15 @@ class Runtime:
         self.channels: dict[str, Channel] = {}
 
     def _check(self, path: str) -> tuple[Workspace | None, list[Problem]]:
-        return check_workspace([path], function_registry(self.manager), channels(self.manager))
+        """The rules' problems, and then what stops a channel from sending here (a secret not set):
+        a server whose messages would all fail does not start."""
+        plugins = channels(self.manager)
+        workspace, problems = check_workspace([path], function_registry(self.manager), plugins)
+        for channel in workspace.channels.values() if workspace is not None else ():
+            for missing in plugins[channel.plugin].check_environment(channel.settings):
+                problems.append(Problem(path, 1, 1,
+                                        f"channel '{channel.name}' ({channel.plugin}) cannot send: {missing}"))
+        return (None, problems) if problems else (workspace, problems)
 
     def compile(self) -> list[Workspace]:
         """Every workspace named by the settings, compiled; RuleError lists all problems."""

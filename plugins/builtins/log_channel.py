@@ -35,6 +35,9 @@ class LogChannel:
     def traits(self, settings: Mapping[str, Any]) -> ChannelTraits:
         return TRAITS[settings.get("address")]
 
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        return []  # it needs nothing
+
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         address = message.settings.get("address")
         to = message.email if address == "email" else message.phone if address == "phone" \

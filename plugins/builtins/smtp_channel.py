@@ -25,7 +25,7 @@ from relance.dsl.settings import Setting, with_defaults
 from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage
 
 from .. import hookimpl
-from .dkim_signing import DkimError, signed
+from .dkim_signing import DkimError, dkim_problems, signed
 from .email_message import Envelope, envelope
 
 SETTINGS = {
@@ -64,6 +64,12 @@ class SmtpChannel:
         """Email: to the contact's address, unless it opted out; unsubscribe headers and tracking."""
         return TRAITS
 
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        """The password's variable, when the settings name one, and the DKIM key."""
+        missing = [] if not settings.get("password_env") or os.environ.get(str(settings["password_env"])) is not None \
+            else [_no_password(settings)]
+        return missing + dkim_problems(settings)
+
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         if not message.email:
             return DeliveryResult("failed", "contact has no email address")
@@ -72,8 +78,7 @@ class SmtpChannel:
         if settings.get("password_env"):
             password = os.environ.get(str(settings["password_env"]))
             if password is None:
-                return DeliveryResult("failed", f"environment variable {settings['password_env']} "
-                                                "(the SMTP password) is not set")
+                return DeliveryResult("failed", _no_password(settings))
         try:
             mail = envelope(message, settings)
         except ValueError as error:  # a rendered subject with a line break, an unusable address
@@ -153,6 +158,10 @@ async def _connect(settings: Mapping[str, Any], password: str | None) -> aiosmtp
         client.close()
         raise
     return client
+
+
+def _no_password(settings: Mapping[str, Any]) -> str:
+    return f"environment variable {settings['password_env']} (the SMTP password) is not set"
 
 
 def _answer(error: aiosmtplib.SMTPResponseException, settings: Mapping[str, Any]) -> DeliveryResult:

@@ -59,14 +59,17 @@ class TwilioChannel:
         """To the contact's phone number, with its opt-in (SMS and WhatsApp marketing need one)."""
         return TRAITS
 
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        """The auth token's variable."""
+        return [] if auth_token(settings) else [_no_token(settings)]
+
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         if not message.phone:
             return DeliveryResult("failed", "contact has no phone number")
         settings = with_defaults(SETTINGS, message.settings)
         token = auth_token(settings)
         if not token:
-            return DeliveryResult("failed", f"environment variable {settings['auth_token_env']} "
-                                            "(the Twilio auth token) is not set")
+            return DeliveryResult("failed", _no_token(settings))
         form = {"To": self._address(message.phone), "From": self._address(str(settings["from"])),
                 "Body": message.body}
         if settings.get("status_callback"):
@@ -97,6 +100,10 @@ class TwilioChannel:
 def auth_token(settings: Mapping[str, Any]) -> str | None:
     """The auth token of a Twilio channel with these settings, from the environment variable they name."""
     return os.environ.get(str(settings.get("auth_token_env"))) or None
+
+
+def _no_token(settings: Mapping[str, Any]) -> str:
+    return f"environment variable {settings.get('auth_token_env')} (the Twilio auth token) is not set"
 
 
 def _result(response: httpx.Response) -> DeliveryResult:

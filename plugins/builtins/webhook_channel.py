@@ -42,6 +42,10 @@ SETTINGS: dict[str, Setting] = {
 TRAITS = ChannelTraits(None, "none", frozenset({"subject", "html"}))
 
 
+def _no_secret(settings: Mapping[str, Any]) -> str:
+    return f"environment variable {settings.get('secret_env')} (the webhook signing secret) is not set"
+
+
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The `X-Relance-Signature` value: `sha256=` and the hex HMAC-SHA256 of `TIMESTAMP.BODY`."""
     return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -80,12 +84,15 @@ class WebhookChannel:
         """To a system, not to a contact's address: no address needed, no consent asked."""
         return TRAITS
 
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        """The signing secret's variable."""
+        return [] if os.environ.get(str(settings.get("secret_env"))) else [_no_secret(settings)]
+
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         settings = with_defaults(SETTINGS, message.settings)
         secret = os.environ.get(str(settings["secret_env"]))
         if not secret:
-            return DeliveryResult("failed", f"environment variable {settings['secret_env']} "
-                                            "(the webhook signing secret) is not set")
+            return DeliveryResult("failed", _no_secret(settings))
         body = json.dumps({"key": message.key, "channel": message.channel, "template": message.template,
                            "subject": message.subject, "body": message.body, "html": message.html,
                            "contact": {"id": message.contact_id, "email": message.email, "phone": message.phone},

@@ -29,5 +29,5 @@ class Plugin:
 def test_a_channel_without_traits_is_refused_by_name() -> None:
     manager = plugin_manager(load_entry_points=False)
     manager.register(Plugin())
-    with pytest.raises(PluginError, match=r"the channel 'telegram' has no traits \(see docs/channel-plugins.md\)"):
+    with pytest.raises(PluginError, match=r"the channel 'telegram' has no traits, check_environment \(see docs/channel-plugins.md\)"):
         channels(manager)

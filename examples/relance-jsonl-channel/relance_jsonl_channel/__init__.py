@@ -26,6 +26,9 @@ class JsonlChannel:
         # An archive: it needs no address and no consent; it keeps subjects and HTML.
         return ChannelTraits(address=None, consent="none", capabilities=frozenset({"subject", "html"}))
 
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        return []  # no secret; a folder it cannot write to shows as deferred deliveries
+
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         path = Path(str(message.settings["path"]))
         record = {"key": message.key, "channel": message.channel, "to": message.email or message.phone,
