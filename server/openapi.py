@@ -138,6 +138,15 @@ PATHS: dict[str, dict[str, Any]] = {
         "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": OBJECT}}},
         "responses": {"204": {"description": "recorded"}, "401": _problem("a missing or wrong signature"),
                       "404": _problem("no such workspace")}}},
+    "/v1/providers/twilio/{workspace}/inbound": {"post": {
+        "summary": "Texts to the shop's Twilio numbers (SMS, WhatsApp), signed with X-Twilio-Signature: a STOP "
+                   "opts the contact out of that channel, other texts become message.received events",
+        "security": [], "parameters": [{"name": "workspace", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": OBJECT}}},
+        "responses": {"200": {"description": "TwiML: the reply to a STOP, or nothing",
+                              "content": {"application/xml": {"schema": {"type": "string"}}}},
+                      "401": _problem("a missing or wrong signature"), "404": _problem("no such workspace"),
+                      "422": _problem("a message without its sender")}}},
     "/u/{token}": {
         "get": {"summary": "Unsubscribe link: a page with a confirmation button (opening it changes nothing)",
                 "security": [], "parameters": [TOKEN],

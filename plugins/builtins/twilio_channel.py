@@ -2,7 +2,8 @@
 
 Settings: `account_sid`, `auth_token_env` (the NAME of the environment variable holding the
 auth token), `from`, `base_url` (default https://api.twilio.com; a local server in tests),
-`status_callback` (where Twilio reports delivery), `timeout` (seconds).
+`status_callback` (where Twilio reports delivery), `timeout` (seconds), `stop_reply` (the
+answer to an inbound STOP; twilio_inbound.py).
 
 Twilio's Messages API takes no idempotency key (its `I-Twilio-Idempotency-Token` is a
 header Twilio adds to the webhooks it sends, not one its API reads). The message key still
@@ -27,6 +28,7 @@ from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessa
 
 from .. import hookimpl
 
+STOP_REPLY = "Vous ne recevrez plus nos messages ici. You will receive no more messages here."
 SETTINGS: dict[str, Setting] = {
     "account_sid": Setting(str, required=True, help="the Twilio account, AC…"),
     "auth_token_env": Setting(str, required=True, help="the environment variable holding the auth token"),
@@ -34,6 +36,7 @@ SETTINGS: dict[str, Setting] = {
     "base_url": Setting(str, default="https://api.twilio.com"),
     "status_callback": Setting(str, help="the URL Twilio posts delivery statuses to"),
     "timeout": Setting((int, float), default=15, help="seconds to wait for Twilio"),
+    "stop_reply": Setting(str, default=STOP_REPLY, help='the answer to a STOP ("" for none: Twilio may send its own)'),
 }
 # Twilio error codes that say the recipient itself is bad: invalid, not reachable by this
 # channel, not a mobile, unsubscribed (STOP), no WhatsApp account. Account-side refusals
