@@ -10,13 +10,11 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from .html_links import before_body_end, rewrite_links
-
-TEXT_URL = re.compile(r"https?://[^\s<>\"']+?(?=[.,;:!?)\]]*(?:[\s<>\"']|$))", re.IGNORECASE)  # trailing punctuation aside
+from .message_links import TEXT_URL, scheme_of
 
 
 class Links:
@@ -74,7 +72,7 @@ class Links:
         open (`&amp;` is `&`), whatever the quoting.
         """
         def click(url: str) -> str | None:
-            if urlsplit(url).scheme.lower() not in ("http", "https"):
+            if scheme_of(url) not in ("http", "https"):
                 return None  # mailto:, tel:, #anchors stay as they are
             return self.click_url(url, workspace, contact_id, message_key, channel)
 

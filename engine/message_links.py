@@ -16,7 +16,8 @@ from .html_links import hrefs, rewrite_links
 
 SAFE_SCHEMES = ("http", "https", "mailto", "tel")
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-TEXT_URL = re.compile(r"\bhttps?:[^\s<>\"']+", re.IGNORECASE)
+# A URL in text, as mail clients and SMS apps make links of them: trailing punctuation aside.
+TEXT_URL = re.compile(r"\bhttps?:[^\s<>\"']+?(?=[.,;:!?)\]]*(?:[\s<>\"']|$))", re.IGNORECASE)
 C0_AND_SPACE = "".join(chr(code) for code in range(0x21))  # what a browser strips around a URL
 
 
