@@ -23,7 +23,8 @@ from relance.dsl import compile_workspace
 from relance.engine.clock import VirtualClock
 from relance.engine.engine import Engine
 from relance.engine.records import ContactRecord, MessageRecord
-from relance.plugins.builtins.smtp_channel import SmtpChannel, build_email
+from relance.plugins.builtins.email_message import envelope
+from relance.plugins.builtins.smtp_channel import SmtpChannel
 from relance.engine.channels import OutboundMessage
 from relance.plugins.registry import function_registry, plugin_manager, store_for
 
@@ -49,7 +50,8 @@ async def baseline(port: int, count: int) -> float:
     for n in range(count):
         message = OutboundMessage(f"base:{n}", "email", "t", "Votre panier", "Bonjour", f"c{n}@example.test", None, n,
                                   "r", settings=settings, at=NOW)
-        await client.send_message(build_email(message, settings))
+        mail = envelope(message, settings)
+        await client.sendmail(mail.sender, [mail.recipient], mail.data)
     seconds = time.perf_counter() - started
     await client.quit()
     return seconds

@@ -16,6 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from . import graph as g
 from . import syntax as s
+from .channel_traits import ChannelPlugin, ChannelTraits
 from .checks import CONTACT_ROOTS, STEP_ROOTS, TEMPLATE_ROOTS, TRIGGER_ROOTS, check_expression, uses_root
 from .durations import parse_duration, suggest_duration
 from .errors import Problem, RuleError, did_you_mean
@@ -23,18 +24,19 @@ from .expressions import Compiled, compile_expression
 from .fields import FIELD_NAME, FieldUse, contact_fields, unknown_field_warnings
 from .functions import FunctionRegistry
 from .html_templates import HtmlTemplate, check_html, known_locale
+from .link_hosts import HOST, literal_hosts
 from .loader import (
     Document, TemplateFile, key_position, load_document, load_template_file, located_item,
     located_key, located_value, workspace_files,
 )
 from .parser import SyntaxProblem, parse
-from .settings import Setting, check_settings
+from .settings import check_settings
 from .snapshots import read_sources
 from .source import Located, SourceFile
 from .templates import Template, Text, compile_text
 
 TOP_LEVEL_KEYS = ("workspace", "timezone", "locale", "mode", "channels", "policy",
-                  "templates", "scoring", "segments", "fields", "rules")
+                  "templates", "scoring", "segments", "fields", "links", "rules")
 RULE_KEYS = ("id", "name", "description", "when", "if", "goal", "exit", "entry", "mode", "late", "steps")
 REQUIRED_RULE_KEYS = ("id", "when", "steps")
 MODES = ("auto", "assist", "advise")
@@ -46,7 +48,7 @@ EXPLICIT_ENDING = re.compile(r"^\s*(?:event|if)(?:\s|$)")  # the keywords of a g
 QUIET_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
-ChannelPlugins = Mapping[str, Mapping[str, Setting] | None]
+ChannelPlugins = Mapping[str, ChannelPlugin]
 
 
 def compile_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
@@ -63,8 +65,9 @@ def check_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
                     contact_fields: Collection[str] | None = None) -> tuple[g.Workspace | None, list[Problem]]:
     """The compiled workspace (None if it has errors) and every problem found, warnings included.
 
-    `channel_plugins` maps each installed channel plugin to its settings schema (None: not
-    checked); without it, plugin names and settings are not checked. `contact_fields`: the
+    `channel_plugins` maps each installed channel plugin's name to the plugin, which gives its
+    settings schema and its traits (what its messages are); without it, plugin names and
+    settings are not checked and every channel has neutral traits. `contact_fields`: the
     fields the engine and event sources provide; with it, a contact field that no rule
     sets and the workspace does not declare is a warning.
     """
@@ -137,7 +140,7 @@ class _RuleContext:
 class _Compiler:
     """One method per section and per statement; problems collect in `self.problems`."""
 
-    def __init__(self, functions: FunctionRegistry, channel_plugins: Sequence[str] | None) -> None:
+    def __init__(self, functions: FunctionRegistry, channel_plugins: ChannelPlugins | None) -> None:
         self.functions = functions
         self.channel_plugins = channel_plugins
         self.problems: list[Problem] = []
@@ -147,6 +150,7 @@ class _Compiler:
         self.scoring: dict[str, int] = {}
         self.segments: dict[str, g.Segment] = {}
         self.policy = g.Policy()
+        self.link_hosts: set[str] = set()
         self.rule_sources: list[tuple[CommentedMap, SourceFile, int, int]] = []
         self.segment_sources: list[tuple[str, Located]] = []
         self.declared_fields: dict[str, Located] = {}
@@ -174,6 +178,7 @@ class _Compiler:
             channels=self.channels, policy=self.policy, templates=templates, scoring=self.scoring,
             segments=self.segments, rules=rules, by_event_type={k: tuple(v) for k, v in by_type.items()},
             event_types=frozenset(self.scoring) | frozenset(t for rule in rules.values() for t in _event_types(rule)),
+            link_hosts=frozenset(self.link_hosts | self._template_hosts()),
         )
 
     def field_warnings(self, provided: Collection[str]) -> list[Problem]:
@@ -312,12 +317,15 @@ class _Compiler:
                                      f"{did_you_mean(plugin.text, self.channel_plugins)}; "
                                      f"installed: {', '.join(sorted(self.channel_plugins))}")
             options = {str(k): _plain(v) for k, v in settings.items() if k != "plugin"}
-            schema = (self.channel_plugins or {}).get(plugin.text)
-            for key, message in check_settings(schema, options) if schema is not None else ():
+            found = (self.channel_plugins or {}).get(plugin.text)
+            schema = found.settings_schema if found is not None else None
+            problems = check_settings(schema, options) if schema is not None else []
+            for key, message in problems:
                 where = plugin if key is None else (located_key(settings, key, file) if key not in schema
                                                     else located_value(settings, key, file))
                 self.problem(where, f"channel '{name}' ({plugin.text}): {message}")
-            self.channels[str(name)] = g.ChannelConfig(str(name), plugin.text, options)
+            traits = found.traits(options) if found is not None and not problems else ChannelTraits()
+            self.channels[str(name)] = g.ChannelConfig(str(name), plugin.text, options, traits)
 
     def _section_policy(self, data: CommentedMap, key: str, file: SourceFile) -> None:
         policy = self._mapping(data, key, file)
@@ -406,6 +414,33 @@ class _Compiler:
             self.problem(text, f"bad duration '{text.text}'" + (f" (did you mean '{hint}'?)" if hint else
                                                                "; write a number and a unit: 30m, 24h, 3d, 2w"))
             return None
+
+    def _section_links(self, data: CommentedMap, key: str, file: SourceFile) -> None:
+        """`links: {hosts: [maison-demo.test, "*.maison-demo.test"]}`: the hosts event data may link to."""
+        links = self._mapping(data, key, file)
+        if links is None or not self._unique_setting("links", located_value(data, key, file)):
+            return
+        for name in links:
+            if name != "hosts":
+                self.problem(located_key(links, name, file), f"unknown links setting '{name}'; links takes: hosts")
+        hosts = links.get("hosts")
+        if "hosts" in links and not isinstance(hosts, CommentedSeq):
+            self.problem(located_value(links, "hosts", file), "hosts is a list such as [maison-demo.test, "
+                                                             "\"*.maison-demo.test\"]")
+            return
+        for index in range(len(hosts or ())):
+            text = located_item(hosts, index, file)
+            if not HOST.match(text.text.lower()):
+                self.problem(text, f"bad host '{text.text}'; write a host name such as maison-demo.test or "
+                                   "*.maison-demo.test (no scheme, no path)")
+                continue
+            self.link_hosts.add(text.text.lower())
+
+    def _template_hosts(self) -> set[str]:
+        """Hosts the templates write literally: the agency wrote them, no event did."""
+        sources = [located.text for parts in self.template_sources.values() for part in (parts.text, parts.html)
+                   if part is not None for located in (part.body, part.subject) if located is not None]
+        return {host for source in sources for host in literal_hosts(source)}
 
     def _section_scoring(self, data: CommentedMap, key: str, file: SourceFile) -> None:
         scoring = self._mapping(data, key, file)

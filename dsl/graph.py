@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 
+from .channel_traits import ChannelTraits
 from .expressions import Compiled
 from .syntax import Entry
 from .templates import Template
@@ -231,9 +232,12 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
+    """A channel of the workspace: its plugin, settings, and what the plugin says its messages are."""
+
     name: str
     plugin: str
     settings: Mapping[str, object]
+    traits: ChannelTraits = ChannelTraits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +254,7 @@ class Policy:
     """The workspace's rules of the trade, applied to every marketing message on every channel.
 
     `frequency` caps by channel name, "all" for all channels together; `consent` says per
-    channel what a marketing send needs (opt_in, opt_out, none), defaults in `consent_rule`.
+    channel what a marketing send needs (opt_in, opt_out, none), overriding the plugin's default.
     """
 
     quiet_hours: Mapping[str, tuple[time, time]] = field(default_factory=dict)
@@ -258,15 +262,9 @@ class Policy:
     offer_window: timedelta = timedelta(days=7)
     consent: Mapping[str, str] = field(default_factory=dict)
 
-    def consent_rule(self, channel: str, plugin: str) -> str:
-        """Email goes out unless the contact opted out; SMS and WhatsApp need an opt-in; others need nothing."""
-        if channel in self.consent:
-            return self.consent[channel]
-        if channel == "email" or plugin == "smtp":
-            return "opt_out"
-        if channel in ("sms", "whatsapp") or plugin.startswith(("twilio_", "sms", "whatsapp")):
-            return "opt_in"
-        return "none"
+    def consent_rule(self, channel: ChannelConfig) -> str:
+        """What a marketing send on `channel` needs: the workspace's word for it, else its plugin's default."""
+        return self.consent.get(channel.name, channel.traits.consent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +294,7 @@ class Workspace:
     rules: Mapping[str, Rule]
     by_event_type: Mapping[str, tuple[Rule, ...]]
     event_types: frozenset[str] = frozenset()
+    link_hosts: frozenset[str] = frozenset()  # hosts messages may link to (dsl/link_hosts.py), beside the server's
     sources: Mapping[str, str] = field(default_factory=dict)  # the files it was compiled from (dsl/snapshots.py)
 
     def rules_for(self, event_type: str) -> tuple[Rule, ...]:

@@ -13,7 +13,8 @@ TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """One setting: its type, whether it must be given, its default, allowed values and a line of help.
+    """One setting: its type, whether it must be given, its default, allowed values, the settings
+    it needs beside it (`requires`) and a line of help.
 
     Secrets never go in rules files (they live in git): a plugin takes the *name* of an
     environment variable instead, by convention a setting ending in `_env`.
@@ -24,6 +25,7 @@ class Setting:
     default: Any = None
     choices: tuple[Any, ...] = ()
     help: str = ""
+    requires: tuple[str, ...] = ()
 
     def describe(self) -> str:
         types = self.type if isinstance(self.type, tuple) else (self.type,)
@@ -46,6 +48,10 @@ def check_settings(schema: Mapping[str, Setting], values: Mapping[str, Any]) -> 
         wrong_type = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
         if wrong_type or (setting.choices and value not in setting.choices):
             problems.append((key, f"setting '{key}' should be {setting.describe()}, not {value!r}"))
+    for key in values:
+        for needed in schema[key].requires if key in schema else ():
+            if needed not in values:
+                problems.append((key, f"setting '{key}' needs '{needed}' beside it ({schema[needed].help})"))
     missing = [key for key, setting in schema.items() if setting.required and key not in values]
     for key in missing:
         problems.append((None, f"missing setting '{key}' ({schema[key].describe()}{': ' + schema[key].help if schema[key].help else ''})"))

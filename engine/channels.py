@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from relance.dsl.channel_traits import CAPABILITIES, ChannelTraits
 from relance.dsl.settings import Setting
 
-CAPABILITIES = frozenset({"subject", "html", "attachments", "tracking", "status_callbacks"})
+__all__ = ["CAPABILITIES", "Channel", "ChannelTraits", "DeliveryResult", "OutboundMessage", "retry_after"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +65,22 @@ class Channel(Protocol):
     """A way to deliver messages, named by the `plugin:` of a channel in the rules.
 
     `settings_schema` lists the settings the plugin takes (checked by `relance check` with
-    file:line:col); `capabilities` is a subset of `CAPABILITIES`. A channel may keep
+    file:line:col); `traits(settings)` says what a channel with those settings delivers to,
+    its default consent and its capabilities — the engine asks it instead of guessing from
+    names; `check_environment(settings)` says what is missing to send. A channel may keep
     connections open between messages; `close()` is called once at shutdown.
     """
 
     name: str
     settings_schema: Mapping[str, Setting]
-    capabilities: frozenset[str]
+
+    def traits(self, settings: Mapping[str, Any]) -> ChannelTraits: ...
+
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        """What stops a channel with these settings from sending in this process: a secret's
+        variable not set, a key file unreadable. `relance serve` and `relance worker` refuse to
+        start while anything is listed; `relance check` does not look (CI has no secrets)."""
+        ...
 
     async def send(self, message: OutboundMessage) -> DeliveryResult: ...
 

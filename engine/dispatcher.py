@@ -120,6 +120,9 @@ class Dispatcher:
             return None
         message.attempts += 1
         result = await self._send(channel, self._outbound(workspace, message, contact, config))
+        if result.status != "delivered":  # what the provider said, for whoever reads the log
+            logger.warning("message %s (%s, %s on %s) %s, attempt %d: %s", message.key, message.rule_id,
+                           message.template, message.channel, result.status, message.attempts, result.detail)
         if result.status == "delivered":
             message.provider_id = result.provider_id
             message.sent_at = now
@@ -134,21 +137,26 @@ class Dispatcher:
 
     def _outbound(self, workspace: g.Workspace, message: MessageRecord, contact: ContactRecord,
                   config: g.ChannelConfig) -> OutboundMessage:
-        html, headers = message.html, {}
-        if self.links is not None and not message.transactional and message.channel == "email":
+        body, html, headers, capabilities = message.body, message.html, {}, config.traits.capabilities
+        if self.links is not None and not message.transactional and "unsubscribe" in capabilities:
             headers = self.links.unsubscribe_headers(workspace.name, contact.id, message.channel)
-        if self.links is not None and html:
-            html = self.links.track_html(html, workspace.name, contact.id, message.key, message.channel)
-        return OutboundMessage(message.key, message.channel, message.template, message.subject, message.body,
+        if self.links is not None and "tracking" in capabilities:
+            body = self.links.track_text(body, workspace.name, contact.id, message.key, message.channel)
+            if html:
+                html = self.links.track_html(html, workspace.name, contact.id, message.key, message.channel)
+        return OutboundMessage(message.key, message.channel, message.template, message.subject, body,
                                contact.email, contact.phone, contact.id, message.rule_id, message.transactional,
                                config.settings, html, headers, workspace.name, self.clock.now())
 
     def _report(self, message: MessageRecord, contact: ContactRecord | None) -> None:
-        """An effect for what did not simply go out: skipped, deferred, failed."""
-        if message.status == "sent" or (message.status == "pending" and message.error is None):
+        """An effect for what became of a message: sent (the channel took it), skipped, deferred, failed."""
+        if message.status == "pending" and message.error is None:
             return
-        kind = {"pending": "message.deferred", "skipped": "message.skipped", "failed": "message.failed"}[message.status]
-        details = {"channel": message.channel, "template": message.template, "reason": message.error}
+        kind = {"sent": "message.sent", "pending": "message.deferred", "skipped": "message.skipped",
+                "failed": "message.failed"}[message.status]
+        details = {"channel": message.channel, "template": message.template}
+        if message.status != "sent":
+            details["reason"] = message.error
         if message.status == "pending" and message.send_at is not None:
             details["until"] = message.send_at.isoformat()
         label = contact.label() if contact is not None else f"contact:{message.contact_id}"

@@ -84,7 +84,7 @@ class Engine:
         self.scorers = tuple(scorers)
         self.on_effect = on_effect
         self.on_wait = on_wait  # a run now waits until a time: remind a queue (arq) to resume it then
-        self.walker = Walker(self._start_from_step)
+        self.walker = Walker(self._start_from_step, frozenset({links.host}) if links else frozenset())
         self.versions = Versions(workspace.name, compile_sources)
         self.keep_decisions = timedelta(days=30)
         self._decisions_pruned: datetime | None = None

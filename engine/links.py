@@ -10,11 +10,11 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 from typing import Any
+from urllib.parse import urlsplit
 
-HREF = re.compile(r'(<a\b[^>]*?\bhref\s*=\s*)(["\'])(https?://[^"\']+)\2', re.IGNORECASE)
-BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+from .html_links import before_body_end, rewrite_links
+from .message_links import TEXT_URL, scheme_of
 
 
 class Links:
@@ -23,6 +23,11 @@ class Links:
     def __init__(self, public_url: str, secret: str) -> None:
         self.base = public_url.rstrip("/")
         self._key = secret.encode()
+
+    @property
+    def host(self) -> str:
+        """The server's own host: messages may link to it."""
+        return (urlsplit(self.base).hostname or "").lower()
 
     def sign(self, payload: dict[str, Any]) -> str:
         data = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
@@ -50,19 +55,30 @@ class Links:
         return {"List-Unsubscribe": f"<{self.unsubscribe_url(workspace, contact_id, channel)}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
-    def track_html(self, html: str, workspace: str, contact_id: int, message_key: str, channel: str) -> str:
-        """Links through the click redirect, and an open pixel before </body> (or at the end)."""
-        def click(match: re.Match[str]) -> str:
-            token = self.sign({"t": "click", "w": workspace, "c": contact_id, "k": message_key, "ch": channel,
-                               "u": match.group(3)})
-            return f"{match.group(1)}{match.group(2)}{self.base}/t/c/{token}{match.group(2)}"
+    def click_url(self, url: str, workspace: str, contact_id: int, message_key: str, channel: str) -> str:
+        """The click redirect to `url` for one message and contact."""
+        token = self.sign({"t": "click", "w": workspace, "c": contact_id, "k": message_key, "ch": channel, "u": url})
+        return f"{self.base}/t/c/{token}"
 
-        tracked = HREF.sub(click, html)
+    def track_text(self, text: str, workspace: str, contact_id: int, message_key: str, channel: str) -> str:
+        """http(s) URLs of a text part through the click redirect: a text email has no pixel, so
+        its clicks are how its opens are known."""
+        return TEXT_URL.sub(lambda m: self.click_url(m.group(0), workspace, contact_id, message_key, channel), text)
+
+    def track_html(self, html: str, workspace: str, contact_id: int, message_key: str, channel: str) -> str:
+        """http(s) links through the click redirect, and an open pixel before </body> (or at the end).
+
+        Links are read by an HTML tokenizer, so the URL signed is the one a browser would
+        open (`&amp;` is `&`), whatever the quoting.
+        """
+        def click(url: str) -> str | None:
+            if scheme_of(url) not in ("http", "https"):
+                return None  # mailto:, tel:, #anchors stay as they are
+            return self.click_url(url, workspace, contact_id, message_key, channel)
+
+        tracked = rewrite_links(html, click)
         pixel_token = self.sign({"t": "open", "w": workspace, "c": contact_id, "k": message_key, "ch": channel})
-        pixel = f'<img src="{self.base}/t/o/{pixel_token}" width="1" height="1" alt="">'
-        if BODY_END.search(tracked):
-            return BODY_END.sub(lambda m: pixel + m.group(0), tracked, count=1)
-        return tracked + pixel
+        return before_body_end(tracked, f'<img src="{self.base}/t/o/{pixel_token}" width="1" height="1" alt="">')
 
 
 def _b64(data: bytes) -> str:

@@ -34,21 +34,15 @@ class Verdict:
 SEND = Verdict("send")
 
 
-def address_kind(channel: str, plugin: str) -> str | None:
-    """What a channel delivers to: "email", "phone", or None (a webhook, a log)."""
-    if channel == "email" or plugin == "smtp":
-        return "email"
-    if channel in ("sms", "whatsapp") or plugin.startswith("twilio_"):
-        return "phone"
-    return None
-
-
 def judge(policy: g.Policy, config: g.ChannelConfig | None, message: MessageRecord, contact: ContactRecord,
           history: Sequence[MessageRecord], at: datetime, zone: str) -> Verdict:
-    """What to do with `message` at `at`, given the contact's other recent messages (`history`)."""
+    """What to do with `message` at `at`, given the contact's other recent messages (`history`).
+
+    The address and the default consent are what the channel's plugin declares (its traits).
+    """
     channel = message.channel
-    plugin = config.plugin if config else ""
-    kind = address_kind(channel, plugin)
+    config = config or g.ChannelConfig(channel, "", {})
+    kind = config.traits.address
     if kind is not None and not getattr(contact, kind):
         return Verdict("skip", f"no {'email address' if kind == 'email' else 'phone number'} for this contact")
     state = consent_state(contact.consent, channel)
@@ -56,7 +50,7 @@ def judge(policy: g.Policy, config: g.ChannelConfig | None, message: MessageReco
         return Verdict("skip", f"the contact's {channel} address bounced")
     if message.transactional:
         return SEND
-    rule = policy.consent_rule(channel, plugin)
+    rule = policy.consent_rule(config)
     if rule != "none" and state == "opted_out":
         return Verdict("skip", f"no consent: the contact opted out of {channel}")
     if rule == "opt_in" and state != "opted_in":

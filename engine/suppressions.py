@@ -14,7 +14,6 @@ from datetime import datetime
 
 from relance.dsl import graph as g
 
-from .policies import address_kind
 from .records import ContactRecord
 from .store import Transaction
 
@@ -44,7 +43,7 @@ class Suppressions:
                      workspace: g.Workspace) -> None:
         """Addresses new to `contact` that are on the list opt it out of the workspace's channels that
         deliver to them; a consent it has for such a channel stays."""
-        channels = {name: address_kind(name, config.plugin) for name, config in workspace.channels.items()}
+        channels = {name: config.traits.address for name, config in workspace.channels.items()}  # the plugin's word
         wanted = {self.digest(kind, value): kind for kind, value in identities if kind in KINDS}
         if not wanted:
             return

@@ -14,13 +14,15 @@ from relance.dsl.expressions import Scope
 from relance.dsl.templates import Template
 
 from .events import stored_view
+from .message_links import refused_host, unlink_unsafe
 from .policies import Verdict, judge, recent_messages
 from .records import ContactRecord, MessageRecord, RunRecord, TaskRecord
 from .store import Transaction
 from .timeline import Effect
 
 STATUS_BY_MODE = {"auto": "pending", "assist": "draft", "advise": "advised"}
-EFFECT_BY_MODE = {"auto": "message.sent", "assist": "message.drafted", "advise": "message.advised"}
+# A step queues; the dispatcher's `message.sent` says when the channel took the message.
+EFFECT_BY_MODE = {"auto": "message.queued", "assist": "message.drafted", "advise": "message.advised"}
 
 
 @dataclass
@@ -144,10 +146,12 @@ StartRule = Callable[[Step, str], Awaitable[tuple[RunRecord | None, str]]]  # th
 
 
 class Walker:
-    """Executes one node; `start_rule` starts another rule's run (the `start` statement)."""
+    """Executes one node; `start_rule` starts another rule's run (the `start` statement); messages
+    may link to the workspace's link hosts and to `server_hosts` (the server's own)."""
 
-    def __init__(self, start_rule: StartRule) -> None:
+    def __init__(self, start_rule: StartRule, server_hosts: frozenset[str] = frozenset()) -> None:
         self.start_rule = start_rule
+        self.server_hosts = server_hosts
 
     async def step(self, node: g.Node, step: Step) -> None:
         await getattr(self, f"_{type(node).__name__}")(node, step)
@@ -160,6 +164,7 @@ class Walker:
         body = template.body.render(scope) if template else ""
         html = template.html.render(scope, step.workspace.locale, step.contact.timezone or step.workspace.timezone) \
             if template and template.html else None  # a RenderError fails the step: nothing is sent
+        html = unlink_unsafe(html) if html else html  # javascript: and the like never render as links
         visit = step.run.visits.get(node.id, 0) + 1
         step.run.visits[node.id] = visit
         message = MessageRecord(
@@ -171,9 +176,13 @@ class Walker:
         )
         policy = step.workspace.policy
         late = step.late_by()
+        refused = refused_host(self.server_hosts | step.workspace.link_hosts, subject, body, html)
         if step.rule.late_skip is not None and late > step.rule.late_skip:
             verdict = Verdict("skip", f"late by {format_duration(late)} "
                                       f"(late: skip after {format_duration(step.rule.late_skip)})")
+        elif refused is not None:
+            verdict = Verdict("skip", f"a link leads to {refused}, which is not one of the workspace's hosts "
+                                      "(list it under links: hosts)")
         else:
             history = await recent_messages(step.tx, policy, message, step.at)
             verdict = judge(policy, step.workspace.channels.get(node.channel), message, step.contact, history,

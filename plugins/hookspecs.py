@@ -40,8 +40,17 @@ def relance_channels() -> list[Channel]:
     - ``settings_schema``: ``{setting: relance.dsl.settings.Setting}``; ``relance check``
       reports unknown, missing or mistyped settings with file:line:column. Secrets are not
       settings: take the name of an environment variable (``password_env``);
-    - ``capabilities``: a subset of ``{"subject", "html", "attachments", "tracking",
-      "status_callbacks"}``;
+    - ``traits(settings) -> ChannelTraits``: what a channel with these settings is, so the
+      engine never guesses from names: ``address`` ("email", "phone" or None: the contact
+      field a message needs), ``consent`` (what a marketing send needs by default: "opt_out",
+      "opt_in" or "none"; ``policy: consent:`` overrides it) and ``capabilities``, a subset of
+      ``{"subject", "html", "unsubscribe", "tracking", "attachments", "status_callbacks"}``
+      (``unsubscribe``: marketing messages get RFC 8058 List-Unsubscribe headers in
+      ``message.headers``; ``tracking``: links go through the click redirect, HTML gets an
+      open pixel);
+    - ``check_environment(settings) -> list[str]``: what stops a channel with these settings
+      from sending in this process (a secret's variable not set); ``relance serve`` and
+      ``relance worker`` refuse to start while it lists anything;
     - ``async send(message) -> DeliveryResult``: called with a rendered `OutboundMessage`
       after its step committed and the policies (consent, quiet hours, caps, offers) let it
       go; answers delivered (with ``provider_id``), deferred (retried with backoff, or after

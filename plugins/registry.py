@@ -1,13 +1,10 @@
 """The plugin manager: built-ins first, then every package under the `relance` entry point."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pluggy
 
 from relance.dsl.errors import RelanceError
 from relance.dsl.functions import FunctionRegistry
-from relance.dsl.settings import Setting
 from relance.engine.channels import Channel
 from relance.engine.scoring import Scorer
 from relance.engine.store import Store
@@ -33,20 +30,22 @@ def plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     return manager
 
 
+CHANNEL_MEMBERS = ("name", "settings_schema", "traits", "check_environment", "send", "close")
+
+
 def channels(manager: pluggy.PluginManager) -> dict[str, Channel]:
-    """Channel implementations by plugin name; a name provided twice is an error."""
+    """Channel implementations by plugin name; a name provided twice, or a member missing, is an error."""
     found: dict[str, Channel] = {}
     for provided in manager.hook.relance_channels():
         for channel in provided:
+            missing = [member for member in CHANNEL_MEMBERS if not hasattr(channel, member)]
+            if missing:
+                raise PluginError(f"the channel {getattr(channel, 'name', type(channel).__name__)!r} has no "
+                                  f"{', '.join(missing)} (see docs/channel-plugins.md)")
             if channel.name in found:
                 raise PluginError(f"two plugins provide the channel '{channel.name}'")
             found[channel.name] = channel
     return found
-
-
-def channel_schemas(manager: pluggy.PluginManager) -> dict[str, Mapping[str, Setting] | None]:
-    """Each channel plugin's settings schema, for `relance check` (None: the plugin declares none)."""
-    return {name: getattr(channel, "settings_schema", None) for name, channel in channels(manager).items()}
 
 
 def scorers(manager: pluggy.PluginManager) -> list[Scorer]:

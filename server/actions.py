@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 from relance.engine.engine import Engine
 from relance.engine.events import parse_event
 from relance.engine.inbox import Received
+from relance.engine.message_links import unlink_unsafe
 from relance.engine.records import ACTIVE_STATUSES, MessageRecord
 from relance.engine.store import Transaction
 from relance.engine.walker import finish
@@ -36,16 +37,29 @@ async def approve_message(request: Request) -> JSONResponse:
 
 
 async def edit_message(request: Request) -> JSONResponse:
-    """Change a draft's subject or body before approving it."""
+    """Change a draft's subject, text or HTML before approving it.
+
+    The HTML part is what most mail clients show, so an edit never leaves it behind: a new
+    `html` replaces it and the text part is derived from it again (unless `body` comes too);
+    a new `body` alone on a draft with HTML is refused; `html: null` sends the text alone.
+    """
     shop = await engine(request)
     changes = await checked_body(request)
-    if not isinstance(changes, dict) or not changes or set(changes) - {"subject", "body"}:
-        raise Problem(422, "send {\"subject\": …, \"body\": …} (either or both)", pointer="")
+    if not isinstance(changes, dict) or not changes or set(changes) - {"subject", "body", "html"}:
+        raise Problem(422, "send {\"subject\": …, \"body\": …, \"html\": …} (any of them)", pointer="")
     for key, value in changes.items():
-        if not isinstance(value, str) or (key == "body" and not value.strip()):
-            raise Problem(422, "expected a non-empty string", pointer=f"/{key}")
+        if not (isinstance(value, str) and (key == "subject" or value.strip())) and not (key == "html" and value is None):
+            raise Problem(422, "expected a non-empty string" + (" (or null: no HTML part)" if key == "html" else ""),
+                          pointer=f"/{key}")
     async with shop.store.transaction() as tx:
         message = await _draft(shop, tx, identifier(request, "message_id"))
+        if message.html is not None and "body" in changes and "html" not in changes:
+            raise Problem(422, "this draft has an HTML part, which is what most mail clients show: edit html too "
+                               "(the text part is derived from it), or send html: null to send the text alone",
+                          pointer="/html")
+        if "html" in changes:
+            message.html = unlink_unsafe(changes["html"]) if changes["html"] is not None else None
+            message.body = changes.get("body", "" if message.html is not None else message.body)
         message.subject = changes.get("subject", message.subject)
         message.body = changes.get("body", message.body)
         await tx.save_message(message)

@@ -73,6 +73,7 @@ ROUTES = [
     Route("/v1/rules/validate", rules_api.validate_rules, methods=["POST"]),
     Route("/v1/rules/reload", rules_api.reload_rules, methods=["POST"]),
     Route("/v1/providers/twilio/{workspace}", providers.twilio_status, methods=["POST"]),
+    Route("/v1/providers/twilio/{workspace}/inbound", providers.twilio_inbound, methods=["POST"]),
     Route("/u/{token}", tracking.unsubscribe_page, methods=["GET"]),
     Route("/u/{token}", tracking.unsubscribe, methods=["POST"]),
     Route("/t/o/{token}", tracking.opened, methods=["GET"]),

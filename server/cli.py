@@ -27,7 +27,7 @@ from relance.engine.ruletests import RuleTest, RuleTestResult, check_tests, rule
 from relance.engine.simulation import read_events, simulate
 from relance.engine.timeline import Effect
 from relance.server.settings import Settings, SettingsError, load_settings
-from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
+from relance.plugins.registry import channels, function_registry, plugin_manager, scorers, store_for
 from relance.server.why import why_command
 
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -43,7 +43,7 @@ def _checked(paths: Sequence[str]) -> tuple[Workspace | None, list[Problem]]:
     """Check with every installed plugin (its functions, channel plugins and their settings) and
     the contact fields the engine provides; then the rule tests beside the rules."""
     manager = plugin_manager()
-    workspace, problems = check_workspace(paths, function_registry(manager), channel_schemas(manager), CONTACT_FIELDS)
+    workspace, problems = check_workspace(paths, function_registry(manager), channels(manager), CONTACT_FIELDS)
     for path in paths:
         for file in rule_test_files(Path(path)):
             problems += check_tests(file, workspace)[1]
@@ -69,7 +69,7 @@ def _tests(paths: Sequence[Path], workspace: Workspace) -> list[RuleTest]:
 def _workspace(manager: pluggy.PluginManager, paths: tuple[str, ...] | list[str]) -> Workspace:
     """The compiled workspace, or its problems printed and exit 1."""
     _existing(tuple(paths))
-    workspace, problems = check_workspace(paths, function_registry(manager), channel_schemas(manager))
+    workspace, problems = check_workspace(paths, function_registry(manager), channels(manager))
     if workspace is None:
         for problem in problems:
             click.echo(str(problem), err=True)

@@ -146,7 +146,8 @@ PATHS: dict[str, dict[str, Any]] = {
         {"name": "status", "in": "query", "schema": {"type": "string"}}, *PAGE])},
     "/v1/messages/{id}": {"patch": _action("Edit a draft", _ref("Message"), "not a draft", body={
         "type": "object", "additionalProperties": False, "minProperties": 1,
-        "properties": {"subject": {"type": "string"}, "body": {"type": "string", "minLength": 1}}})},
+        "properties": {"subject": {"type": "string"}, "body": {"type": "string", "minLength": 1},
+                       "html": {"type": ["string", "null"], "minLength": 1}}})},
     "/v1/messages/{id}/approve": {"post": _action("Send a draft", _ref("Message"), "not a draft")},
     "/v1/messages/{id}/reject": {"post": _action("Drop a draft", _ref("Message"), "not a draft")},
     "/v1/tasks": {"get": _read("Tasks for people, a page by id, oldest first (the newest by default)", {
@@ -169,6 +170,15 @@ PATHS: dict[str, dict[str, Any]] = {
         "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": OBJECT}}},
         "responses": {"204": {"description": "recorded"}, "401": _problem("a missing or wrong signature"),
                       "404": _problem("no such workspace")}}},
+    "/v1/providers/twilio/{workspace}/inbound": {"post": {
+        "summary": "Texts to the shop's Twilio numbers (SMS, WhatsApp), signed with X-Twilio-Signature: a STOP "
+                   "opts the contact out of that channel, other texts become message.received events",
+        "security": [], "parameters": [{"name": "workspace", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": OBJECT}}},
+        "responses": {"200": {"description": "TwiML: the reply to a STOP, or nothing",
+                              "content": {"application/xml": {"schema": {"type": "string"}}}},
+                      "401": _problem("a missing or wrong signature"), "404": _problem("no such workspace"),
+                      "422": _problem("a message without its sender")}}},
     "/u/{token}": {
         "get": {"summary": "Unsubscribe link: a page with a confirmation button (opening it changes nothing)",
                 "security": [], "parameters": [TOKEN],
@@ -215,7 +225,7 @@ SCHEMAS: dict[str, Any] = {
     "Message": {"type": "object", "required": ["id", "key", "status", "channel", "template"], "properties": {
         "id": {"type": "integer"}, "key": {"type": "string"}, "status": {"type": "string"},
         "channel": {"type": "string"}, "template": {"type": "string"}, "subject": {"type": ["string", "null"]},
-        "body": {"type": "string"}, "sent_at": NULLABLE_TIME}},
+        "body": {"type": "string"}, "html": {"type": ["string", "null"]}, "sent_at": NULLABLE_TIME}},
     "Task": {"type": "object", "required": ["id", "title", "status"], "properties": {
         "id": {"type": "integer"}, "title": {"type": "string"}, "status": {"type": "string"},
         "due_at": NULLABLE_TIME}},

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from relance.dsl import check_workspace
-from relance.plugins.registry import channel_schemas, function_registry
+from relance.plugins.registry import channels, function_registry
 
 from .problems import Problem
 from .requests import MAX_BODY, engine, runtime
@@ -31,7 +31,7 @@ async def validate_rules(request: Request) -> JSONResponse:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "rules.yaml"
         path.write_bytes(body)
-        _, problems = check_workspace([path], function_registry(manager), channel_schemas(manager))
+        _, problems = check_workspace([path], function_registry(manager), channels(manager))
     found = [{**p.as_dict(), "path": "rules.yaml", "text": str(p).replace(str(path), "rules.yaml")} for p in problems]
     return JSONResponse({"ok": not found, "problems": found})
 

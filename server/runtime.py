@@ -22,7 +22,7 @@ from relance.engine.links import Links
 from relance.engine.scheduler import Scheduler
 from relance.engine.store import Store
 from relance.engine.suppressions import Suppressions
-from relance.plugins.registry import channel_schemas, channels, function_registry, plugin_manager, scorers, store_for
+from relance.plugins.registry import channels, function_registry, plugin_manager, scorers, store_for
 
 from . import keys
 from .reminders import Reminders
@@ -52,16 +52,24 @@ class Runtime:
         self._publishing: set[asyncio.Task[None]] = set()
 
     def _check(self, path: str) -> tuple[Workspace | None, list[Problem]]:
-        return self._check_paths([path])
+        """The rules' problems, and then what stops a channel from sending here (a secret not set):
+        a server whose messages would all fail does not start."""
+        workspace, problems = self._check_paths([path])
+        plugins = channels(self.manager)
+        for channel in workspace.channels.values() if workspace is not None else ():
+            for missing in plugins[channel.plugin].check_environment(channel.settings):
+                problems.append(Problem(path, 1, 1,
+                                        f"channel '{channel.name}' ({channel.plugin}) cannot send: {missing}"))
+        return (None, problems) if any(p.is_error for p in problems) else (workspace, problems)
 
     def _check_paths(self, paths: Sequence[str | Path]) -> tuple[Workspace | None, list[Problem]]:
-        return check_workspace(paths, function_registry(self.manager), channel_schemas(self.manager))
+        return check_workspace(paths, function_registry(self.manager), channels(self.manager))
 
     def compile_sources(self, sources: Mapping[str, str]) -> Workspace | None:
         """A stored workspace snapshot compiled with this process's plugins (a run pinned to a version
         this process did not load); None, logged, when it does not compile here."""
         workspace, problems = check_sources(sources, self._check_paths)
-        if problems:
+        if workspace is None:
             logger.error("a stored rules snapshot does not compile with this process's plugins:\n%s",
                          "\n".join(str(p) for p in problems))
         return workspace

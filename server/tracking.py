@@ -70,10 +70,14 @@ async def opened(request: Request) -> Response:
 
 
 async def clicked(request: Request) -> RedirectResponse:
-    """A tracked link: records `email.clicked`, then redirects to the URL signed in the token (only that one)."""
+    """A tracked link: records `email.clicked`, and `email.opened` if the pixel did not (a click is an
+    open: a text email has no pixel, images may be blocked), then redirects to the URL signed in
+    the token (only that one)."""
     payload = _payload(request, "click")
     url = str(payload["u"])
     digest = hashlib.sha256(url.encode()).hexdigest()[:12]
-    await _record(request, payload, f"clicked:{payload['k']}:{digest}", f"{payload.get('ch', 'email')}.clicked",
+    channel = payload.get("ch", "email")
+    await _record(request, payload, f"opened:{payload['k']}", f"{channel}.opened", {"message": payload["k"]})
+    await _record(request, payload, f"clicked:{payload['k']}:{digest}", f"{channel}.clicked",
                   {"message": payload["k"], "url": url})
     return RedirectResponse(url, status_code=302)

@@ -2,30 +2,31 @@
 
 Settings (in the rules): `host`, `port`, `tls` (starttls, tls or none), `username`,
 `password_env` (the NAME of the environment variable holding the password: rules files
-live in git), `from`, `reply_to`, `ca_file`, `timeout`. Each message is text, or text and
+live in git), `from`, `reply_to`, `ca_file`, `timeout`, and for DKIM `dkim_selector`,
+`dkim_key_env` (the variable holding the private key, or its file) and `dkim_domain`
+(default: the sender's domain). Each message is text, or text and
 HTML (multipart/alternative; the text part derived from the HTML when the template has
 none), with `Message-ID` derived from the message's key, so a message handed over again
-after a crash carries the same id.
+after a crash carries the same id. The bytes are made once (email_message.py) and sent
+as they are: what the server receives is what was built.
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import ssl
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from dataclasses import replace
 from typing import Any
 
 import aiosmtplib
 
 from relance.dsl.settings import Setting, with_defaults
-from relance.engine.channels import DeliveryResult, OutboundMessage
+from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage
 
 from .. import hookimpl
-from .html_text import html_to_text
+from .dkim_signing import DkimError, dkim_problems, signed
+from .email_message import Envelope, envelope
 
 SETTINGS = {
     "host": Setting(str, required=True, help="the SMTP server"),
@@ -37,8 +38,14 @@ SETTINGS = {
     "reply_to": Setting(str),
     "ca_file": Setting(str, help="a CA bundle to trust instead of the system's (a private CA)"),
     "timeout": Setting((int, float), default=30),
+    "dkim_selector": Setting(str, requires=("dkim_key_env",),
+                             help="the DKIM selector, as in SELECTOR._domainkey.DOMAIN"),
+    "dkim_key_env": Setting(str, requires=("dkim_selector",),
+                            help="the environment variable holding the DKIM private key (PEM), or its file's path"),
+    "dkim_domain": Setting(str, requires=("dkim_key_env",), help="the signing domain (default: the sender's)"),
 }
 ServerKey = tuple[str, int, str, str | None]
+TRAITS = ChannelTraits("email", "opt_out", frozenset({"subject", "html", "unsubscribe", "tracking"}))
 
 
 class _Connection:
@@ -50,10 +57,19 @@ class _Connection:
 class SmtpChannel:
     name = "smtp"
     settings_schema = SETTINGS
-    capabilities = frozenset({"subject", "html"})
 
     def __init__(self) -> None:
         self._connections: dict[ServerKey, _Connection] = {}
+
+    def traits(self, settings: Mapping[str, Any]) -> ChannelTraits:
+        """Email: to the contact's address, unless it opted out; unsubscribe headers and tracking."""
+        return TRAITS
+
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        """The password's variable, when the settings name one, and the DKIM key."""
+        missing = [] if not settings.get("password_env") or os.environ.get(str(settings["password_env"])) is not None \
+            else [_no_password(settings)]
+        return missing + dkim_problems(settings)
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         if not message.email:
@@ -63,25 +79,27 @@ class SmtpChannel:
         if settings.get("password_env"):
             password = os.environ.get(str(settings["password_env"]))
             if password is None:
-                return DeliveryResult("failed", f"environment variable {settings['password_env']} "
-                                                "(the SMTP password) is not set")
+                return DeliveryResult("failed", _no_password(settings))
         try:
-            email = build_email(message, settings)
-        except ValueError as error:  # a rendered subject with a line break, say
+            mail = envelope(message, settings)
+        except ValueError as error:  # a rendered subject with a line break, an unusable address
             return DeliveryResult("failed", f"cannot build the email: {error}")
+        if settings.get("dkim_key_env"):
+            try:
+                mail = replace(mail, data=signed(mail.data, settings, mail.sender.rpartition("@")[2]))
+            except DkimError as error:  # never sent unsigned when signing was asked for
+                return DeliveryResult("failed", str(error))
         key: ServerKey = (str(settings["host"]), int(settings["port"]), str(settings["tls"]), settings.get("username"))
         connection = self._connections.setdefault(key, _Connection())
         async with connection.lock:
             try:
-                return await _deliver(connection, settings, password, email)
+                return await _deliver(connection, settings, password, mail)
             except aiosmtplib.SMTPRecipientsRefused as error:
                 return _refused(error.recipients)
             except aiosmtplib.SMTPResponseException as error:
                 return _answer(error, settings)
-            except aiosmtplib.SMTPNotSupported as error:  # no STARTTLS, or no SMTPUTF8 for an accented address
+            except aiosmtplib.SMTPNotSupported as error:  # no STARTTLS
                 return DeliveryResult("failed", f"{settings['host']}:{settings['port']}: {error}")
-            except ValueError as error:  # an address aiosmtplib will not put in the envelope
-                return DeliveryResult("failed", str(error))
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
                 await _drop(connection)
                 return DeliveryResult("deferred", f"{settings['host']}:{settings['port']}: {error}")
@@ -98,7 +116,7 @@ class SmtpChannel:
 
 
 async def _deliver(connection: _Connection, settings: Mapping[str, Any], password: str | None,
-                   email: EmailMessage) -> DeliveryResult:
+                   mail: Envelope) -> DeliveryResult:
     """One transaction on the server's connection; on a new one if the server closed the old one meanwhile.
 
     Refused transactions need nothing more here: aiosmtplib sends RSET itself, so the
@@ -108,16 +126,16 @@ async def _deliver(connection: _Connection, settings: Mapping[str, Any], passwor
     if not reused:
         connection.client = await _connect(settings, password)
     try:
-        errors, response = await connection.client.send_message(email)
+        errors, response = await connection.client.sendmail(mail.sender, [mail.recipient], mail.data)
     except aiosmtplib.SMTPServerDisconnected:
         await _drop(connection)
         if not reused:
             raise
         connection.client = await _connect(settings, password)
-        errors, response = await connection.client.send_message(email)
+        errors, response = await connection.client.sendmail(mail.sender, [mail.recipient], mail.data)
     if errors:
         return _refused([aiosmtplib.SMTPRecipientRefused(code, text, rcpt) for rcpt, (code, text) in errors.items()])
-    return DeliveryResult("delivered", response, provider_id=email["Message-ID"])
+    return DeliveryResult("delivered", response, provider_id=mail.message_id)
 
 
 async def _connect(settings: Mapping[str, Any], password: str | None) -> aiosmtplib.SMTP:
@@ -143,24 +161,8 @@ async def _connect(settings: Mapping[str, Any], password: str | None) -> aiosmtp
     return client
 
 
-def build_email(message: OutboundMessage, settings: Mapping[str, Any]) -> EmailMessage:
-    """The MIME message: headers, text part, and the HTML part when there is one."""
-    email = EmailMessage()
-    email["From"] = str(settings["from"])
-    email["To"] = message.email
-    email["Subject"] = message.subject or ""
-    if settings.get("reply_to"):
-        email["Reply-To"] = str(settings["reply_to"])
-    email["Date"] = format_datetime(message.at or datetime.now(UTC))
-    domain = parseaddr(str(settings["from"]))[1].rpartition("@")[2] or "relance.invalid"
-    email["Message-ID"] = f"<{hashlib.sha256(message.key.encode()).hexdigest()[:32]}@{domain}>"
-    for name, value in message.headers.items():
-        email[name] = value
-    text = message.body or (html_to_text(message.html) if message.html else "")
-    email.set_content(text)
-    if message.html:
-        email.add_alternative(message.html, subtype="html")
-    return email
+def _no_password(settings: Mapping[str, Any]) -> str:
+    return f"environment variable {settings['password_env']} (the SMTP password) is not set"
 
 
 def _answer(error: aiosmtplib.SMTPResponseException, settings: Mapping[str, Any]) -> DeliveryResult:

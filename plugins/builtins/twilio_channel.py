@@ -2,7 +2,8 @@
 
 Settings: `account_sid`, `auth_token_env` (the NAME of the environment variable holding the
 auth token), `from`, `base_url` (default https://api.twilio.com; a local server in tests),
-`status_callback` (where Twilio reports delivery), `timeout` (seconds).
+`status_callback` (where Twilio reports delivery), `timeout` (seconds), `stop_reply` (the
+answer to an inbound STOP; twilio_inbound.py).
 
 Twilio's Messages API takes no idempotency key (its `I-Twilio-Idempotency-Token` is a
 header Twilio adds to the webhooks it sends, not one its API reads). The message key still
@@ -23,10 +24,11 @@ from typing import Any
 import httpx
 
 from relance.dsl.settings import Setting, with_defaults
-from relance.engine.channels import DeliveryResult, OutboundMessage, retry_after
+from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage, retry_after
 
 from .. import hookimpl
 
+STOP_REPLY = "Vous ne recevrez plus nos messages ici. You will receive no more messages here."
 SETTINGS: dict[str, Setting] = {
     "account_sid": Setting(str, required=True, help="the Twilio account, AC…"),
     "auth_token_env": Setting(str, required=True, help="the environment variable holding the auth token"),
@@ -34,6 +36,7 @@ SETTINGS: dict[str, Setting] = {
     "base_url": Setting(str, default="https://api.twilio.com"),
     "status_callback": Setting(str, help="the URL Twilio posts delivery statuses to"),
     "timeout": Setting((int, float), default=15, help="seconds to wait for Twilio"),
+    "stop_reply": Setting(str, default=STOP_REPLY, help='the answer to a STOP ("" for none: Twilio may send its own)'),
 }
 # Twilio error codes that say the recipient itself is bad: invalid, not reachable by this
 # channel, not a mobile, unsubscribed (STOP), no WhatsApp account. Account-side refusals
@@ -42,27 +45,34 @@ BAD_NUMBER = frozenset({21211, 21214, 21217, 21407, 21610, 21614, 63003})
 # Statuses after the carrier took over; queued, sending, accepted and scheduled are Twilio's own.
 EVENT_STATUSES = frozenset({"sent", "delivered", "undelivered", "failed", "read"})
 WHATSAPP = "whatsapp:"
+TRAITS = ChannelTraits("phone", "opt_in", frozenset({"status_callbacks"}))
 
 
 class TwilioChannel:
     """One class for both kinds: `twilio_sms` sends plain numbers, `twilio_whatsapp` prefixes them `whatsapp:`."""
 
     settings_schema = SETTINGS
-    capabilities = frozenset({"status_callbacks"})
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.name = f"twilio_{kind}"
         self._client: httpx.AsyncClient | None = None
 
+    def traits(self, settings: Mapping[str, Any]) -> ChannelTraits:
+        """To the contact's phone number, with its opt-in (SMS and WhatsApp marketing need one)."""
+        return TRAITS
+
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        """The auth token's variable."""
+        return [] if auth_token(settings) else [_no_token(settings)]
+
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         if not message.phone:
             return DeliveryResult("failed", "contact has no phone number")
         settings = with_defaults(SETTINGS, message.settings)
-        token = os.environ.get(str(settings["auth_token_env"]))
+        token = auth_token(settings)
         if not token:
-            return DeliveryResult("failed", f"environment variable {settings['auth_token_env']} "
-                                            "(the Twilio auth token) is not set")
+            return DeliveryResult("failed", _no_token(settings))
         form = {"To": self._address(message.phone), "From": self._address(str(settings["from"])),
                 "Body": message.body}
         if settings.get("status_callback"):
@@ -88,6 +98,15 @@ class TwilioChannel:
 
     def _address(self, number: str) -> str:
         return WHATSAPP + number.removeprefix(WHATSAPP) if self.kind == "whatsapp" else number
+
+
+def auth_token(settings: Mapping[str, Any]) -> str | None:
+    """The auth token of a Twilio channel with these settings, from the environment variable they name."""
+    return os.environ.get(str(settings.get("auth_token_env"))) or None
+
+
+def _no_token(settings: Mapping[str, Any]) -> str:
+    return f"environment variable {settings.get('auth_token_env')} (the Twilio auth token) is not set"
 
 
 def _result(response: httpx.Response) -> DeliveryResult:

@@ -23,12 +23,13 @@ import hmac
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 
 from relance.dsl.settings import Setting, with_defaults
-from relance.engine.channels import DeliveryResult, OutboundMessage, retry_after
+from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage, retry_after
 
 from .. import hookimpl
 
@@ -38,6 +39,11 @@ SETTINGS: dict[str, Setting] = {
     "timeout": Setting((int, float), default=10, help="seconds to wait for the receiver"),
     "headers": Setting(dict, help="extra headers sent with each request (no secrets: rules live in git)"),
 }
+TRAITS = ChannelTraits(None, "none", frozenset({"subject", "html"}))
+
+
+def _no_secret(settings: Mapping[str, Any]) -> str:
+    return f"environment variable {settings.get('secret_env')} (the webhook signing secret) is not set"
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -69,18 +75,24 @@ class WebhookChannel:
 
     name = "webhook"
     settings_schema = SETTINGS
-    capabilities = frozenset({"subject", "html"})
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self.now = now
         self._client: httpx.AsyncClient | None = None
 
+    def traits(self, settings: Mapping[str, Any]) -> ChannelTraits:
+        """To a system, not to a contact's address: no address needed, no consent asked."""
+        return TRAITS
+
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        """The signing secret's variable."""
+        return [] if os.environ.get(str(settings.get("secret_env"))) else [_no_secret(settings)]
+
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         settings = with_defaults(SETTINGS, message.settings)
         secret = os.environ.get(str(settings["secret_env"]))
         if not secret:
-            return DeliveryResult("failed", f"environment variable {settings['secret_env']} "
-                                            "(the webhook signing secret) is not set")
+            return DeliveryResult("failed", _no_secret(settings))
         body = json.dumps({"key": message.key, "channel": message.channel, "template": message.template,
                            "subject": message.subject, "body": message.body, "html": message.html,
                            "contact": {"id": message.contact_id, "email": message.email, "phone": message.phone},

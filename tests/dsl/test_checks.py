@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from relance.dsl.channel_traits import ChannelTraits
+from relance.dsl.graph import ChannelConfig
+
 HEADER = """\
 workspace: demo
 channels:
@@ -227,6 +230,20 @@ def test_bad_policies(compile_text, policy: str, line: int, column: int, message
     assert only(problems) == (line, column, message)
 
 
+@pytest.mark.parametrize("links, line, column, message", [
+    ("links: {hosts: [https://maison-demo.test]}\n", 1, 17,
+     "bad host 'https://maison-demo.test'; write a host name such as maison-demo.test or *.maison-demo.test "
+     "(no scheme, no path)"),
+    ("links: {hosts: [maison-demo.test/cart]}\n", 1, 17, "bad host 'maison-demo.test/cart'; write a host name "
+                                                         "such as maison-demo.test or *.maison-demo.test (no scheme, no path)"),
+    ("links: {hosts: maison-demo.test}\n", 1, 16, 'hosts is a list such as [maison-demo.test, "*.maison-demo.test"]'),
+    ("links: {host: [maison-demo.test]}\n", 1, 9, "unknown links setting 'host'; links takes: hosts"),
+])
+def test_bad_link_hosts(compile_text, links: str, line: int, column: int, message: str) -> None:
+    _, problems = compile_text(links)
+    assert only(problems) == (line, column, message)
+
+
 def test_policies_compile(compile_text) -> None:
     workspace, problems = compile_text("policy:\n  frequency:\n    all: {max: 3, per: 7d}\n"
                                        "    sms: {max: 1, per: 24h, over: skip}\n  offers: {window: 14d}\n"
@@ -235,7 +252,10 @@ def test_policies_compile(compile_text) -> None:
     policy = workspace.policy
     assert (policy.frequency["all"].max, policy.frequency["sms"].over) == (3, "skip")
     assert policy.offer_window.days == 14
-    assert [policy.consent_rule(c, "log") for c in ("email", "sms", "webhook")] == ["opt_in", "opt_in", "none"]
+    email, sms = ChannelTraits("email", "opt_out"), ChannelTraits("phone", "opt_in")
+    configs = [ChannelConfig("email", "smtp", {}, email), ChannelConfig("sms", "twilio_sms", {}, sms),
+               ChannelConfig("hook", "webhook", {})]
+    assert [policy.consent_rule(c) for c in configs] == ["opt_in", "opt_in", "none"]  # the policy, else the plugin
 
 
 @pytest.mark.parametrize("settings, line, column, message", [
@@ -244,16 +264,18 @@ def test_policies_compile(compile_text) -> None:
     ("{plugin: smtp, host: mail.test, from: a@b.test, port: twenty-five}", 2, 64,
      "channel 'email' (smtp): setting 'port' should be a whole number, not 'twenty-five'"),
     ("{plugin: smtp, host: mail.test}", 2, 19, "channel 'email' (smtp): missing setting 'from'"),
+    ("{plugin: smtp, host: mail.test, from: a@b.test, dkim_key_env: DKIM_KEY}", 2, 72,
+     "channel 'email' (smtp): setting 'dkim_key_env' needs 'dkim_selector' beside it (the DKIM selector, "),
     ("{plugin: smtp, host: mail.test, from: a@b.test, tls: ssl}", 2, 63,
      "channel 'email' (smtp): setting 'tls' should be one of 'starttls', 'tls', 'none', not 'ssl'"),
 ])
 def test_channel_settings_are_checked_against_the_plugin(write, functions, settings: str, line: int, column: int,
                                                          message: str) -> None:
     from relance.dsl import check_workspace
-    from relance.plugins.registry import channel_schemas, plugin_manager
+    from relance.plugins.registry import channels, plugin_manager
 
     path = write(f"channels:\n  email: {settings}\n")
-    _, problems = check_workspace([path], functions, channel_schemas(plugin_manager(load_entry_points=False)))
+    _, problems = check_workspace([path], functions, channels(plugin_manager(load_entry_points=False)))
     found_line, found_column, found = only(problems)
     assert (found_line, found_column) == (line, column)
     assert found.startswith(message), found

@@ -177,3 +177,24 @@ def test_setting_a_scalar_twice_across_files(write, functions, tmp_path) -> None
     _, problems = check_workspace([tmp_path / "shop"], functions)
     [problem] = problems
     assert problem.message.startswith("'timezone' is already set in")
+
+
+def test_link_hosts_are_the_listed_ones_and_those_the_templates_write(write, functions) -> None:
+    rules = write("""\
+channels: {email: {plugin: log}, sms: {plugin: log}}
+links: {hosts: [Maison-Demo.test, "*.cdn.maison-demo.test"]}
+templates:
+  a: {sms: "https://aide.maison-demo.fr/faq et {{ event.cart.url }} et https://{{ event.host }}/x"}
+  b: {email: {subject: "Voir https://promo.maison-demo.fr", body: "https://shop.test{{ event.path }} ou http://Blog.Shop.test:8080/"}}
+rules:
+  - id: r
+    when: a.b
+    steps: [send sms a, send email b, send email panier]
+""")
+    write('Subject: x\n\n<a href="https://www.maison-demo.fr/p?x=1">x</a><a href="{{ event.url }}">y</a>\n'
+          '<a href=https://cgv.maison-demo.fr>z</a>', "templates/panier.email.html")
+    workspace, problems = check_workspace([rules], functions)
+    assert problems == []
+    assert workspace.link_hosts == {"maison-demo.test", "*.cdn.maison-demo.test", "aide.maison-demo.fr",
+                                    "promo.maison-demo.fr", "blog.shop.test", "www.maison-demo.fr",
+                                    "cgv.maison-demo.fr"}  # not shop.test: a placeholder could extend it

@@ -19,7 +19,7 @@ from relance.engine.engine import Outcome
 from relance.engine.events import Event, parse_event
 from relance.engine.simulation import Simulation
 from relance.engine.timeline import Effect
-from relance.plugins.registry import plugin_manager, scorers, store_for
+from relance.plugins.registry import channels, plugin_manager, scorers, store_for
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -113,7 +113,7 @@ async def open_shop(write: Callable[..., Path], functions, database: str) -> Asy
 
     async def open_(text: str, start: datetime = T0) -> Shop:
         path = write(text)
-        workspace, problems = check_workspace([path], functions)
+        workspace, problems = check_workspace([path], functions, channels(plugin_manager(load_entry_points=False)))
         assert problems == [], [str(p) for p in problems]
         store = store_for(plugin_manager(load_entry_points=False), database)
         await store.open()

@@ -10,7 +10,8 @@ from .conftest import T0
 PARIS = timezone(timedelta(hours=1))  # Europe/Paris in March before the change to summer time
 
 
-def workspace(policy: str, steps: str, channels: str = "{email: {plugin: log}, sms: {plugin: log}}") -> str:
+def workspace(policy: str, steps: str,
+              channels: str = "{email: {plugin: log, address: email}, sms: {plugin: log, address: phone}}") -> str:
     return f"""\
 workspace: shop
 timezone: Europe/Paris
@@ -193,7 +194,7 @@ async def test_the_sms_fallback_reaches_a_local_twilio_only_when_the_email_was_n
     monkeypatch.setenv("RELANCE_TEST_TWILIO_TOKEN", "tok3n")
     recorded = Recorded()
     with serving(twilio_app(recorded)) as base:
-        channels = ("{email: {plugin: log}, sms: {plugin: twilio_sms, account_sid: AC1, "
+        channels = ("{email: {plugin: log, address: email}, sms: {plugin: twilio_sms, account_sid: AC1, "
                     f"auth_token_env: RELANCE_TEST_TWILIO_TOKEN, from: '+33700000000', base_url: '{base}'}}}}")
         shop = await open_shop(workspace("  consent: {sms: none}", "[send email a, wait until email.opened within 24h, "
                                          "{if not waited: [send sms b]}]", channels))

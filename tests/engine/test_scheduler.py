@@ -44,5 +44,6 @@ async def test_scheduler_after_a_restart_finds_due_work_in_the_database(open_sho
     scheduler = Scheduler([restarted.engine], restarted.clock, poll=3600, timed_every=timedelta(hours=6))
     await run_until(scheduler, restarted, T0 + timedelta(days=5))
     assert [m.template for m in restarted.channel.sent] == ["ping", "pong"]
-    ping, pong = restarted.kinds("message.sent")  # the second wait lasts 2 days from when ping actually went
+    ping, pong = restarted.kinds("message.queued")  # the second wait lasts 2 days from when ping actually went
     assert (ping.at, pong.at) == (T0 + timedelta(days=1), T0 + timedelta(days=4))
+    assert [sent.at for sent in restarted.kinds("message.sent")] == [T0 + timedelta(days=2), T0 + timedelta(days=4)]

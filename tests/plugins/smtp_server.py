@@ -14,10 +14,18 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 @dataclass
 class Received:
+    """One message: its envelope, the bytes of DATA as the server read them, and those bytes parsed."""
+
     mail_from: str
     to: list[str]
     message: EmailMessage
     peer: Any
+    raw: bytes = b""
+
+    def header_lines(self) -> list[bytes]:
+        """The raw header section, one line per physical line (CRLF removed), as it came over the wire."""
+        head, _, _ = self.raw.partition(b"\r\n\r\n")
+        return head.split(b"\r\n")
 
 
 @dataclass
@@ -43,8 +51,9 @@ class Mailbox:
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         self.peers.add(session.peer)
-        parsed = message_from_bytes(envelope.content, policy=policy.default)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, session.peer))  # type: ignore[arg-type]
+        raw = envelope.original_content
+        parsed = message_from_bytes(raw, policy=policy.default)
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, session.peer, raw))  # type: ignore[arg-type]
         return "250 Message accepted for delivery"
 
 

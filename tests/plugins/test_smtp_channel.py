@@ -1,6 +1,7 @@
 """The smtp channel against a real SMTP server on 127.0.0.1: headers, parts, TLS, auth, refusals, reuse."""
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import replace
@@ -116,13 +117,74 @@ async def test_html_with_its_own_text_part(mailbox) -> None:
 @pytest.mark.parametrize("changes, detail", [
     ({"email": None}, "contact has no email address"),
     ({"subject": "Promo\nBcc: everyone@example.test"},
-     "cannot build the email: Header values may not contain linefeed or carriage return characters"),
+     "cannot build the email: the Subject header may not contain a line break"),
 ])
 async def test_what_cannot_be_sent_fails_without_a_word_to_the_server(mailbox, changes, detail) -> None:
     box, port = mailbox
     result = await SmtpChannel().send(replace(message(port), **changes))
     assert (result.status, result.detail, result.bounced) == ("failed", detail, False)
     assert box.received == []
+
+
+def unfolded(lines: list[bytes]) -> dict[str, str]:
+    """Header name -> value as RFC 5322 unfolds it: each CRLF before whitespace removed, nothing else."""
+    headers: dict[str, str] = {}
+    name = ""
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            headers[name] += line.decode("ascii")
+        else:
+            name, _, value = line.decode("ascii").partition(":")
+            headers[name] = value.lstrip(" ")
+    return headers
+
+
+LONG_URL = "https://relance.maison-demo.test/u/" + "eyJjIjo0MiwiY2giOiJlbWFpbCJ9" * 8 + ".c2lnbmF0dXJl"
+ASCII_SUBJECT = "Your cart is waiting for you, and so is this link: https://maison-demo.test/cart/1?utm_source=" \
+                "relance&utm_campaign=abandoned-cart-reminder-number-one"
+ACCENTED_SUBJECT = "Dernière chance : -10 % sur votre panier de produits bio et naturels fabriqués en France, " \
+                   "livraison offerte jusqu'à dimanche soir"
+
+
+@pytest.mark.parametrize("subject, sender, unsubscribe", [
+    ("Votre panier", FROM, "<http://127.0.0.1:8000/u/abc>"),
+    (ASCII_SUBJECT, "Maison Demo <bonjour@maison-demo.test>", f"<{LONG_URL}>"),
+    (ACCENTED_SUBJECT, "Maison Démo, Paris & Cie <bonjour@maison-demo.test>", f"<{LONG_URL}>"),
+    (ACCENTED_SUBJECT, '"Zoé, l\'équipe \\"Maison\\"" <bonjour@maison-démo.test>', f"<mailto:u@maison-demo.test>, <{LONG_URL}>"),
+])
+async def test_headers_arrive_as_the_rfcs_say(mailbox, subject, sender, unsubscribe) -> None:
+    """ASCII headers whole and unencoded, folded at whitespace only; encoded-words only in text; CRLF; ≤ 998."""
+    box, port = mailbox
+    channel = SmtpChannel()
+    sent = replace(message(port, **{"from": sender}), subject=subject,
+                   headers={"List-Unsubscribe": unsubscribe, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+    assert (await channel.send(sent)).status == "delivered"
+    await channel.close()
+    [received] = box.received
+    assert b"\n" not in received.raw.replace(b"\r\n", b"") and received.raw.endswith(b"\r\n")
+    assert all(len(line) <= 998 for line in received.raw.split(b"\r\n"))
+    lines = received.header_lines()
+    headers = unfolded(lines)
+    assert headers["List-Unsubscribe"] == unsubscribe  # Gmail and Yahoo read it only like this
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert re.fullmatch(r"<[0-9a-f]{32}@[a-z0-9.-]+>", headers["Message-ID"])
+    assert headers["Date"] == "Tue, 03 Mar 2026 09:00:00 +0000" and headers["To"] == "alice@example.test"
+    encoded = {name for name, value in headers.items() if "=?" in value}
+    assert encoded <= ({"Subject"} if not subject.isascii() else set()) | ({"From"} if not sender.isascii() else set())
+    if subject.isascii():
+        assert headers["Subject"] == subject
+    for line in lines:  # a fold never cuts a word: every line but the first of a header starts with whitespace
+        assert line[:1] in (b" ", b"\t") or re.match(rb"^[A-Za-z-]+:( |$)", line), line
+    long = [re.sub(rb"^[A-Za-z-]+:", b"", line).strip() for line in lines if len(line) > 78]
+    assert all(b" " not in word for word in long), long  # only a word too long for any line makes a long line
+    parsed = received.message
+    assert (parsed["Subject"], parsed["From"].addresses[0].display_name) == (subject, email_name(sender))
+    assert len(parsed["From"].addresses) == 1
+
+
+def email_name(sender: str) -> str:
+    name = sender.rsplit("<", 1)[0].strip()
+    return name[1:-1].replace('\\"', '"') if name.startswith('"') else name
 
 
 async def test_one_connection_serves_many_messages(mailbox) -> None:

@@ -26,7 +26,7 @@ from relance.server.settings import Settings
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 SHOP = """\
 workspace: {name}
-channels: {{email: {{plugin: log}}, whatsapp: {{plugin: log}}}}
+channels: {{email: {{plugin: log, address: email}}, whatsapp: {{plugin: log, address: phone}}}}
 templates:
   lien: {{email: {{subject: "Votre lien", body: "Bonjour {{{{ contact.first_name }}}}"}}}}
   rappel: {{email: {{subject: "Panier", body: "Votre panier"}}}}

@@ -28,7 +28,7 @@ def test_an_event_with_wait_true_answers_with_its_effects(api) -> None:
     body = response.json()
     assert (body["id"], body["status"]) == ("m1", "accepted")
     kinds = [(e["rule"], e["kind"]) for e in body["effects"]]
-    assert ("chaud", "run.started") in kinds and ("chaud", "message.sent") in kinds
+    assert ("chaud", "run.started") in kinds and ("chaud", "message.queued") in kinds  # sent after the answer's step
     [message] = api.call("GET", "/v1/messages?status=sent").json()["messages"]
     assert (message["template"], message["body"]) == ("lien", "Bonjour Léa")
 

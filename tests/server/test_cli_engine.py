@@ -31,12 +31,15 @@ def test_simulate_ecom_03_gives_the_seeds_timeline(write) -> None:
     assert rule == [
         ("2026-03-02T10:00:00+01:00", "run.started", None),
         ("2026-03-02T10:00:00+01:00", "wait.started", "2026-03-03T09:00:00+00:00"),
-        ("2026-03-03T10:00:00+01:00", "message.sent", "panier-rappel"),
+        ("2026-03-03T10:00:00+01:00", "message.queued", "panier-rappel"),
         ("2026-03-03T10:00:00+01:00", "wait.started", "2026-03-05T09:00:00+00:00"),
-        ("2026-03-05T10:00:00+01:00", "message.sent", "panier-bonus"),
+        ("2026-03-03T10:00:00+01:00", "message.sent", "panier-rappel"),  # the channel took it
+        ("2026-03-05T10:00:00+01:00", "message.queued", "panier-bonus"),
         ("2026-03-05T10:00:00+01:00", "wait.started", "2026-03-07T09:00:00+00:00"),
-        ("2026-03-07T10:00:00+01:00", "message.sent", "panier-derniere-chance"),
+        ("2026-03-05T10:00:00+01:00", "message.sent", "panier-bonus"),
+        ("2026-03-07T10:00:00+01:00", "message.queued", "panier-derniere-chance"),
         ("2026-03-07T10:00:00+01:00", "run.converting", "2026-03-09T09:00:00+00:00"),  # goal: within 7d
+        ("2026-03-07T10:00:00+01:00", "message.sent", "panier-derniere-chance"),
         ("2026-03-09T10:00:00+01:00", "run.ended", "finished"),
     ]
     assert all(e["contact"] == "alice@example.test" for e in timeline)

@@ -169,3 +169,18 @@ def test_the_suppression_list_keeps_no_address(api_on) -> None:
             return (await tx.db.execute_query("SELECT * FROM relance_suppressions"))[1]
     [row] = api.client.portal.call(rows)
     assert "lea" not in str(dict(row)).lower() and len(dict(row)["digest"]) == 64
+def test_a_click_is_an_open_once_even_without_the_pixel(api) -> None:
+    api.call("POST", "/v1/events", json=HOT)
+    html = links(api).track_html('<p><a href="https://maison-demo.test/panier">Panier</a></p>', "shop-a",
+                                 contact_id(api), "1:chaud/steps/1:1", "email")
+    click = local(re.search(r'href="([^"]+)"', html).group(1))
+    pixel = local(re.search(r'src="([^"]+)"', html).group(1))
+    def counts() -> tuple[int, int]:
+        kinds = [e["type"] for e in api.call("GET", f"/v1/contacts/{contact_id(api)}/export").json()["events"]]
+        return kinds.count("email.opened"), kinds.count("email.clicked")
+
+    for _ in range(2):  # images blocked: no pixel, two clicks
+        assert api.call("GET", click, shop=None, follow_redirects=False).status_code == 302
+    assert counts() == (1, 1)
+    assert api.call("GET", pixel, shop=None).status_code == 200  # images shown later: still one open
+    assert counts() == (1, 1)

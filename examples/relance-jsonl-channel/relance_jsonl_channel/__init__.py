@@ -6,20 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from relance.dsl.settings import Setting
-from relance.engine.channels import DeliveryResult, OutboundMessage
+from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage
 from relance.plugins import hookimpl
 
 
 class JsonlChannel:
     name = "jsonl"
     settings_schema = {"path": Setting(str, required=True, help="the file the messages are appended to")}
-    capabilities = frozenset({"subject", "html"})
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
+
+    def traits(self, settings: Mapping[str, Any]) -> ChannelTraits:
+        # An archive: it needs no address and no consent; it keeps subjects and HTML.
+        return ChannelTraits(address=None, consent="none", capabilities=frozenset({"subject", "html"}))
+
+    def check_environment(self, settings: Mapping[str, Any]) -> list[str]:
+        return []  # no secret; a folder it cannot write to shows as deferred deliveries
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         path = Path(str(message.settings["path"]))
