@@ -12,7 +12,9 @@ class Function:
 
     `impl` receives the arguments, each possibly `None` (a missing path): it should
     answer `None` rather than raise. With `uses_now`, it receives the clock's current
-    time first, so `days_since(x)` works on a virtual clock.
+    time first, so `days_since(x)` works on a virtual clock. With `uses_scope`, it
+    receives the whole `Scope` first instead: the clock (`now`), the zone calendar days
+    are in (`tz`), the workspace's `locale`, the contact and the event.
     """
 
     name: str
@@ -21,6 +23,7 @@ class Function:
     max_args: int | None = None  # None: as many as given
     uses_now: bool = False
     doc: str = ""
+    uses_scope: bool = False
 
     def arity_text(self) -> str:
         if self.max_args == self.min_args:

@@ -47,6 +47,7 @@ DEFAULT_CURRENCY = "EUR"
 # Context keys a template cannot write: they are not identifiers.
 _LOCALE = "relance.locale"
 _TIMEZONE = "relance.timezone"
+_SCOPE = "relance.scope"
 # Names Jinja defines inside for-loops and macros.
 _JINJA_LOCALS = ("loop", "caller", "varargs", "kwargs")
 _ONE_FILE = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
@@ -259,8 +260,14 @@ class _Sandbox(SandboxedEnvironment):
 
 
 def _global(function: Function) -> Callable[..., Any]:
-    """A registered function as a Jinja global: missing values arrive as None, `now` first if it asks."""
+    """A registered function as a Jinja global: missing values arrive as None, the scope or `now`
+    first if it asks."""
     impl = function.impl
+    if function.uses_scope:
+        @pass_context
+        def with_scope(context: Context, *args: Any) -> Any:
+            return impl(context.get(_SCOPE), *map(_plain, args))
+        return with_scope
     if function.uses_now:
         @pass_context
         def with_now(context: Context, *args: Any) -> Any:
@@ -453,7 +460,7 @@ class HtmlTemplate:
         try:
             return self._template.render({
                 "contact": scope.contact, "event": scope.event, "params": scope.params, "now": scope.now,
-                _LOCALE: babel_locale, _TIMEZONE: timezone,
+                _LOCALE: babel_locale, _TIMEZONE: timezone, _SCOPE: scope,
             })
         except Exception as error:  # anything the template did: the step fails, the engine keeps running
             raise RenderError(f"{self.path}:{self._line(error)}: {_describe(error)}") from error

@@ -2,31 +2,38 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
+from relance.dsl.expressions import Scope
 from relance.dsl.functions import Function
-from relance.engine.dates import as_datetime
+from relance.dsl.values import is_day, moment, temporal
 
 from .. import hookimpl
 from .intent import read_intent
 
 
-def _since(now: datetime | None, value: Any, seconds: int) -> int | None:
-    moment, current = as_datetime(value), as_datetime(now)
-    if moment is None or current is None:
+def _since(scope: Scope, value: Any, seconds: int) -> int | None:
+    start = moment(value, scope.tz)
+    if start is None or scope.now is None:
         return None
-    return math.floor((current - moment).total_seconds() / seconds)
+    try:
+        return math.floor((scope.now - start).total_seconds() / seconds)
+    except OverflowError:  # a date at the edge of the calendar
+        return None
 
 
-def days_since(now: datetime | None, value: Any) -> int | None:
-    """Whole days from `value` to now: `days_since(contact.last_order_at) >= 90`."""
-    return _since(now, value, 86400)
+def days_since(scope: Scope, value: Any) -> int | None:
+    """Whole days from `value` to now: `days_since(contact.last_order_at) >= 90`. From a date
+    without a time, the days of the calendar in the contact's timezone (else the workspace's)."""
+    day = temporal(value)
+    if is_day(day) and scope.now is not None:
+        return (scope.now.astimezone(scope.tz).date() - day).days  # type: ignore[operator]
+    return _since(scope, value, 86400)
 
 
-def hours_since(now: datetime | None, value: Any) -> int | None:
-    """Whole hours from `value` to now."""
-    return _since(now, value, 3600)
+def hours_since(scope: Scope, value: Any) -> int | None:
+    """Whole hours from `value` to now (from a date without a time: from its start, in the contact's timezone)."""
+    return _since(scope, value, 3600)
 
 
 def length(value: Any) -> int | None:
@@ -79,8 +86,8 @@ def heat(text: Any) -> str | None:
 @hookimpl
 def relance_functions() -> list[Function]:
     return [
-        Function("days_since", days_since, 1, 1, uses_now=True, doc=days_since.__doc__ or ""),
-        Function("hours_since", hours_since, 1, 1, uses_now=True, doc=hours_since.__doc__ or ""),
+        Function("days_since", days_since, 1, 1, uses_scope=True, doc=days_since.__doc__ or ""),
+        Function("hours_since", hours_since, 1, 1, uses_scope=True, doc=hours_since.__doc__ or ""),
         Function("len", length, 1, 1, doc="Number of items or characters."),
         Function("lower", lower, 1, 1, doc="Text in lower case."),
         Function("upper", upper, 1, 1, doc="Text in upper case."),
