@@ -1,7 +1,7 @@
 """The functions rule expressions may call, filled by plugins (`relance_functions` hook)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,9 @@ class Function:
     answer `None` rather than raise. With `uses_now`, it receives the clock's current
     time first, so `days_since(x)` works on a virtual clock. With `uses_scope`, it
     receives the whole `Scope` first instead: the clock (`now`), the zone calendar days
-    are in (`tz`), the workspace's `locale`, the contact and the event.
+    are in (`tz`), the workspace's `locale`, the contact and the event. `check`, given
+    the arguments as written (the value of a literal, None for anything else), says what
+    is wrong with them, if anything: `relance check` reports it (`date(x, "longg")`).
     """
 
     name: str
@@ -24,6 +26,7 @@ class Function:
     uses_now: bool = False
     doc: str = ""
     uses_scope: bool = False
+    check: Callable[[Sequence[Any]], str | None] | None = None
 
     def arity_text(self) -> str:
         if self.max_args == self.min_args:

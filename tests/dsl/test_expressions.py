@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import operator
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -59,6 +60,30 @@ def evaluate(functions, text: str, contact: dict | None = None, event: dict | No
 ])
 def test_semantics(functions, text: str, contact: dict, event: dict, expected: Any) -> None:
     assert evaluate(functions, text, contact, event) == expected
+
+
+@pytest.mark.parametrize("text, contact, expected", [
+    ("19.9 * 3", {}, 59.7),
+    ("19.9 * 3 == 59.7", {}, True),
+    ("0.1 + 0.2", {}, 0.3),
+    ("contact.total * 3", {"total": 19.9}, 59.7),
+    ("contact.total * 1.2", {"total": 19.99}, 23.988),
+    ("contact.total - contact.paid", {"total": 80.5, "paid": 80.4}, 0.1),
+    ("contact.total + 0.01 >= 10.03", {"total": 10.02}, True),
+    ("contact.total * 100", {"total": 1.1}, 110.0),
+    ("contact.total / 3", {"total": 10.0}, 3.3333333333333335),
+    ("-7.5 % 2", {}, 0.5),                                   # the remainder has the divisor's sign, as in Python
+    ("7.5 % -2", {}, -0.5),
+    ("contact.total % 1", {"total": 19.9}, 0.9),
+    ("contact.total * 10", {"total": 1e308}, None),          # no float holds it
+    ("contact.total / 0.0", {"total": 1.5}, None),
+    ("7 / 2", {}, 3.5),
+    ("contact.n * 3", {"n": 7}, 21),                         # whole numbers stay whole
+    ("10% * contact.total", {"total": 19.9}, 1.99),
+])
+def test_numbers_with_a_fraction_compute_as_decimals(functions, text: str, contact: dict, expected: Any) -> None:
+    result = evaluate(functions, text, contact)
+    assert result == expected and type(result) is type(expected)
 
 
 # NOW is 2026-03-02 10:00 UTC.
@@ -163,6 +188,7 @@ DURATIONS = [timedelta(hours=24), timedelta(days=3), timedelta(minutes=90), time
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-1000, 1000),
     st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.1, 0.2, 19.9, 80.5, 1.1, -7.5]),  # amounts as written, where binary arithmetic adds noise
     st.sampled_from(TEXT + list(TEMPORAL_TEXT)),
 )
 values = st.recursive(
@@ -205,8 +231,8 @@ _FAILS = (TypeError, ValueError, ArithmeticError, MemoryError)
 
 
 def reference(expr: s.Expr, scope: Scope, functions) -> Any:
-    """The language's semantics, written as a plain tree walk: moments in UTC, strings read from
-    TEMPORAL_TEXT."""
+    """The language's semantics, written as a plain tree walk: moments in UTC, numbers with a
+    fraction as decimals of 28 digits, strings read from TEMPORAL_TEXT."""
     zone = ZoneInfo(scope.zone or "UTC")
 
     def read(value: Any) -> Any:
@@ -228,6 +254,18 @@ def reference(expr: s.Expr, scope: Scope, functions) -> Any:
             b = day_start(b)
         return a, b
 
+    def decimal_arithmetic(op: str, a: float, b: float) -> float | None:
+        with localcontext(prec=28):
+            x, y = (Decimal(repr(v)) if isinstance(v, float) else Decimal(v) for v in (a, b))
+            if op == "%":
+                result = x % y
+                if result != 0 and (result < 0) != (y < 0):
+                    result += y
+            else:
+                result = _ARITH[op](x, y)
+        number = float(result)
+        return number if math.isfinite(number) else None
+
     def arithmetic(op: str, a: Any, b: Any) -> Any:
         if a is None or b is None:
             return None
@@ -235,6 +273,9 @@ def reference(expr: s.Expr, scope: Scope, functions) -> Any:
         joined = op == "+" and isinstance(a, str) and isinstance(b, str) and any(texts)
         if not (joined or (op == "%" and isinstance(a, str))):
             a, b = read(a), read(b)
+        numbers = [isinstance(v, (int, float)) for v in (a, b)]
+        if all(numbers) and (isinstance(a, float) or isinstance(b, float)):
+            return decimal_arithmetic(op, a, b)
         if op == "+" and isinstance(a, timedelta) and isinstance(b, date):
             a, b = b, a
         if op in ("+", "-") and isinstance(a, date) and isinstance(b, timedelta):
