@@ -7,7 +7,7 @@
   that `+` joins it to a string that does not, and `%` formats with a string on its left.
 - moment ± duration is a moment, moment - moment a duration; a calendar day ± whole days is a
   day, ± a part of a day a moment; a day meeting a moment is the moment the day starts in the
-  zone (the contact's, else the workspace's). durations add, and multiply or divide by numbers.
+  zone (the contact's, else the workspace's). Durations add, and multiply or divide by numbers.
 - Everything else is what Python does. What cannot be computed is none, what cannot be
   compared is false; none meets nothing (`none == none` is true).
 

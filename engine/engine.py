@@ -620,7 +620,7 @@ class Engine:
         restart, go on from there), else a day ago."""
         now = self.clock.now()
         last, self.timed_checked_at = self.timed_checked_at, now
-        if not self.workspace.timed_rules() and not self.workspace.segments:
+        if not self.workspace.depends_on_time():
             return None
         kept = await self.store.swap_value(f"timed_checked_at:{self.workspace.name}", now.isoformat())
         since = window_start or (datetime.fromisoformat(kept) if kept else last) or (now - timedelta(days=1))

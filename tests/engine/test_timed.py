@@ -93,6 +93,15 @@ async def test_a_timed_pass_goes_on_from_the_last_pass_of_any_process(open_shop)
     assert [e.at for e in shop.kinds("run.started")] == [datetime(2026, 3, 3, 8, 0, tzinfo=timezone.utc)]
 
 
+async def test_time_alone_moves_a_contact_into_a_segment_without_any_timed_rule(open_shop) -> None:
+    """The virtual clock runs the server's periodic pass (hourly) whenever a workspace has segments."""
+    shop = await open_shop(BASE + "  - id: retour\n    when: segment.entered dormant\n    steps: [send chat ping]\n")
+    await shop.event("contact.updated", {"email": "a@x.test",
+                                         "last_order_at": (T0 - timedelta(days=89, hours=12)).isoformat()})
+    await shop.wait(timedelta(days=1))
+    assert [(e.kind, e.at) for e in shop.kinds("message.sent")] == [("message.sent", T0 + timedelta(hours=12))]
+
+
 # ------------------------------------------- dates without a time are calendar days in a zone
 def zoned(zone: str, steps: str) -> str:
     return BASE.replace("timezone: Europe/Paris", f"timezone: {zone}") + steps
@@ -139,8 +148,8 @@ async def test_a_segment_on_a_day_enters_when_that_day_starts_in_the_zone(open_s
     evening = datetime(2026, 3, 3, 3, 0, tzinfo=timezone.utc)  # 2 March, 22:00 in New York
     await shop.event("contact.updated", {"email": "a@x.test", "due_on": "2026-03-03"}, at=evening)
     assert shop.kinds("run.started") == []
-    await shop.event("page.viewed", {"email": "a@x.test"}, at=evening + timedelta(hours=3))  # 01:00 on the 3rd
-    assert [e.at for e in shop.kinds("run.started")] == [evening + timedelta(hours=3)]
+    await shop.wait(timedelta(hours=3))
+    assert [e.at for e in shop.kinds("run.started")] == [evening + timedelta(hours=2)]  # the pass at midnight there
     async with shop.engine.store.transaction() as tx:
         [contact] = await tx.find_contacts("shop", [("email", "a@x.test")])
     assert contact.segments == ["due"]  # late: not a whole day in New York yet
