@@ -67,4 +67,5 @@ def _check_call(call: s.Call, functions: FunctionRegistry) -> list[tuple[str, s.
         return [(f"unknown function '{call.name}'{suggestion}", call.pos)]
     if not function.accepts(len(call.args)):
         return [(f"{call.name}() takes {function.arity_text()}, not {len(call.args)}", call.pos)]
-    return []
+    problem = function.check and function.check([a.value if isinstance(a, s.Literal) else None for a in call.args])
+    return [(problem, call.pos)] if problem else []

@@ -5,7 +5,9 @@ keys and literals through `repr`. Each function first tries the fast form (plain
 subscripts and operators); if that raises because a key is missing or a value is
 `none`, it answers with the null-safe form, which defines the semantics:
 a missing path is `none`, ordering comparisons and `in` with `none` are false, and
-arithmetic with `none` is `none`.
+arithmetic with `none` is `none`. What operators do with numbers, dates and durations
+is in `operators`: the fast form uses Python's own operator only where it gives the
+same answer.
 """
 from __future__ import annotations
 
@@ -13,32 +15,41 @@ import functools
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from types import CodeType
 from typing import Any
 
+from . import operators
 from . import syntax as s
 from .functions import FunctionRegistry
+from .values import temporal, zone_named
 
 ROOTS = ("contact", "event", "now", "waited", "params")
-_ORDERING = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
+_COMPARISON = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge", "==": "_eq", "!=": "_ne"}
 _ARITHMETIC = {"+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "%": "_mod"}
-# What an arithmetic operator may raise on odd operands ("%y" % 3, 1 / 0, "a" * 10**12).
-# ("%(x)s" % mapping raises KeyError, "%s %s" % [1] an IndexError-like TypeError.)
-_ARITHMETIC_ERRORS = (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError, MemoryError)
-_FALLBACK = (AttributeError, *_ARITHMETIC_ERRORS)
+_FALLBACK = (AttributeError, *operators.ERRORS)
 _EMPTY: Mapping[str, Any] = {}
 
 
 @dataclass(slots=True)
 class Scope:
-    """What an expression can see: the contact, the event, the clock and the step's state."""
+    """What an expression can see: the contact, the event, the clock and the step's state.
+
+    `zone` is the workspace's timezone and `locale` its locale; `tz` is the zone calendar
+    days are in: the contact's `timezone` when it is a valid one, else `zone`, else UTC.
+    """
 
     contact: Mapping[str, Any]
     event: Mapping[str, Any] = field(default_factory=dict)
     now: datetime | None = None
     waited: bool | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    zone: str | None = None
+    locale: str = "en"
+    tz: tzinfo = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tz = zone_named(self.contact.get("timezone")) or zone_named(self.zone) or UTC
 
 
 Compiled = Callable[[Scope], Any]
@@ -52,28 +63,6 @@ def _get(value: Any, keys: tuple[str, ...]) -> Any:
     return value
 
 
-def _ordering(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
-    def compare(a: Any, b: Any) -> bool:
-        if a is None or b is None:
-            return False
-        try:
-            return op(a, b)
-        except TypeError:
-            return False
-    return compare
-
-
-def _arithmetic(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    def apply(a: Any, b: Any) -> Any:
-        if a is None or b is None:
-            return None
-        try:
-            return op(a, b)
-        except _ARITHMETIC_ERRORS:
-            return None
-    return apply
-
-
 def _in(item: Any, container: Any) -> bool:
     if container is None:
         return False
@@ -83,20 +72,23 @@ def _in(item: Any, container: Any) -> bool:
         return False
 
 
-def _neg(value: Any) -> Any:
-    try:
-        return -value
-    except TypeError:
-        return None
+def _plain_comparison(e: s.Binary) -> bool:
+    """Whether Python's own operator gives the language's answer whenever it does not raise (when
+    it raises, the null-safe form answers): a side must be a value no string is read as."""
+    sides = (e.left, e.right)
+    if e.op in ("==", "!="):
+        return any(isinstance(x, s.Literal) and not isinstance(x.value, timedelta)
+                   and not (isinstance(x.value, str) and temporal(x.value) is not None) for x in sides)
+    return any((isinstance(x, s.Literal) and isinstance(x.value, (int, float, timedelta)))
+               or (isinstance(x, s.Path) and x.root == "now" and not x.keys) for x in sides)
 
 
 _RUNTIME: dict[str, Any] = {
-    "_get": _get, "_in": _in, "_neg": _neg, "_FALLBACK": _FALLBACK,
-    "_lt": _ordering(lambda a, b: a < b), "_le": _ordering(lambda a, b: a <= b),
-    "_gt": _ordering(lambda a, b: a > b), "_ge": _ordering(lambda a, b: a >= b),
-    "_add": _arithmetic(lambda a, b: a + b), "_sub": _arithmetic(lambda a, b: a - b),
-    "_mul": _arithmetic(lambda a, b: a * b), "_div": _arithmetic(lambda a, b: a / b),
-    "_mod": _arithmetic(lambda a, b: a % b),
+    "_get": _get, "_in": _in, "_neg": operators.negate, "_FALLBACK": _FALLBACK,
+    "_lt": operators.less, "_le": operators.less_equal, "_gt": operators.greater, "_ge": operators.greater_equal,
+    "_eq": operators.equal, "_ne": operators.not_equal,
+    "_add": operators.add, "_sub": operators.subtract, "_mul": operators.multiply, "_div": operators.divide,
+    "_mod": operators.modulo,
 }
 _counter = itertools.count()
 
@@ -116,13 +108,22 @@ class _Writer:
         self.namespace[name] = value
         return name
 
-    def function(self, name: str) -> tuple[str, bool]:
-        function = self.functions.get(name)
+    def call(self, e: s.Call, args: list[str]) -> str:
+        function = self.functions.get(e.name)
         if function is None:
-            raise KeyError(f"unknown function '{name}'")
-        ident = f"_f_{name}"
+            raise KeyError(f"unknown function '{e.name}'")
+        ident = f"_f_{e.name}"
         self.namespace[ident] = function.impl
-        return ident, function.uses_now
+        if function.uses_scope:
+            args.insert(0, "scope")
+        elif function.uses_now:
+            self.roots.add("now")
+            args.insert(0, "now")
+        return f"{ident}({', '.join(args)})"
+
+    def operator(self, name: str, left: str, right: str) -> str:
+        self.roots.add("tz")
+        return f"{name}({left}, {right}, tz)"
 
     def fast(self, e: s.Expr) -> str:
         if isinstance(e, s.Literal):
@@ -131,19 +132,17 @@ class _Writer:
             self.roots.add(e.root)
             return e.root + "".join(f"[{k!r}]" for k in e.keys)
         if isinstance(e, s.Call):
-            ident, uses_now = self.function(e.name)
-            args = [self.fast(a) for a in e.args]
-            if uses_now:
-                self.roots.add("now")
-                args.insert(0, "now")
-            return f"{ident}({', '.join(args)})"
+            return self.call(e, [self.fast(a) for a in e.args])
         if isinstance(e, s.ListExpr):
             return "[" + ", ".join(self.fast(i) for i in e.items) + "]"
         if isinstance(e, s.Unary):
             return f"(not {self.fast(e.operand)})" if e.op == "not" else f"(-{self.fast(e.operand)})"
-        if e.op == "%":  # "%s" % none formats instead of raising: only the null-safe form is right
-            return f"_mod({self.fast(e.left)}, {self.fast(e.right)})"
-        return f"({self.fast(e.left)} {e.op} {self.fast(e.right)})"
+        left, right = self.fast(e.left), self.fast(e.right)
+        if e.op in _ARITHMETIC:  # decimals, dates and durations: Python's own operators do not compute them
+            return self.operator(_ARITHMETIC[e.op], left, right)
+        if e.op in _COMPARISON and not _plain_comparison(e):
+            return self.operator(_COMPARISON[e.op], left, right)
+        return f"({left} {e.op} {right})"
 
     def safe(self, e: s.Expr) -> str:
         if isinstance(e, s.Literal):
@@ -151,25 +150,21 @@ class _Writer:
         if isinstance(e, s.Path):
             return f"_get({e.root}, {e.keys!r})" if e.keys else e.root
         if isinstance(e, s.Call):
-            ident, uses_now = self.function(e.name)
-            args = [self.safe(a) for a in e.args]
-            if uses_now:
-                args.insert(0, "now")
-            return f"{ident}({', '.join(args)})"
+            return self.call(e, [self.safe(a) for a in e.args])
         if isinstance(e, s.ListExpr):
             return "[" + ", ".join(self.safe(i) for i in e.items) + "]"
         if isinstance(e, s.Unary):
             return f"(not {self.safe(e.operand)})" if e.op == "not" else f"_neg({self.safe(e.operand)})"
         left, right = self.safe(e.left), self.safe(e.right)
-        if e.op in _ORDERING:
-            return f"{_ORDERING[e.op]}({left}, {right})"
+        if e.op in _COMPARISON:
+            return self.operator(_COMPARISON[e.op], left, right)
         if e.op in _ARITHMETIC:
-            return f"{_ARITHMETIC[e.op]}({left}, {right})"
+            return self.operator(_ARITHMETIC[e.op], left, right)
         if e.op == "in":
             return f"_in({left}, {right})"
         if e.op == "not in":
             return f"(not _in({left}, {right}))"
-        return f"({left} {e.op} {right})"  # == != and or
+        return f"({left} {e.op} {right})"  # and or
 
 
 def python_source(expr: s.Expr, functions: FunctionRegistry) -> tuple[str, dict[str, Any]]:
@@ -177,7 +172,7 @@ def python_source(expr: s.Expr, functions: FunctionRegistry) -> tuple[str, dict[
     writer = _Writer(functions)
     fast, safe = writer.fast(expr), writer.safe(expr)
     lines = ["def _expression(scope):"]
-    lines += [f"    {root} = scope.{root}" for root in ROOTS if root in writer.roots]
+    lines += [f"    {root} = scope.{root}" for root in (*ROOTS, "tz") if root in writer.roots]
     if fast == safe:
         lines.append(f"    return {fast}")
     else:

@@ -1,7 +1,7 @@
 """The functions rule expressions may call, filled by plugins (`relance_functions` hook)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,11 @@ class Function:
 
     `impl` receives the arguments, each possibly `None` (a missing path): it should
     answer `None` rather than raise. With `uses_now`, it receives the clock's current
-    time first, so `days_since(x)` works on a virtual clock.
+    time first, so `days_since(x)` works on a virtual clock. With `uses_scope`, it
+    receives the whole `Scope` first instead: the clock (`now`), the zone calendar days
+    are in (`tz`), the workspace's `locale`, the contact and the event. `check`, given
+    the arguments as written (the value of a literal, None for anything else), says what
+    is wrong with them, if anything: `relance check` reports it (`date(x, "longg")`).
     """
 
     name: str
@@ -21,6 +25,8 @@ class Function:
     max_args: int | None = None  # None: as many as given
     uses_now: bool = False
     doc: str = ""
+    uses_scope: bool = False
+    check: Callable[[Sequence[Any]], str | None] | None = None
 
     def arity_text(self) -> str:
         if self.max_args == self.min_args:

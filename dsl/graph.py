@@ -303,3 +303,8 @@ class Workspace:
     def timed_rules(self) -> tuple[Rule, ...]:
         """Rules started by the clock (date and `every …` triggers), not by an event."""
         return tuple(r for r in self.rules.values() if not isinstance(r.trigger, EventTrigger))
+
+    def depends_on_time(self) -> bool:
+        """Whether time passing alone can change something: a rule started by the clock, or a
+        segment (`days_since(contact.last_order_at) >= 90` holds one day without any event)."""
+        return bool(self.timed_rules() or self.segments)

@@ -16,16 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime, time, tzinfo
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from datetime import UTC, tzinfo
 from typing import Any
 from weakref import WeakKeyDictionary
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale, UnknownLocaleError
-from babel.dates import PATTERN_CHARS, format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel import UnknownLocaleError
 from jinja2 import (
     ChainableUndefined,
     TemplateSyntaxError,
@@ -36,21 +31,22 @@ from jinja2 import (
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from . import formats
 from .checks import TEMPLATE_ROOTS
 from .errors import RelanceError, did_you_mean
 from .expressions import Scope
 from .functions import Function, FunctionRegistry
+from .values import zone_named
 
 Position = tuple[int, int, str]  # line and column inside the template's source, message
 
-DEFAULT_CURRENCY = "EUR"
 # Context keys a template cannot write: they are not identifiers.
 _LOCALE = "relance.locale"
 _TIMEZONE = "relance.timezone"
+_SCOPE = "relance.scope"
 # Names Jinja defines inside for-loops and macros.
 _JINJA_LOCALS = ("loop", "caller", "varargs", "kwargs")
 _ONE_FILE = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
-_SAMPLE = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 class RenderError(RelanceError):
@@ -89,66 +85,17 @@ def _plain(value: Any) -> Any:
 
 
 def _finalize(value: Any) -> Any:
-    """What `{{ … }}` prints, as in text templates: none is empty, 80.0 is 80."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value
-
-
-def _number(value: Any) -> int | float | Decimal | None:
-    """A finite number from a number or a numeric string ("80.50"); None otherwise."""
-    value = _plain(value)
-    if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        return None
-    return value if Decimal(value).is_finite() else None
-
-
-def _moment(value: Any, zone: tzinfo) -> date | datetime | None:
-    """A datetime (in `zone`) or a date from a datetime, a date or an ISO 8601 string.
-
-    A time without a zone is UTC, as everywhere in Relance; a date alone stays a date.
-    """
-    value = _plain(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
-    return value if isinstance(value, date) else None
-
-
-@lru_cache(maxsize=64)
-def _locale_named(name: str) -> Locale:
-    return Locale.parse(name.replace("-", "_"))
+    """What `{{ … }}` prints, as in text templates: none is empty, 80.0 is 80, 19.9 * 3 is 59.7."""
+    return value if isinstance(value, str) else formats.plain(_plain(value))
 
 
 def known_locale(name: str) -> bool:
     """True when babel can format in `name` (fr, fr_FR, fr-FR)."""
     try:
-        _locale_named(name)
+        formats.locale_named(name)
     except (UnknownLocaleError, ValueError, TypeError):
         return False
     return True
-
-
-@lru_cache(maxsize=256)
-def _zone_named(name: str) -> tzinfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
 
 
 # ------------------------------------------------------- formatting filters
@@ -156,76 +103,39 @@ def _zone(context: Context) -> tzinfo:
     """The contact's timezone if it has a valid one, else the one `render` was given."""
     contact = context.get("contact")
     for name in (contact.get("timezone") if isinstance(contact, Mapping) else None, context.get(_TIMEZONE)):
-        zone = _zone_named(name) if isinstance(name, str) else None
+        zone = zone_named(name)
         if zone is not None:
             return zone
     return UTC
 
 
-def _default_currency(context: Context) -> str:
-    event = context.get("event")
-    event = event if isinstance(event, Mapping) else {}
-    cart = event.get("cart")
-    for currency in (cart.get("currency") if isinstance(cart, Mapping) else None, event.get("currency")):
-        if isinstance(currency, str) and currency:
-            return currency
-    return DEFAULT_CURRENCY
-
-
 @pass_context
 def price(context: Context, value: Any, currency: Any = None) -> str:
     """`80.5 | price` → "80,50 €" in fr_FR; the currency is the argument, else the event's, else EUR."""
-    amount = _number(value)
-    if amount is None:
-        return ""
     currency = _plain(currency)
-    code = currency if isinstance(currency, str) and currency else _default_currency(context)
-    return format_currency(amount, code.upper(), locale=context.get(_LOCALE))
+    code = currency if isinstance(currency, str) and currency else formats.default_currency(context.get("event"))
+    return formats.price(_plain(value), code, context.get(_LOCALE))
 
 
 @pass_context
 def number(context: Context, value: Any, format: Any = None) -> str:
     """`1234.5 | number` → "1 234,5" in fr_FR; a babel pattern such as "#,##0.00" may follow."""
-    amount = _number(value)
-    if amount is None:
-        return ""
-    return format_decimal(amount, format=_plain(format), locale=context.get(_LOCALE))
+    return formats.number(_plain(value), _plain(format), context.get(_LOCALE))
 
 
 @pass_context
 def date_(context: Context, value: Any, format: Any = "medium") -> str:
     """`event.at | date("long")` → "2 mars 2026"; short, medium, long, full or a babel pattern."""
-    moment = _moment(value, _zone(context))
-    if moment is None:
-        return ""
-    day = moment.date() if isinstance(moment, datetime) else moment
-    return format_date(day, format=_plain(format) or "medium", locale=context.get(_LOCALE))
+    return formats.day(_plain(value), _plain(format), context.get(_LOCALE), _zone(context))
 
 
 @pass_context
 def datetime_(context: Context, value: Any, format: Any = "medium") -> str:
     """`event.at | datetime("short")` → "02/03/2026 10:00", in the contact's timezone."""
-    zone = _zone(context)
-    moment = _moment(value, zone)
-    if moment is None:
-        return ""
-    if not isinstance(moment, datetime):
-        moment = datetime.combine(moment, time(), tzinfo=zone)
-    return format_datetime(moment, format=_plain(format) or "medium", tzinfo=zone, locale=context.get(_LOCALE))
+    return formats.moment(_plain(value), _plain(format), context.get(_LOCALE), _zone(context))
 
 
 FORMATTERS: dict[str, Callable[..., str]] = {"price": price, "number": number, "date": date_, "datetime": datetime_}
-_DATE_FORMATTERS = {"date": lambda f: format_date(_SAMPLE.date(), f, locale="en"),
-                    "datetime": lambda f: format_datetime(_SAMPLE, f, tzinfo=UTC, locale="en")}
-
-
-def _stray_letters(pattern: str) -> bool:
-    """Whether a date pattern (not a named format) has letters outside quotes that are no date
-    field: CLDR reserves them, and newer Babel prints them as they are instead of refusing."""
-    if pattern in ("short", "medium", "long", "full"):
-        return False
-    unquoted = re.sub(r"'[^']*'", "", pattern)
-    return any(c.isascii() and c.isalpha() and c not in PATTERN_CHARS for c in unquoted)
 
 
 # ------------------------------------------------------------ environment
@@ -259,8 +169,14 @@ class _Sandbox(SandboxedEnvironment):
 
 
 def _global(function: Function) -> Callable[..., Any]:
-    """A registered function as a Jinja global: missing values arrive as None, `now` first if it asks."""
+    """A registered function as a Jinja global: missing values arrive as None, the scope or `now`
+    first if it asks."""
     impl = function.impl
+    if function.uses_scope:
+        @pass_context
+        def with_scope(context: Context, *args: Any) -> Any:
+            return impl(context.get(_SCOPE), *map(_plain, args))
+        return with_scope
     if function.uses_now:
         @pass_context
         def with_now(context: Context, *args: Any) -> Any:
@@ -287,8 +203,8 @@ def _environment(functions: FunctionRegistry) -> _Sandbox:
         env = _Sandbox(autoescape=True, undefined=_Missing, finalize=_finalize)
         env.tests["none"] = _is_none
         env.filters.update(FORMATTERS)
-        env.globals.update(FORMATTERS)
         env.globals.update({f.name: _global(f) for f in functions})
+        env.globals.update(FORMATTERS)  # the expression language's price(), date()… are their twins
         _environments[functions] = env
     return env
 
@@ -373,19 +289,11 @@ class _Checker:
             yield self._at(node.lineno, pattern, f"{name}() takes {function.arity_text()}, not {len(node.args)}")
 
     def _date_format(self, name: str, args: list[nodes.Expr], lineno: int) -> Iterator[Position]:
-        sample = _DATE_FORMATTERS.get(name)
-        if sample is None or not args or not isinstance(args[0], nodes.Const) or not isinstance(args[0].value, str):
+        if name not in ("date", "datetime") or not args or not isinstance(args[0], nodes.Const):
             return
-        pattern = args[0].value
-        try:
-            sample(pattern)
-            bad = _stray_letters(pattern)
-        except (KeyError, ValueError, AttributeError, TypeError):
-            bad = True
-        if bad:
-            yield self._at(lineno, re.escape(repr(pattern)[1:-1]),
-                           f"bad {name} format '{pattern}'; use short, medium, long, full "
-                           "or a pattern such as 'd MMMM y'")
+        problem = formats.date_pattern_problem(name, args[0].value)
+        if problem:
+            yield self._at(lineno, re.escape(repr(args[0].value)[1:-1]), problem)
 
     def _one_file(self, node: nodes.Node, tag: str) -> Iterator[Position]:
         yield self._at(node.lineno, rf"\{{%-?\s*({tag})\b",
@@ -447,13 +355,13 @@ class HtmlTemplate:
         locale is unknown; the caller fails the step instead of sending.
         """
         try:
-            babel_locale = _locale_named(locale)
+            babel_locale = formats.locale_named(locale)
         except (UnknownLocaleError, ValueError, TypeError) as error:
             raise RenderError(f"{self.path}: unknown locale {locale!r}") from error
         try:
             return self._template.render({
                 "contact": scope.contact, "event": scope.event, "params": scope.params, "now": scope.now,
-                _LOCALE: babel_locale, _TIMEZONE: timezone,
+                _LOCALE: babel_locale, _TIMEZONE: timezone, _SCOPE: scope,
             })
         except Exception as error:  # anything the template did: the step fails, the engine keeps running
             raise RenderError(f"{self.path}:{self._line(error)}: {_describe(error)}") from error

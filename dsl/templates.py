@@ -1,13 +1,16 @@
-"""Message templates: text with `{{ expr }}` placeholders, compiled like any expression."""
+"""Message templates: text with `{{ expr }}` placeholders, compiled like any expression.
+
+A placeholder prints as `formats.plain` shows its value; `{{ price(event.cart.total) }}`,
+`{{ number(x) }}` and `{{ date(event.at, "long") }}` format in the workspace's locale.
+"""
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
 
 from .expressions import Compiled, Scope
+from .formats import plain
 from .html_templates import HtmlTemplate
 
 PLACEHOLDER = re.compile(r"\{\{.*?\}\}", re.S)
@@ -24,16 +27,6 @@ def placeholders(text: str) -> list[tuple[re.Match[str], int, int]]:
     return found
 
 
-def _show(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return str(value)
-
-
 @dataclass(frozen=True, slots=True)
 class Text:
     """Literal pieces and compiled placeholders, rendered in order."""
@@ -41,7 +34,7 @@ class Text:
     parts: tuple[str | Compiled, ...]
 
     def render(self, scope: Scope) -> str:
-        return "".join(part if isinstance(part, str) else _show(part(scope)) for part in self.parts)
+        return "".join(part if isinstance(part, str) else plain(part(scope)) for part in self.parts)
 
 
 def compile_text(text: str, compile_placeholder: Callable[[str, int, int], Compiled | None]) -> Text:

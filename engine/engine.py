@@ -5,14 +5,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from relance.dsl import graph as g
 from relance.dsl.durations import format_duration
 from relance.dsl.errors import RelanceError
 from relance.dsl.expressions import Scope
+from relance.dsl.values import zone_named
 
 from .channels import Channel
 from .dispatcher import Dispatcher
@@ -21,7 +21,7 @@ from .clock import Clock
 from .events import ContactRef, Event, EventConflict, EventError, parse_event, stored_view
 from .inbox import GroupCommit, Received, Status
 from .profiles import apply_membership, apply_traits, resolve_contact, revenue, segment_changes
-from .dates import as_datetime
+from .dates import date_field, offset_moment, yearly_moments
 from .records import ACTIVE_STATUSES, OPEN_STATUSES, ContactRecord, DecisionRecord, EventRecord, RunRecord
 from .scoring import Scorer
 from .store import Store, Transaction
@@ -331,7 +331,8 @@ class Engine:
             if pinned is None or event.at < run.started_at:
                 continue
             rule = pinned.rule
-            scope = Scope(contact=contact.view(), event=view, now=event.at)
+            scope = Scope(contact=contact.view(), event=view, now=event.at, zone=self.workspace.timezone,
+                          locale=self.workspace.locale)
             ending = self._ending(rule, run, event, scope)
             if ending is not None:
                 reason, condition = ending
@@ -380,14 +381,14 @@ class Engine:
         run.version += 1
 
     # ------------------------------------------------------------ starting runs
-    @staticmethod
-    def _refusal(rule: g.Rule, contact: ContactRecord, event: Event) -> str | None:
+    def _refusal(self, rule: g.Rule, contact: ContactRecord, event: Event) -> str | None:
         """Why this event does not start the rule for this contact (its trigger or its `if:`); None if it does."""
         trigger = rule.trigger
         if isinstance(trigger, g.EventTrigger) and trigger.segment is not None \
                 and event.properties.get("segment") != trigger.segment:
             return f"the segment is {event.properties.get('segment')}, not {trigger.segment}"
-        scope = Scope(contact=contact.view(), event=event.view(), now=event.at)
+        scope = Scope(contact=contact.view(), event=event.view(), now=event.at, zone=self.workspace.timezone,
+                      locale=self.workspace.locale)
         where = trigger.where if isinstance(trigger, (g.EventTrigger, g.DateTrigger, g.YearlyTrigger)) else None
         if where is not None and not where(scope):
             return f"its trigger's condition is false for this event (when: {rule.when})"
@@ -602,7 +603,8 @@ class Engine:
                     continue
                 until = known if condition.within is None else min(known, run.started_at + condition.within)
                 for stored in await step.tx.contact_events(step.contact.id, [condition.event_type], run.started_at, until):
-                    event_scope = Scope(contact=scope.contact, event=stored_view(stored.payload), now=stored.at)
+                    event_scope = Scope(contact=scope.contact, event=stored_view(stored.payload), now=stored.at,
+                                        zone=scope.zone, locale=scope.locale)
                     if _meets(condition, run, stored.event_id, stored.at, event_scope):
                         gain = revenue(stored.payload.get("properties") or {}) if reason == "goal" else None
                         end_run(run, stored.at, reason, f"{reason}: {condition.text} ({stored.type} {stored.event_id})",
@@ -697,7 +699,8 @@ class Engine:
                                   contact: ContactRecord) -> EventRecord | None:
         assert run.wake_at is not None
         for stored in await tx.contact_events(contact.id, [node.event_type], run.step_at, run.wake_at):
-            scope = Scope(contact=contact.view(), event=stored_view(stored.payload), now=stored.at)
+            scope = Scope(contact=contact.view(), event=stored_view(stored.payload), now=stored.at,
+                          zone=self.workspace.timezone, locale=self.workspace.locale)
             if node.where is None or node.where(scope):
                 return stored
         return None
@@ -720,7 +723,7 @@ class Engine:
         now = self.clock.now()
         await self.forget_old_decisions()
         last, self.timed_checked_at = self.timed_checked_at, now
-        if not self.workspace.timed_rules() and not self.workspace.segments:
+        if not self.workspace.depends_on_time():
             return None
         kept = await self.store.swap_value(f"timed_checked_at:{self.workspace.name}", now.isoformat())
         since = window_start or (datetime.fromisoformat(kept) if kept else last) or (now - timedelta(days=1))
@@ -866,33 +869,21 @@ class Engine:
                 for rule in rules for moment in self._occurrences(rule, contact, since, now)]
 
     def _occurrences(self, rule: g.Rule, contact: ContactRecord, since: datetime, now: datetime) -> list[datetime]:
-        """Moments in (since, now] at which this timed rule is due for this contact."""
+        """Moments in (since, now] at which this timed rule is due for this contact; none when its
+        date field holds no date, or one off the calendar (see `dates`)."""
         trigger = rule.trigger
-        zone = ZoneInfo(contact.timezone or self.workspace.timezone)
+        zone = zone_named(contact.timezone) or zone_named(self.workspace.timezone) or UTC
         if isinstance(trigger, g.EveryTrigger):
             if trigger.segment not in contact.segments:
                 return []
             return [m for m in _daily(since, now, trigger.at, zone) if _on_period(m.astimezone(zone), trigger.period)]
-        value = _field(contact.view(), trigger.field)
+        value = date_field(contact.view(), trigger.field)
         if value is None:
             return []
         if isinstance(trigger, g.DateTrigger):
-            moment = value + trigger.offset
-            if trigger.at is not None:
-                local = moment.astimezone(zone)
-                moment = local.replace(hour=trigger.at.hour, minute=trigger.at.minute, second=0, microsecond=0)
-            return [moment] if since < moment <= now else []
-        at = trigger.at or value.astimezone(zone).time()
-        moments = []
-        for year in range(since.astimezone(zone).year, now.astimezone(zone).year + 1):
-            try:
-                local = value.astimezone(zone).replace(year=year, hour=at.hour, minute=at.minute, second=0, microsecond=0)
-            except ValueError:  # 29 February in a common year: the 28th
-                local = value.astimezone(zone).replace(year=year, day=28, hour=at.hour, minute=at.minute, second=0,
-                                                       microsecond=0)
-            if since < local <= now:
-                moments.append(local)
-        return moments
+            moment = offset_moment(value, trigger.offset, trigger.at, zone)
+            return [moment] if moment is not None and since < moment <= now else []
+        return yearly_moments(value, trigger.at, zone, since, now)
 
     # ---------------------------------------------------------------- outbox
     async def recover(self, stuck: timedelta | None = None) -> int:
@@ -922,14 +913,7 @@ def _meets(condition: g.EventCondition, run: RunRecord, event_id: str, at: datet
             and (condition.where is None or bool(condition.where(scope))))
 
 
-def _field(view: Mapping[str, Any], keys: Sequence[str]) -> datetime | None:
-    value: Any = view
-    for key in keys:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return as_datetime(value)
-
-
-def _daily(since: datetime, now: datetime, at: Any, zone: ZoneInfo) -> list[datetime]:
+def _daily(since: datetime, now: datetime, at: Any, zone: tzinfo) -> list[datetime]:
     moments = []
     moment = next_time_of_day(since, at, str(zone))
     while moment <= now:

@@ -193,7 +193,7 @@ def segment_changes(contact: ContactRecord, workspace: Workspace, now: datetime)
     `contact.segments` is not changed here: each change is applied when its segment.entered
     or segment.left event is processed, so a crash in between leaves the change to be found again.
     """
-    scope = Scope(contact=contact.view(), now=now)
+    scope = Scope(contact=contact.view(), now=now, zone=workspace.timezone, locale=workspace.locale)
     current = [name for name, segment in workspace.segments.items() if segment.condition(scope)]
     entered = [s for s in current if s not in contact.segments]
     left = [s for s in contact.segments if s not in current and s in workspace.segments]

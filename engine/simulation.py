@@ -18,7 +18,9 @@ from .timeline import Effect
 from .versions import CompileSources
 
 DEFAULT_HORIZON = timedelta(days=30)
-TIMED_CHECK = timedelta(hours=1)  # how often virtual time looks for date and `every` triggers
+# How often virtual time runs the server's periodic pass (date and `every` triggers, segments
+# re-evaluated): the server runs it every minute, a simulation every hour.
+TIMED_CHECK = timedelta(hours=1)
 
 
 def read_events(path: Path) -> list[Event]:
@@ -48,28 +50,36 @@ class Simulation:
         self.engine = Engine(workspace, store, self.clock, channels, scorers, on_effect=self.effects.append,
                              compile_sources=compile_sources)
         self.engine.timed_checked_at = self.clock.now()
-        self._next_check = self.clock.now() + TIMED_CHECK if workspace.timed_rules() else None
+        self._next_check = self.clock.now() + TIMED_CHECK if workspace.depends_on_time() else None
 
     async def advance_to(self, target: datetime) -> None:
-        """Move the clock to `target`, stopping at every due run and timed-trigger check on the way."""
+        """Move the clock to `target`, stopping at every due run, message and periodic pass on the way."""
+        due = await self._next_due()
         while True:
-            next_wake = await self.engine.store.next_wake(self.engine.workspace.name)
-            next_send = await self.engine.store.next_send(self.engine.workspace.name)
-            moments = [m for m in (next_wake, next_send, self._next_check) if m is not None and m <= target]
+            moments = [m for m in (*due, self._next_check) if m is not None and m <= target]
             if not moments:
                 break
             self.clock.set(max(min(moments), self.clock.now()))
-            resumed = await self.engine.run_due()
-            if self._next_check is not None and self.clock.now() >= self._next_check:
+            effects = len(self.effects)
+            passing = self._next_check is not None and self.clock.now() >= self._next_check
+            if any(m is not None and m <= self.clock.now() for m in due):
+                resumed = await self.engine.run_due()
+                due = await self._next_due()
+                still = [m for m in due if m is not None and m <= self.clock.now()]
+                if not resumed and not passing and still:  # never loop forever
+                    raise RuntimeError(f"a run or message due at {min(still).isoformat()} did not move")
+            if passing:
                 await self.engine.run_timed()
                 self._next_check = self.clock.now() + TIMED_CHECK
-            elif not resumed:
-                for still in (await self.engine.store.next_wake(self.engine.workspace.name),
-                              await self.engine.store.next_send(self.engine.workspace.name)):
-                    if still is not None and still <= self.clock.now():  # never loop forever
-                        raise RuntimeError(f"a run or message due at {still.isoformat()} did not move")
+                if len(self.effects) != effects:  # a pass that did nothing changed no wake and no message
+                    due = await self._next_due()
         self.clock.set(target)
         await self.engine.run_due()
+
+    async def _next_due(self) -> tuple[datetime | None, datetime | None]:
+        """When the next run wakes and the next message is due to leave."""
+        name = self.engine.workspace.name
+        return await self.engine.store.next_wake(name), await self.engine.store.next_send(name)
 
     async def run(self, events: Iterable[Event], until: timedelta | None = None,
                   arrivals: Sequence[datetime | None] | None = None) -> list[Effect]:

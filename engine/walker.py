@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 
 from relance.dsl import graph as g
 from relance.dsl.durations import format_duration
+from relance.dsl.errors import RelanceError
 from relance.dsl.expressions import Scope
 from relance.dsl.templates import Template
+from relance.dsl.values import kept
 
 from .events import stored_view
 from .message_links import refused_host, unlink_unsafe
@@ -42,7 +44,7 @@ class Step:
 
     def scope(self, **extra: Any) -> Scope:
         return Scope(contact=self.contact.view(), event=stored_view(self.run.trigger_event), now=self.at,
-                     waited=self.run.waited, **extra)
+                     waited=self.run.waited, zone=self.workspace.timezone, locale=self.workspace.locale, **extra)
 
     def effect(self, kind: str, at: datetime | None = None, **details: Any) -> None:
         self.effects.append(Effect(at or self.at, self.contact.label(), self.rule.id, kind, details))
@@ -136,6 +138,15 @@ def next_time_of_day(after: datetime, at: Any, zone: str) -> datetime:
     return candidate.astimezone(after.tzinfo)
 
 
+def kept_value(name: str, value: Any) -> Any:
+    """What a step keeps of `name = value` (JSON: dates and durations as ISO 8601 text, see `kept`);
+    a value of a type JSON cannot hold fails the step with its name."""
+    try:
+        return kept(value)
+    except TypeError as error:
+        raise RelanceError(f"{name}: {error}") from None
+
+
 def split_bucket(rule_id: str, node_id: str, contact_id: int) -> float:
     """A number in [0, 100) fixed for this contact and split: the same variant every time."""
     digest = hashlib.sha256(f"{rule_id}|{node_id}|{contact_id}".encode()).digest()
@@ -157,7 +168,7 @@ class Walker:
         await getattr(self, f"_{type(node).__name__}")(node, step)
 
     async def _SendNode(self, node: g.SendNode, step: Step) -> None:
-        params = {name: value(step.scope()) for name, value in node.params}
+        params = {name: kept_value(name, value(step.scope())) for name, value in node.params}
         template = step.template(node.template, node.channel)
         scope = step.scope(params=params)
         subject = template.subject.render(scope) if template and template.subject else None
@@ -208,8 +219,7 @@ class Walker:
 
     async def _SetNode(self, node: g.SetNode, step: Step) -> None:
         for name, value in node.fields:
-            result = value(step.scope())
-            step.contact.attributes[name] = result.isoformat() if isinstance(result, datetime) else result
+            step.contact.attributes[name] = kept_value(name, value(step.scope()))
             step.effect("attribute.set", field=name, value=step.contact.attributes[name])
         step.trace(node)
         step.advance(node.next)

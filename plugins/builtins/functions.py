@@ -1,32 +1,40 @@
-"""Built-in functions for rule expressions: text, numbers, dates and lead reading."""
+"""Built-in functions for rule expressions: text, numbers, dates, formatting and lead reading."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
+from relance.dsl import formats
+from relance.dsl.expressions import Scope
 from relance.dsl.functions import Function
-from relance.engine.dates import as_datetime
+from relance.dsl.values import is_day, moment, temporal
 
 from .. import hookimpl
 from .intent import read_intent
 
 
-def _since(now: datetime | None, value: Any, seconds: int) -> int | None:
-    moment, current = as_datetime(value), as_datetime(now)
-    if moment is None or current is None:
+def _since(scope: Scope, value: Any, seconds: int) -> int | None:
+    start = moment(value, scope.tz)
+    if start is None or scope.now is None:
         return None
-    return math.floor((current - moment).total_seconds() / seconds)
+    try:
+        return math.floor((scope.now - start).total_seconds() / seconds)
+    except OverflowError:  # a date at the edge of the calendar
+        return None
 
 
-def days_since(now: datetime | None, value: Any) -> int | None:
-    """Whole days from `value` to now: `days_since(contact.last_order_at) >= 90`."""
-    return _since(now, value, 86400)
+def days_since(scope: Scope, value: Any) -> int | None:
+    """Whole days from `value` to now: `days_since(contact.last_order_at) >= 90`. From a date
+    without a time, the days of the calendar in the contact's timezone (else the workspace's)."""
+    day = temporal(value)
+    if is_day(day) and scope.now is not None:
+        return (scope.now.astimezone(scope.tz).date() - day).days  # type: ignore[operator]
+    return _since(scope, value, 86400)
 
 
-def hours_since(now: datetime | None, value: Any) -> int | None:
-    """Whole hours from `value` to now."""
-    return _since(now, value, 3600)
+def hours_since(scope: Scope, value: Any) -> int | None:
+    """Whole hours from `value` to now (from a date without a time: from its start, in the contact's timezone)."""
+    return _since(scope, value, 3600)
 
 
 def length(value: Any) -> int | None:
@@ -66,6 +74,35 @@ def _numbers(function: Any) -> Any:
     return apply
 
 
+def price(scope: Scope, value: Any, currency: Any = None) -> str:
+    """`price(event.cart.total)` → "80,50 €" in fr: in the workspace's locale, rounded to the
+    currency's minor unit; the currency is the argument, else the event's, else EUR."""
+    code = currency if isinstance(currency, str) and currency else formats.default_currency(scope.event)
+    return formats.price(value, code, scope.locale)
+
+
+def number(scope: Scope, value: Any, pattern: Any = None) -> str:
+    """`number(contact.points)` → "1 234,5" in fr; a babel pattern such as "#,##0.00" may follow."""
+    return formats.number(value, pattern if isinstance(pattern, str) else None, scope.locale)
+
+
+def date(scope: Scope, value: Any, pattern: Any = None) -> str:
+    """`date(event.at, "long")` → "2 mars 2026" in fr, the day in the contact's timezone;
+    short, medium (the default), long, full or a babel pattern such as "d MMMM"."""
+    return formats.day(value, pattern if isinstance(pattern, str) else None, scope.locale, scope.tz)
+
+
+def datetime(scope: Scope, value: Any, pattern: Any = None) -> str:
+    """`datetime(event.at, "short")` → "02/03/2026 10:00" in fr, in the contact's timezone."""
+    return formats.moment(value, pattern if isinstance(pattern, str) else None, scope.locale, scope.tz)
+
+
+def _pattern_of(kind: str) -> Any:
+    def check(args: Any) -> str | None:
+        return formats.date_pattern_problem(kind, args[1]) if len(args) > 1 else None
+    return check
+
+
 def intent(text: Any) -> str | None:
     """Purchase intent of a message: "forte", "moyenne" or "faible" (seed 000, lead reading)."""
     return read_intent(text).intention_achat if isinstance(text, str) else None
@@ -79,8 +116,8 @@ def heat(text: Any) -> str | None:
 @hookimpl
 def relance_functions() -> list[Function]:
     return [
-        Function("days_since", days_since, 1, 1, uses_now=True, doc=days_since.__doc__ or ""),
-        Function("hours_since", hours_since, 1, 1, uses_now=True, doc=hours_since.__doc__ or ""),
+        Function("days_since", days_since, 1, 1, uses_scope=True, doc=days_since.__doc__ or ""),
+        Function("hours_since", hours_since, 1, 1, uses_scope=True, doc=hours_since.__doc__ or ""),
         Function("len", length, 1, 1, doc="Number of items or characters."),
         Function("lower", lower, 1, 1, doc="Text in lower case."),
         Function("upper", upper, 1, 1, doc="Text in upper case."),
@@ -90,6 +127,11 @@ def relance_functions() -> list[Function]:
         Function("abs", _numbers(abs), 1, 1, doc="A number without its sign."),
         Function("min", _numbers(min), 2, None, doc="The smallest of the numbers."),
         Function("max", _numbers(max), 2, None, doc="The largest of the numbers."),
+        Function("price", price, 1, 2, uses_scope=True, doc=price.__doc__ or ""),
+        Function("number", number, 1, 2, uses_scope=True, doc=number.__doc__ or ""),
+        Function("date", date, 1, 2, uses_scope=True, doc=date.__doc__ or "", check=_pattern_of("date")),
+        Function("datetime", datetime, 1, 2, uses_scope=True, doc=datetime.__doc__ or "",
+                 check=_pattern_of("datetime")),
         Function("intent", intent, 1, 1, doc=intent.__doc__ or ""),
         Function("heat", heat, 1, 1, doc=heat.__doc__ or ""),
     ]
