@@ -17,6 +17,7 @@ from .dispatcher import Dispatcher
 from .links import Links
 from .clock import Clock
 from .events import ContactRef, Event, EventConflict, parse_event, stored_view
+from .faults import is_transient
 from .inbox import GroupCommit, Received, Status
 from .profiles import apply_membership, apply_traits, resolve_contact, revenue, segment_changes
 from .dates import as_datetime
@@ -82,6 +83,7 @@ class Engine:
         self.walker = Walker(self._start_from_step)
         self.versions: dict[tuple[str, str], g.Rule] = {}
         self.timed_checked_at: datetime | None = None
+        self._timed_redo: datetime | None = None  # the start of a timed pass that did not finish
         self._lock = asyncio.Lock()
         self._group = GroupCommit(store, workspace.name, clock)
         self.dispatcher = Dispatcher(store, clock, channels, links, lambda effects: self._emit(effects, None))
@@ -201,6 +203,8 @@ class Engine:
             except _ProcessedElsewhere:
                 continue
             except Exception as error:  # a bug or a plugin's: set the event aside, keep the others going
+                if is_transient(error):  # the database away: the event stays in the inbox for the next try
+                    raise
                 logger.exception("event %s could not be processed; set aside", current.event_id)
                 await self._set_aside(current, error, outcome)
                 continue
@@ -393,13 +397,16 @@ class Engine:
         """Take steps until the run waits or ends (woken first at version `wake`); see `_steps`.
 
         A step that raises is rolled back and its run marked failed, with the error in its
-        trace: it never holds back the other due runs.
+        trace: it never holds back the other due runs. A transient error (engine/faults.py)
+        is raised instead: the run stays due, and is tried again with backoff.
         """
         try:
             run = await self._steps(run_id, outcome, wake)
         except _NotDue:
             raise
         except Exception as error:  # a rule or plugin error, not ours to crash on
+            if is_transient(error):
+                raise
             logger.exception("run %s failed", run_id)
             await self._fail(run_id, error)
             return
@@ -604,10 +611,19 @@ class Engine:
         window = await self.timed_window(window_start)
         if window is None:
             return 0
-        async with self._lock:
-            started = await self.run_timed_range(*window)
+        try:
+            async with self._lock:
+                started = await self.run_timed_range(*window)
+        except Exception:
+            self.timed_unfinished(window[0])
+            raise
         await self.dispatch()
         return started
+
+    def timed_unfinished(self, since: datetime) -> None:
+        """A pass from `since` did not finish (the database or Redis went away): the next pass of this
+        process starts there again (an occurrence starts one run at most, so none starts twice)."""
+        self._timed_redo = min(since, self._timed_redo or since)
 
     async def timed_window(self, window_start: datetime | None = None) -> tuple[datetime, datetime] | None:
         """(since, now) for the next timed pass, or None when nothing depends on time passing
@@ -620,6 +636,7 @@ class Engine:
             return None
         kept = await self.store.swap_value(f"timed_checked_at:{self.workspace.name}", now.isoformat())
         since = window_start or (datetime.fromisoformat(kept) if kept else last) or (now - timedelta(days=1))
+        since, self._timed_redo = min(since, self._timed_redo or since), None
         return min(since, now), now
 
     async def run_timed_range(self, since: datetime, now: datetime, after_id: int = 0,

@@ -30,14 +30,15 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """The database answers and every workspace is loaded."""
+    """Ready: the database (and Redis, when used) answer and no background loop is failing;
+    otherwise 503 naming what is down. Either way, the health of each."""
     runtime: Runtime = request.app.state.runtime
-    try:
-        for name in runtime.engines:
-            await runtime.store.next_wake(name)
-    except Exception as error:  # any database failure means not ready
-        return problem_response(503, f"database unavailable: {error}")
-    return JSONResponse({"status": "ready", "workspaces": sorted(runtime.engines)})
+    health = await runtime.health()
+    down = [part for part in ("database", "redis") if health.get(part, "ok") != "ok"]
+    down += [f"loop {name}" for name, loop in health["loops"].items() if not loop["ok"]]  # type: ignore[attr-defined]
+    if down:
+        return problem_response(503, f"not ready: {', '.join(down)}", **health)
+    return JSONResponse({"status": "ready", "workspaces": sorted(runtime.engines), **health})
 
 
 ROUTES = [
