@@ -12,7 +12,7 @@ from relance.engine.inbox import Received
 from relance.plugins.builtins.twilio_channel import status_event, verify_twilio_signature
 
 from .problems import Problem
-from .requests import runtime
+from .requests import read_body, runtime
 
 
 async def twilio_status(request: Request) -> Response:
@@ -22,7 +22,7 @@ async def twilio_status(request: Request) -> Response:
         raise Problem(404, f"no workspace '{request.path_params['workspace']}'")
     tokens = [os.environ.get(str(c.settings.get("auth_token_env"))) for c in shop.workspace.channels.values()
               if c.plugin.startswith("twilio_")]
-    form = dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))  # all signed
+    form = dict(parse_qsl((await read_body(request)).decode(errors="replace"), keep_blank_values=True))  # all signed
     url = runtime(request).settings.base_url().rstrip("/") + request.url.path \
         + (f"?{request.url.query}" if request.url.query else "")  # the URL Twilio was given, as it signed it
     signature = request.headers.get("x-twilio-signature", "")

@@ -43,8 +43,8 @@ async def engine(request: Request) -> Engine:
     return runtime(request).engines[workspace]
 
 
-async def json_body(request: Request, limit: int = MAX_BODY) -> Any:
-    """The parsed body; 413 as soon as it passes `limit` bytes, before it is read whole."""
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The body; 413 by its Content-Length before reading it, or as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Problem(413, f"the body is {int(declared):,} bytes; the limit is {limit:,} (send smaller batches)")
@@ -54,8 +54,14 @@ async def json_body(request: Request, limit: int = MAX_BODY) -> Any:
         if size > limit:
             raise Problem(413, f"the body passes the limit of {limit:,} bytes (send smaller batches)")
         chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request, limit: int = MAX_BODY) -> Any:
+    """The parsed body; 413 as soon as it passes `limit` bytes, before it is read whole."""
+    body = await read_body(request, limit)
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads(body)
     except UnicodeDecodeError:
         raise Problem(400, "the body is not UTF-8 JSON") from None
     except json.JSONDecodeError as error:

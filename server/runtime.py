@@ -24,6 +24,7 @@ from relance.plugins.registry import channel_schemas, channels, function_registr
 
 from . import keys
 from .reminders import Reminders
+from .rule_checks import RuleChecker
 from .settings import Settings
 
 logger = logging.getLogger("relance.server")
@@ -48,6 +49,7 @@ class Runtime:
         self.reminders: Reminders | None = None
         self.channels: dict[str, Channel] = {}
         self.loops = Loops(self.clock)
+        self.checker = RuleChecker()
         self._reload_wanted = asyncio.Event()  # SIGHUP: every workspace, changed or not
         self._reload_all = False
 
@@ -94,17 +96,24 @@ class Runtime:
         if run_scheduler:
             self._scheduler_task = asyncio.create_task(self.scheduler.run(timers=self.reminders is None))
             self._watch_task = asyncio.create_task(self.loops.run("watcher", self._watch, wake=self._reload_wanted))
+            await self.checker.start()
 
     async def settle(self) -> None:
         """Process every accepted event now (tests, and `?wait=true`-like tools)."""
         for engine in self.engines.values():
             await engine.process_inbox()
 
-    def reload(self, workspace: str) -> list[Problem]:
-        """Compile the workspace's files again; with problems, keep the running rules and return them."""
+    async def reload(self, workspace: str) -> list[Problem]:
+        """Compile the workspace's files again; with problems, keep the running rules and return them.
+
+        The files are checked first in the checker's child process (time and memory budget),
+        then compiled here in a thread: neither holds the event loop.
+        """
         path = self.paths[workspace]
         self._mtimes[workspace] = _mtimes(path)
-        compiled, problems = self._check(path)
+        compiled, problems = None, await self.checker.check(path)
+        if not problems:
+            compiled, problems = await asyncio.to_thread(self._check, path)
         if compiled is not None and compiled.name != workspace:
             problems = [Problem(path, 1, 1, f"the workspace is named '{workspace}'; renaming it needs a restart")]
         if problems or compiled is None:
@@ -125,7 +134,7 @@ class Runtime:
         everything, self._reload_all = self._reload_all, False
         for name in self.engines:
             if everything or _mtimes(self.paths[name]) != self._mtimes.get(name):
-                self.reload(name)
+                await self.reload(name)
         return every
 
     async def health(self) -> dict[str, object]:
@@ -158,6 +167,7 @@ class Runtime:
         for task in (self._watch_task, self._scheduler_task):
             if task is not None:
                 await task
+        await self.checker.close()
         if self.reminders is not None:
             await self.reminders.close()
         for channel in self.channels.values():

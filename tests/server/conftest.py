@@ -100,32 +100,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[Path], Served]]:
-    """serve(rules) → a real server on a free port and a fresh SQLite file, stopped after the test.
+def start_server(rules: Path, folder: Path) -> Served:
+    """A real server on a free port and a fresh SQLite file in `folder`, once it answers.
 
     Its output goes to a file: a pipe nobody reads would fill up and block the server.
     """
+    port = free_port()
+    log = folder / f"serve-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "relance.server", "serve", str(rules), "--port", str(port),
+             "--database-url", f"sqlite://{folder / 'served.sqlite3'}"],
+            cwd=folder, env={**os.environ, "RELANCE_LOG_LEVEL": "info"}, stdout=sink, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while "Uvicorn running" not in log.read_text(errors="replace"):
+        assert process.poll() is None, f"the server stopped:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
+        time.sleep(0.05)
+    found = re.search(r"(rk_[A-Za-z0-9_-]+)", log.read_text())
+    assert found, log.read_text()
+    return Served(process, port, found.group(1), log)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[[Path], Served]]:
+    """serve(rules) → a real server (see start_server), stopped after the test."""
     started: list[Served] = []
 
     def start(rules: Path) -> Served:
-        port = free_port()
-        log = tmp_path / f"serve-{port}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "relance.server", "serve", str(rules), "--port", str(port),
-                 "--database-url", f"sqlite://{tmp_path / 'served.sqlite3'}"],
-                cwd=tmp_path, env={**os.environ, "RELANCE_LOG_LEVEL": "info"}, stdout=sink, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while "Uvicorn running" not in log.read_text(errors="replace"):
-            assert process.poll() is None, f"the server stopped:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
-            time.sleep(0.05)
-        found = re.search(r"(rk_[A-Za-z0-9_-]+)", log.read_text())
-        assert found, log.read_text()
-        served = Served(process, port, found.group(1), log)
-        started.append(served)
-        return served
+        started.append(start_server(rules, tmp_path))
+        return started[-1]
 
     yield start
     for served in started:
