@@ -55,8 +55,11 @@ class Reminders:
         return await self.loops.attempt("reminders", lambda: self.remind(workspace, waits)) or 0
 
     async def ping(self) -> None:
+        """Redis answers, or this raises; an answer also says that reminding works again."""
         assert self.pool is not None
         await self.pool.ping()
+        if self.loops is not None and "reminders" in self.loops.healths:
+            self.loops.health("reminders").worked(self.loops.clock.now())
 
     async def workers_alive(self) -> int:
         """Workers that wrote their health key lately (it expires when a worker stops polling)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -107,11 +107,11 @@ rules:
 
 @pytest.fixture
 async def flaky_shop(write: Callable[..., Path], functions, database: str) -> AsyncIterator[Callable[..., Any]]:
-    """flaky_shop() → (a Shop whose store fails on demand, the FlakyStore)."""
+    """flaky_shop(yaml=WORKSPACE) → (a Shop whose store fails on demand, the FlakyStore)."""
     opened = []
 
-    async def open_() -> tuple[Shop, FlakyStore]:
-        workspace, problems = check_workspace([write(WORKSPACE)], functions)
+    async def open_(text: str = WORKSPACE) -> tuple[Shop, FlakyStore]:
+        workspace, problems = check_workspace([write(text)], functions)
         assert problems == []
         store = store_for(plugin_manager(load_entry_points=False), database)
         await store.open()
@@ -166,3 +166,28 @@ async def test_sent_messages_are_recorded_once_the_database_is_back_never_sent_a
     assert await shop.engine.recover() == 0  # nothing left claimed for a restart to send again
     await shop.wait(timedelta(hours=2))
     assert [m.body for m in shop.channel.sent] == ["ping", "pong"]
+
+
+TIMED = """\
+workspace: shop
+timezone: Europe/Paris
+channels: {chat: {plugin: log}}
+templates: {ping: {chat: "ping"}}
+rules:
+  - id: rappel
+    when: 3d before contact.next_payment_at at 10:00
+    steps: [send chat ping]
+"""
+
+
+async def test_a_timed_pass_the_database_cuts_short_is_taken_again_from_where_it_began(flaky_shop) -> None:
+    shop, flaky = await flaky_shop(TIMED)
+    await shop.event("contact.updated", {"email": "a@x.test", "next_payment_at": "2026-03-10T00:00:00+01:00"})
+    due = datetime(2026, 3, 7, 9, 0, tzinfo=timezone.utc)  # 10:00 in Paris, 3 days before
+    await shop.simulation.advance_to(due - timedelta(minutes=30))
+    flaky.fail_next("contacts")  # the pass that covers 10:00 cannot read its contacts
+    with contextlib.suppress(asyncpg.CannotConnectNowError):
+        await shop.simulation.advance_to(due + timedelta(minutes=30))
+    assert flaky.failed == 1
+    await shop.wait(timedelta(hours=3))
+    assert [e.at for e in shop.kinds("message.sent")] == [due]  # not lost with its pass, and once

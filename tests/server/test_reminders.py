@@ -63,3 +63,7 @@ async def test_reminding_while_redis_is_away_leaves_the_runs_to_the_sweeper_and_
     assert await reminders.remind_or_leave("shop", [(8, 1, DUE)]) == 0  # backing off: not even tried
     [health] = reminders.loops.failing()
     assert health.name == "reminders" and health.failures == 1 and "ConnectionError" in (health.error or "")
+    await reminders.pool.aclose()
+    reminders.pool = ArqRedis.from_url(REDIS_URL)  # Redis is back: a readiness probe says so
+    await reminders.ping()
+    assert reminders.loops.failing() == []
