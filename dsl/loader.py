@@ -9,7 +9,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError, MaxDepthExceededError
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from .errors import Problem
@@ -19,6 +22,8 @@ from .tabs import tab_problems, without_tabs
 YAML_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")  # rule tests live beside the rules
 TEMPLATE_FILE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\.(?P<channel>[A-Za-z0-9_-]+)\.(?:txt|html|md)$")
+ALIAS_BUDGET = 5_000  # YAML nodes a file's aliases may add once expanded (a few shared step lists add hundreds)
+MAX_DEPTH = 200  # nested YAML collections: deeper is refused before Python's own recursion limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +48,63 @@ class TemplateFile:
     html: bool = False
 
 
+class AliasBudgetError(ComposerError):
+    """Aliases that would expand a file beyond ALIAS_BUDGET nodes, or refer to a node inside itself."""
+
+
+class _BudgetComposer(Composer):
+    """A composer that counts what aliases add once expanded, and refuses a document beyond the budget.
+
+    ruamel shares an aliased node rather than copy it, but everything that reads the rules
+    walks it once per alias: `&a [10 steps]` used ten times in a list used ten times, four
+    levels deep, is 10,000 steps to check and compile from a 1 KB file (an alias bomb).
+    """
+
+    def compose_document(self) -> Any:
+        self._added, self._sizes, self._open = 0, {}, set()
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            if event.anchor in self._open:
+                raise AliasBudgetError(None, None, f"the alias *{event.anchor} is inside the node it names: "
+                                                   "it would repeat for ever", event.start_mark)
+            node = super().compose_node(parent, index)
+            self._added += self._size(node)
+            if self._added > ALIAS_BUDGET:
+                raise AliasBudgetError(None, None, f"aliases expand this file by more than {ALIAS_BUDGET:,} nodes "
+                                                   f"(*{event.anchor} here); write the shared part fewer times",
+                                       event.start_mark)
+            return node
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open.discard(anchor)
+
+    def _size(self, node: Node) -> int:
+        """Nodes under `node`, itself included, every alias inside it expanded."""
+        known = self._sizes.get(id(node))
+        if known is None:
+            if isinstance(node, SequenceNode):
+                known = 1 + sum(self._size(item) for item in node.value)
+            elif isinstance(node, MappingNode):
+                known = 1 + sum(self._size(key) + self._size(value) for key, value in node.value)
+            else:
+                known = 1
+            self._sizes[id(node)] = known
+        return known
+
+
 def yaml_reader() -> YAML:
-    """The round-trip reader: keeps positions, comments and quoting."""
+    """The round-trip reader: keeps positions, comments and quoting; aliases and nesting bounded."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
+    yaml.Composer = _BudgetComposer
+    yaml.max_depth = MAX_DEPTH
     return yaml
 
 
@@ -112,6 +170,10 @@ def yaml_problem(error: MarkedYAMLError, file: SourceFile) -> Problem:
     mark = error.problem_mark or error.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     message = " ".join(str(error.problem or error.context or "invalid YAML").split())
+    if isinstance(error, AliasBudgetError):
+        return file.problem(line, column, message)
+    if isinstance(error, MaxDepthExceededError):
+        return file.problem(line, column, f"YAML nested more than {MAX_DEPTH} levels deep")
     return file.problem(line, column, f"YAML syntax error: {message}")
 
 

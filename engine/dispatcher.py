@@ -15,6 +15,7 @@ from relance.dsl import graph as g
 
 from .channels import Channel, DeliveryResult, OutboundMessage
 from .clock import Clock
+from .faults import is_transient
 from .links import Links
 from .policies import judge, recent_messages
 from .records import ContactRecord, MessageRecord
@@ -28,6 +29,8 @@ GROUP_TIME = timedelta(seconds=60)  # a group hands back what it has not sent by
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
+RECORD_PATIENCE = timedelta(seconds=10)  # a group's outcomes wait this long for the database (far below RELANCE_RESEND_AFTER)
+FIRST_RECORD_RETRY = 0.1  # seconds, doubled up to 2 s
 
 
 def _set(message: MessageRecord, status: str, reason: str | None) -> None:
@@ -94,8 +97,7 @@ class Dispatcher:
                 outcomes.append((message, contact, None))
                 continue
             outcomes.append((message, contact, await self._one(workspace, message, contact, history, now)))
-        async with self.store.transaction() as tx:
-            await tx.save_messages([message for message, _, _ in outcomes])
+        await self._record([message for message, _, _ in outcomes])
         for message, contact, result in outcomes:
             self._report(message, contact)
             if self.observe is not None:
@@ -134,6 +136,23 @@ class Dispatcher:
             _set(message, "failed", result.detail if result.status == "failed" else
                  f"gave up after {message.attempts} attempts: {result.detail}")
         return result
+
+    async def _record(self, messages: list[MessageRecord]) -> None:
+        """Save a group's outcomes. The database away for a moment (a restart) is waited for, up to
+        RECORD_PATIENCE: what was handed to a channel must not be handed over again."""
+        deadline, delay = self.clock.now() + RECORD_PATIENCE, FIRST_RECORD_RETRY
+        while True:
+            try:
+                async with self.store.transaction() as tx:
+                    await tx.save_messages(messages)
+                return
+            except Exception as error:
+                if not is_transient(error) or self.clock.now() >= deadline:
+                    raise
+                logger.warning("recording %d sent messages failed, trying again in %.2f s: %s", len(messages), delay,
+                               error)
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _outbound(self, workspace: g.Workspace, message: MessageRecord, contact: ContactRecord,
                   config: g.ChannelConfig) -> OutboundMessage:

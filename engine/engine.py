@@ -19,6 +19,7 @@ from .dispatcher import Dispatcher
 from .links import Links
 from .clock import Clock
 from .events import ContactRef, Event, EventConflict, EventError, parse_event, stored_view
+from .faults import is_transient
 from .inbox import GroupCommit, Received, Status
 from .profiles import apply_membership, apply_traits, resolve_contact, revenue, segment_changes
 from .dates import date_field, offset_moment, yearly_moments
@@ -89,6 +90,7 @@ class Engine:
         self.keep_decisions = timedelta(days=30)
         self._decisions_pruned: datetime | None = None
         self.timed_checked_at: datetime | None = None
+        self._timed_redo: datetime | None = None  # the start of a timed pass that did not finish
         self._lock = asyncio.Lock()
         self._group = GroupCommit(store, workspace.name, clock)
         self.dispatcher = Dispatcher(store, clock, channels, links, lambda effects: self._emit(effects, None))
@@ -216,6 +218,7 @@ class Engine:
                 if len(records) < BATCH:
                     break
         if processed:
+            await self.forget_old_decisions()  # they grow with the events processed: pruned as they come
             await self.dispatch()
         return processed
 
@@ -229,6 +232,8 @@ class Engine:
             except _ProcessedElsewhere:
                 continue
             except Exception as error:  # a bug or a plugin's: set the event aside, keep the others going
+                if is_transient(error):  # the database away: the event stays in the inbox for the next try
+                    raise
                 logger.exception("event %s could not be processed; set aside", current.event_id)
                 await self._set_aside(current, error, outcome)
                 continue
@@ -476,13 +481,16 @@ class Engine:
         """Take steps until the run waits or ends (woken first at version `wake`); see `_steps`.
 
         A step that raises is rolled back and its run marked failed, with the error in its
-        trace: it never holds back the other due runs.
+        trace: it never holds back the other due runs. A transient error (engine/faults.py)
+        is raised instead: the run stays due, and is tried again with backoff.
         """
         try:
             run = await self._steps(run_id, outcome, wake)
         except _NotDue:
             raise
         except Exception as error:  # a rule or plugin error, not ours to crash on
+            if is_transient(error):
+                raise
             logger.exception("run %s failed", run_id)
             await self._fail(run_id, error)
             return
@@ -710,10 +718,19 @@ class Engine:
         window = await self.timed_window(window_start)
         if window is None:
             return 0
-        async with self._lock:
-            started = await self.run_timed_range(*window)
+        try:
+            async with self._lock:
+                started = await self.run_timed_range(*window)
+        except Exception:
+            self.timed_unfinished(window[0])
+            raise
         await self.dispatch()
         return started
+
+    def timed_unfinished(self, since: datetime) -> None:
+        """A pass from `since` did not finish (the database or Redis went away): the next pass of this
+        process starts there again (an occurrence starts one run at most, so none starts twice)."""
+        self._timed_redo = min(since, self._timed_redo or since)
 
     async def timed_window(self, window_start: datetime | None = None) -> tuple[datetime, datetime] | None:
         """(since, now) for the next timed pass, or None when nothing depends on time passing
@@ -721,17 +738,17 @@ class Engine:
         pass of any process began (kept in the store: whichever worker runs the next pass, and a
         restart, go on from there), else a day ago."""
         now = self.clock.now()
-        await self.forget_old_decisions()
         last, self.timed_checked_at = self.timed_checked_at, now
         if not self.workspace.depends_on_time():
             return None
         kept = await self.store.swap_value(f"timed_checked_at:{self.workspace.name}", now.isoformat())
         since = window_start or (datetime.fromisoformat(kept) if kept else last) or (now - timedelta(days=1))
+        since, self._timed_redo = min(since, self._timed_redo or since), None
         return min(since, now), now
 
     async def forget_old_decisions(self) -> int:
         """Decisions (why an event started a rule or not) are a recent log: those older than
-        `keep_decisions` go, looked at once an hour. How many went."""
+        `keep_decisions` go, looked at once an hour when events are processed. How many went."""
         now = self.clock.now()
         if self._decisions_pruned is not None and now - self._decisions_pruned < timedelta(hours=1):
             return 0

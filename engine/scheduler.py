@@ -1,45 +1,48 @@
 """The in-process scheduler: processes the inbox, wakes due runs, sends the outbox, fires date and `every` triggers.
 
 It keeps nothing of its own: due work is found from the database (`wake_at`), so a
-restart loses nothing. One process by default; `relance worker` (arq) at scale.
+restart loses nothing. One process by default; `relance worker` (arq) at scale. Every
+part runs through `Loops` (engine/loops.py): a database that restarts, or any other
+error, is retried with backoff and never stops the timers or the inbox.
 """
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from .clock import Clock
 from .engine import Engine
-
-logger = logging.getLogger("relance.scheduler")
+from .loops import Loops
 
 
 class Scheduler:
     def __init__(self, engines: Sequence[Engine], clock: Clock, poll: float = 1.0,
-                 timed_every: timedelta = timedelta(minutes=1)) -> None:
+                 timed_every: timedelta = timedelta(minutes=1), loops: Loops | None = None) -> None:
         self.engines = list(engines)
         self.clock = clock
         self.poll = poll
         self.timed_every = timed_every
+        self.loops = loops or Loops(clock)
         self._next_timed: datetime | None = None
-        self._stopping = asyncio.Event()
 
     async def run_once(self) -> int:
-        """One pass: every due run resumed, the outbox sent, timed triggers checked when it is time."""
+        """One pass: every due run resumed, the outbox sent, timed triggers checked when it is time.
+
+        Each part of each workspace is tried on its own (`inbox:`, `timers:`, `dispatcher:`,
+        `timed:` + the workspace): one that fails backs off without holding back the others.
+        """
         resumed = 0
         now = self.clock.now()
         timed = self._next_timed is None or now >= self._next_timed
         for engine in self.engines:
-            try:  # one shop's failure never stops the timers of the others
-                await engine.process_inbox()
-                resumed += await engine.run_due()
-                await engine.dispatch()
-                if timed:
-                    await engine.run_timed()
-            except Exception:
-                logger.exception("%s: scheduler pass failed; retrying next pass", engine.workspace.name)
+            name = engine.workspace.name
+            await self.loops.attempt(f"inbox:{name}", engine.process_inbox)
+            resumed += await self.loops.attempt(f"timers:{name}", engine.run_due) or 0
+            await self.loops.attempt(f"dispatcher:{name}", engine.dispatch)
+            if timed or not self.loops.health(f"timed:{name}").ok:
+                await self.loops.attempt(f"timed:{name}", engine.run_timed)
         if timed:
             self._next_timed = now + self.timed_every
         return resumed
@@ -48,49 +51,46 @@ class Scheduler:
         now = self.clock.now()
         wakes = [w for e in self.engines for w in (await e.store.next_wake(e.workspace.name),
                                                    await e.store.next_send(e.workspace.name)) if w is not None]
-        due_in = [(w - now).total_seconds() for w in wakes]
+        retry = self.loops.next_retry()
+        due_in = [(w - now).total_seconds() for w in [*wakes, *([retry] if retry else [])]]
         if self._next_timed is not None:
             due_in.append((self._next_timed - now).total_seconds())
         return max(0.0, min([self.poll, *due_in]))
 
+    async def _pass(self) -> float:
+        await self.run_once()
+        return await self.seconds_to_next_wake()
+
+    async def _recover(self) -> None:
+        """Alone, at start: whatever was being sent died with the previous process."""
+        for engine in self.engines:
+            await engine.recover()
+
     async def run(self, timers: bool = True) -> None:
         """Until `stop()`: resume what is due, then sleep until the next wake (at most `poll`).
 
-        Beside it, one task per workspace processes events as soon as they are accepted.
+        Beside it, one loop per workspace processes events as soon as they are accepted.
         Without `timers` (`relance worker` processes do that part), only the inboxes.
         """
-        for engine in self.engines if timers else ():  # alone: whatever was being sent died with us
-            requeued = await engine.recover()
-            if requeued:
-                logger.warning("%s: %d messages a stopped process was sending are queued again",
-                               engine.workspace.name, requeued)
-        inboxes = [asyncio.create_task(self._inbox(engine)) for engine in self.engines]
+        if timers and not await self.loops.until_done("recover", self._recover):
+            return  # before any dispatch: a message claimed after this is not a dead process's
+        inboxes = [asyncio.create_task(self.loops.run(f"inbox:{e.workspace.name}", partial(_inbox_round, e),
+                                                       wake=e.arrived))
+                   for e in self.engines]
         try:
-            if not timers:
-                await self._stopping.wait()
-            while not self._stopping.is_set():
-                try:
-                    await self.run_once()
-                except Exception:  # a failing pass must not stop the timers of every shop
-                    logger.exception("scheduler pass failed; retrying")
-                await self.clock.sleep(await self.seconds_to_next_wake())
+            if timers:
+                await self.loops.run("scheduler", self._pass)
+            else:
+                await self.loops.stopping.wait()
         finally:
-            for task in inboxes:
+            for task in inboxes:  # events left in an inbox are processed at the next start
                 task.cancel()
             await asyncio.gather(*inboxes, return_exceptions=True)
 
-    @staticmethod
-    async def _inbox(engine: Engine) -> None:
-        """Process a workspace's events as they arrive, in order, until cancelled."""
-        while True:
-            await engine.arrived.wait()
-            engine.arrived.clear()
-            try:
-                await engine.process_inbox()
-            except Exception:  # the database went away: the events wait in the inbox, try again soon
-                logger.exception("%s: processing the inbox failed; retrying", engine.workspace.name)
-                await asyncio.sleep(1)
-                engine.arrived.set()
-
     def stop(self) -> None:
-        self._stopping.set()
+        self.loops.stop()
+
+
+async def _inbox_round(engine: Engine) -> None:
+    """A round of a workspace's inbox loop: every event accepted so far, in order; then it waits for more."""
+    await engine.process_inbox()

@@ -31,16 +31,18 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """The database answers and every workspace is loaded."""
+    """Ready: the database (and Redis, when used) answer and no background loop is failing;
+    otherwise 503 naming what is down. Either way, the health of each."""
     runtime: Runtime = request.app.state.runtime
-    try:
-        for name in runtime.engines:
-            await runtime.store.next_wake(name)
-    except Exception as error:  # any database failure means not ready
-        return problem_response(503, f"database unavailable: {error}" if may_see(request) else "database unavailable")
-    if not may_see(request):  # workspace names are for those with the metrics token
+    health = await runtime.health()
+    down = [part for part in ("database", "redis") if health.get(part, "ok") != "ok"]
+    down += [f"loop {name}" for name, loop in health["loops"].items() if not loop["ok"]]  # type: ignore[attr-defined]
+    shown = health if may_see(request) else {}  # workspace names and errors are for those with the metrics token
+    if down:
+        return problem_response(503, f"not ready: {', '.join(down)}" if shown else "not ready", **shown)
+    if not shown:
         return JSONResponse({"status": "ready"})
-    return JSONResponse({"status": "ready", "workspaces": sorted(runtime.engines)})
+    return JSONResponse({"status": "ready", "workspaces": sorted(runtime.engines), **health})
 
 
 ROUTES = [

@@ -1,8 +1,10 @@
 """GET /metrics: Prometheus text format, per workspace."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
+from collections.abc import Awaitable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -17,7 +19,7 @@ from relance.engine.profiles import heard
 from relance.engine.records import MessageRecord
 
 from .problems import Problem
-from .runtime import Runtime
+from .runtime import PROBE_SECONDS, Runtime
 
 UNHEARD_TYPES = 100  # labels per workspace: a sender inventing types must not grow /metrics without end
 
@@ -46,6 +48,10 @@ class Metrics:
                                 registry=self.registry)
         self.requests = Histogram("relance_request_duration_seconds", "HTTP requests by route, method and status",
                                   ["route", "method", "status"], registry=self.registry)
+        self.up = Gauge("relance_up", "1 when the database or Redis answered this scrape, 0 when not", ["component"],
+                        registry=self.registry)
+        self.loops = Gauge("relance_loop_healthy", "1 for a background loop that works, 0 while it fails and retries",
+                           ["loop"], registry=self.registry)
 
     def count_unheard(self, workspace: Workspace, event: Event) -> None:
         """Count an accepted event if its type does nothing in `workspace` (a shop sending it for nothing)."""
@@ -71,16 +77,36 @@ class Metrics:
         self.messages.labels(workspace, message.channel, outcome).inc()
 
     async def render(self, runtime: Runtime) -> bytes:
+        """The metrics; what cannot be read now (the database or Redis away) keeps its last value,
+        and `relance_up` says which."""
+        self.up.labels("database").set(await _read(self._database(runtime)))
+        if runtime.reminders is not None:
+            self.up.labels("redis").set(await _read(self._redis(runtime)))
+        for name, health in runtime.loops.healths.items():
+            self.loops.labels(name).set(1 if health.ok else 0)
+        return generate_latest(self.registry)
+
+    async def _database(self, runtime: Runtime) -> None:
         now = runtime.clock.now()
-        for name, engine in runtime.engines.items():
+        for name in runtime.engines:
             for state, count in (await runtime.store.gauges(name)).items():
                 self.gauges.labels(name, state).set(count)
             wake = await runtime.store.next_wake(name)
             self.lateness.labels(name).set(max(0.0, (now - wake).total_seconds()) if wake else 0.0)
-        if runtime.reminders is not None:
-            self.queue.set(await runtime.reminders.depth())
-            self.workers.set(await runtime.reminders.workers_alive())
-        return generate_latest(self.registry)
+
+    async def _redis(self, runtime: Runtime) -> None:
+        assert runtime.reminders is not None
+        self.queue.set(await runtime.reminders.depth())
+        self.workers.set(await runtime.reminders.workers_alive())
+
+
+async def _read(reading: Awaitable[None]) -> int:
+    """1 when the reading worked, 0 when its server did not answer (within PROBE_SECONDS)."""
+    try:
+        await asyncio.wait_for(reading, PROBE_SECONDS)
+    except Exception:
+        return 0
+    return 1
 
 
 def may_see(request: Request) -> bool:

@@ -158,8 +158,9 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/rules/validate": {"post": {
         "summary": "Check a rules file (YAML body) without loading it",
         "requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}},
-        "responses": {"200": _json(OBJECT, "the problems found, as `relance check`"), **PROBLEMS,
-                      "413": _problem("over 1 MiB")}}},
+        "responses": {"200": _json(OBJECT, "no problem found"), **PROBLEMS,
+                      "413": _problem("over 1 MiB"),
+                      "422": _problem("the problems found, as `relance check` (`problems`)")}}},
     "/v1/rules/reload": {"post": {
         "summary": "Read the workspace's rules files again",
         "responses": {"200": _json(OBJECT, "reloaded"), **PROBLEMS,

@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from tortoise.exceptions import BaseORMException
+
+from relance.engine.faults import is_transient
 
 MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER = 2  # seconds a client waits before trying again when the database or Redis is away
 TITLES = {400: "Bad request", 401: "Unauthorized", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Invalid event",
           500: "Internal error", 503: "Not ready"}
@@ -55,8 +61,29 @@ async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     return response
 
 
+async def on_fault(request: Request, error: Exception) -> JSONResponse:
+    """The database or Redis away for a moment: 503, the client tries again (nothing was kept).
+    Answered here, not logged with a traceback per request; any other error goes on to `on_error`."""
+    if not is_transient(error):
+        raise error
+    response = problem_response(503, "the database or Redis is unavailable for a moment; try again")
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
 async def on_error(request: Request, error: Exception) -> JSONResponse:
     return problem_response(500, "the server failed on this request; it is logged")
 
 
-HANDLERS = {Problem: on_problem, HTTPException: on_http_error, Exception: on_error}
+def _fault_types() -> tuple[type[Exception], ...]:
+    """The errors a transient fault reaches a request as: network errors, and the drivers' and the ORM's own."""
+    found: list[type[Exception]] = [OSError, sqlite3.Error, RedisError, BaseORMException]
+    try:
+        import asyncpg  # installed with PostgreSQL support only
+    except ImportError:
+        return tuple(found)
+    return (*found, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+HANDLERS = {Problem: on_problem, HTTPException: on_http_error, **{kind: on_fault for kind in _fault_types()},
+            Exception: on_error}

@@ -17,7 +17,7 @@ from relance.plugins.builtins.twilio_channel import (
 from relance.plugins.builtins.twilio_inbound import inbound_event, kind, twiml
 
 from .problems import Problem
-from .requests import runtime
+from .requests import body_bytes, runtime
 
 
 async def _twilio_form(request: Request) -> tuple[Engine, dict[str, str]]:
@@ -26,7 +26,7 @@ async def _twilio_form(request: Request) -> tuple[Engine, dict[str, str]]:
     if shop is None:
         raise Problem(404, f"no workspace '{request.path_params['workspace']}'")
     tokens = [auth_token(c.settings) for c in _twilio_channels(request, shop)]
-    form = dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))  # all signed
+    form = dict(parse_qsl((await body_bytes(request)).decode(errors="replace"), keep_blank_values=True))  # all signed
     url = runtime(request).settings.base_url().rstrip("/") + request.url.path \
         + (f"?{request.url.query}" if request.url.query else "")  # the URL Twilio was given, as it signed it
     signature = request.headers.get("x-twilio-signature", "")

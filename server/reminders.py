@@ -11,9 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import job_key_prefix, result_key_prefix
+from arq.constants import job_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms, to_unix_ms
+
+from relance.engine.loops import Loops
 
 RESUME = "resume_run"
 HEALTH = "arq:queue:health-check:"  # + the worker's host name and pid; arq refreshes it while the worker polls
@@ -24,11 +26,13 @@ def job_id(workspace: str, run_id: int, version: int) -> str:
 
 
 class Reminders:
-    """Enqueues resume jobs on the Redis at `url`."""
+    """Enqueues resume jobs on the Redis at `url`; `loops` keeps the health of reminding (see
+    `remind_or_leave`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, loops: Loops | None = None) -> None:
         self.settings = RedisSettings.from_dsn(url)
         self.pool: ArqRedis | None = None
+        self.loops = loops
 
     async def open(self) -> None:
         self.pool = await create_pool(self.settings)
@@ -44,6 +48,19 @@ class Reminders:
         return await enqueue_all(self.pool, RESUME, [(job_id(workspace, run_id, version), (workspace, run_id, version), at)
                                                      for run_id, version, at in waits])
 
+    async def remind_or_leave(self, workspace: str, waits: Sequence[tuple[int, int, datetime]]) -> int:
+        """`remind`, unless Redis is away (then tried again with backoff, not at every step): the
+        runs are in the database, and a worker's sweeper enqueues them when it can."""
+        assert self.loops is not None, "Reminders(url, loops) to remind or leave"
+        return await self.loops.attempt("reminders", lambda: self.remind(workspace, waits)) or 0
+
+    async def ping(self) -> None:
+        """Redis answers, or this raises; an answer also says that reminding works again."""
+        assert self.pool is not None
+        await self.pool.ping()
+        if self.loops is not None and "reminders" in self.loops.healths:
+            self.loops.health("reminders").worked(self.loops.clock.now())
+
     async def workers_alive(self) -> int:
         """Workers that wrote their health key lately (it expires when a worker stops polling)."""
         assert self.pool is not None
@@ -56,16 +73,20 @@ class Reminders:
 
 
 async def enqueue_all(pool: ArqRedis, function: str, jobs: Sequence[tuple[str, tuple[Any, ...], datetime | None]]) -> int:
-    """Enqueue the jobs among (job id, arguments, not before) that Redis does not hold, as arq's
-    `enqueue_job` writes a job; returns how many. One round trip looks for all of them, one
-    writes the missing ones (enqueue_job takes three a job). A job enqueued by another process
-    in between is written again, the same; one that finished in between runs again: the
-    database decides what a job does."""
+    """Enqueue the jobs among (job id, arguments, not before) that Redis does not hold, queued or
+    in progress, as arq's `enqueue_job` writes a job; returns how many. One round trip looks
+    for all of them, one writes the missing ones (enqueue_job takes three a job).
+
+    A finished job's result is no reason to leave it out (arq's `enqueue_job` would, for
+    KEEP_RESULT seconds): a run still due at the job's version was not moved by it, its job
+    failed (the database was restarting) and must run again. A job enqueued by another
+    process in between is written again, the same; one that finished in between runs again:
+    the database decides what a job does."""
     if not jobs:
         return 0
     async with pool.pipeline(transaction=False) as pipe:
         for job, _, _ in jobs:
-            pipe.exists(job_key_prefix + job, result_key_prefix + job)
+            pipe.exists(job_key_prefix + job)
         held = await pipe.execute()
     missing = [job for job, found in zip(jobs, held) if not found]
     if missing:

@@ -1,4 +1,8 @@
-"""The rules of a workspace: list with versions, validate a body without loading it, reload from disk."""
+"""The rules of a workspace: list with versions, validate a body without loading it, reload from disk.
+
+Checking runs in the runtime's checker (server/rule_checks.py), a child process with a
+time and memory budget: a hostile or huge rules file never holds the event loop.
+"""
 from __future__ import annotations
 
 import tempfile
@@ -7,11 +11,8 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from relance.dsl import check_workspace
-from relance.plugins.registry import channels, function_registry
-
 from .problems import Problem
-from .requests import MAX_BODY, engine, runtime
+from .requests import body_bytes, engine, runtime
 
 
 async def list_rules(request: Request) -> JSONResponse:
@@ -22,24 +23,25 @@ async def list_rules(request: Request) -> JSONResponse:
 
 
 async def validate_rules(request: Request) -> JSONResponse:
-    """The body is a rules file (YAML); the answer lists its problems as `relance check` does."""
+    """The body is a rules file (YAML): 200 when it has no problem, else 422 listing its problems as
+    `relance check` does (a file refused unread, such as an alias bomb, names the line and column)."""
     await engine(request)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise Problem(413, f"a rules file is at most {MAX_BODY:,} bytes")
-    manager = runtime(request).manager
+    body = await body_bytes(request)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "rules.yaml"
         path.write_bytes(body)
-        _, problems = check_workspace([path], function_registry(manager), channels(manager))
+        problems = await runtime(request).checker.check(path)
     found = [{**p.as_dict(), "path": "rules.yaml", "text": str(p).replace(str(path), "rules.yaml")} for p in problems]
-    return JSONResponse({"ok": not found, "problems": found})
+    if found:
+        raise Problem(422, f"the rules have {len(found)} problem{'s' if len(found) > 1 else ''}; nothing was loaded",
+                      ok=False, problems=found)
+    return JSONResponse({"ok": True, "problems": []})
 
 
 async def reload_rules(request: Request) -> JSONResponse:
     """Read the workspace's files again; with errors, 422 and the running rules stay."""
     shop = await engine(request)
-    problems = runtime(request).reload(shop.workspace.name)
+    problems = await runtime(request).reload(shop.workspace.name)
     if problems:
         raise Problem(422, "the rules have errors; the previous rules keep running",
                       problems=[{**p.as_dict(), "text": str(p)} for p in problems])

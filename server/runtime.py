@@ -1,10 +1,10 @@
-"""What a running server holds: one store, an engine per workspace, the scheduler."""
+"""What a running server holds: one store, an engine per workspace, the scheduler, and their health."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from relance.engine.clock import Clock, SystemClock
 from relance.engine.channels import Channel
 from relance.engine.engine import Engine
 from relance.engine.links import Links
+from relance.engine.loops import Loops
 from relance.engine.scheduler import Scheduler
 from relance.engine.store import Store
 from relance.engine.suppressions import Suppressions
@@ -26,9 +27,11 @@ from relance.plugins.registry import channels, function_registry, plugin_manager
 
 from . import keys
 from .reminders import Reminders
+from .rule_checks import RuleChecker
 from .settings import Settings
 
 logger = logging.getLogger("relance.server")
+PROBE_SECONDS = 2.0  # a database or Redis that does not answer a readiness probe within this is down
 
 
 class Runtime:
@@ -49,7 +52,10 @@ class Runtime:
         self.links: Links | None = None
         self.reminders: Reminders | None = None
         self.channels: dict[str, Channel] = {}
-        self._publishing: set[asyncio.Task[None]] = set()
+        self.loops = Loops(self.clock)
+        self.checker = RuleChecker()
+        self._reload_wanted = asyncio.Event()  # SIGHUP: every workspace, changed or not
+        self._reload_all = False
 
     def _check(self, path: str) -> tuple[Workspace | None, list[Problem]]:
         """The rules' problems, and then what stops a channel from sending here (a secret not set):
@@ -114,51 +120,71 @@ class Runtime:
                 await self.engines[workspace.name].publish()
             await self._first_key(workspace.name)
         if self.settings.redis_url:  # waits go to `relance worker` processes through Redis
-            self.reminders = Reminders(self.settings.redis_url)
+            self.reminders = Reminders(self.settings.redis_url, self.loops)
             await self.reminders.open()
             for engine in self.engines.values():
-                engine.on_wait = self.reminders.remind
-        self.scheduler = Scheduler(list(self.engines.values()), self.clock)
+                engine.on_wait = self.reminders.remind_or_leave
+        self.scheduler = Scheduler(list(self.engines.values()), self.clock, loops=self.loops)
         for name in self.engines:
             self._mtimes[name] = _mtimes(self.paths[name])
         if run_scheduler:
             self._scheduler_task = asyncio.create_task(self.scheduler.run(timers=self.reminders is None))
-            self._watch_task = asyncio.create_task(self._watch())
+            self._watch_task = asyncio.create_task(self.loops.run("watcher", self._watch, wake=self._reload_wanted))
+            await self.checker.start()
 
     async def settle(self) -> None:
         """Process every accepted event now (tests, and `?wait=true`-like tools)."""
         for engine in self.engines.values():
             await engine.process_inbox()
 
-    def reload(self, workspace: str) -> list[Problem]:
-        """Compile the workspace's files again; with problems, keep the running rules and return them."""
+    async def reload(self, workspace: str) -> list[Problem]:
+        """Compile the workspace's files again; with problems, keep the running rules and return them.
+
+        The files are checked first in the checker's child process (time and memory budget),
+        then compiled here in a thread: neither holds the event loop.
+        """
         path = self.paths[workspace]
         self._mtimes[workspace] = _mtimes(path)
-        compiled, problems = self._check(path)
+        compiled, problems = None, await self.checker.check(path)
+        if not any(p.is_error for p in problems):
+            compiled, problems = await asyncio.to_thread(self._check, path)
         if compiled is not None and compiled.name != workspace:
             problems = [Problem(path, 1, 1, f"the workspace is named '{workspace}'; renaming it needs a restart")]
-        if problems or compiled is None:
+        if any(p.is_error for p in problems) or compiled is None:
             logger.error("rules of %s not reloaded, the previous ones keep running:\n%s", workspace,
                          "\n".join(str(p) for p in problems))
             return problems
         engine = self.engines[workspace]
         engine.reload(compiled)
-        task = asyncio.get_running_loop().create_task(engine.publish())  # at once; steps publish first anyway
-        self._publishing.add(task)
-        task.add_done_callback(self._publishing.discard)
+        await engine.publish()  # the workspace's current rules now, for the workers that follow the store
         logger.info("rules of %s reloaded: %d rules", workspace, len(compiled.rules))
         return []
 
-    def reload_all(self) -> dict[str, list[Problem]]:
-        return {name: self.reload(name) for name in self.engines}
+    def reload_all(self) -> None:
+        """Reload every workspace soon (SIGHUP), in the watcher's loop."""
+        self._reload_all = True
+        self._reload_wanted.set()
 
-    async def _watch(self, every: float = 1.0) -> None:
-        """Reload a workspace when one of its files changes."""
-        while True:
-            await asyncio.sleep(every)
-            for name in self.engines:
-                if _mtimes(self.paths[name]) != self._mtimes.get(name):
-                    self.reload(name)
+    async def _watch(self, every: float = 1.0) -> float:
+        """A round of the watcher: reload the workspaces whose files changed (all after `reload_all`)."""
+        everything, self._reload_all = self._reload_all, False
+        for name in self.engines:
+            if everything or _mtimes(self.paths[name]) != self._mtimes.get(name):
+                await self.reload(name)
+        return every
+
+    async def health(self) -> dict[str, object]:
+        """What this process depends on, each "ok" or why not: the database, Redis when used,
+        and every background loop (engine/loops.py)."""
+        found: dict[str, object] = {"database": await _probe(self._ping_database)}
+        if self.reminders is not None:
+            found["redis"] = await _probe(self.reminders.ping)
+        found["loops"] = self.loops.report()
+        return found
+
+    async def _ping_database(self) -> None:
+        for name in self.engines:
+            await self.store.next_wake(name)
 
     async def _first_key(self, workspace: str) -> None:
         """A workspace with no key gets one at first start, printed once on the terminal: never
@@ -174,12 +200,11 @@ class Runtime:
         return key
 
     async def stop(self) -> None:
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-        if self.scheduler is not None:
-            self.scheduler.stop()
-        if self._scheduler_task is not None:
-            await self._scheduler_task
+        self.loops.stop()
+        for task in (self._watch_task, self._scheduler_task):
+            if task is not None:
+                await task
+        await self.checker.close()
         if self.reminders is not None:
             await self.reminders.close()
         for channel in self.channels.values():
@@ -207,6 +232,17 @@ class Runtime:
             self._used[digest] = now
             await self.store.touch_api_key(digest, now)
         return workspace
+
+
+async def _probe(check: Callable[[], Awaitable[object]]) -> str:
+    """"ok", or what went wrong (a probe that takes longer than PROBE_SECONDS is down)."""
+    try:
+        await asyncio.wait_for(check(), PROBE_SECONDS)
+    except asyncio.TimeoutError:
+        return f"no answer within {PROBE_SECONDS:.0f} s"
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    return "ok"
 
 
 def _mtimes(path: str) -> dict[str, float]:

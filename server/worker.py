@@ -5,6 +5,11 @@ Jobs are reminders (server/reminders.py); the sweeper, every SWEEP seconds, enqu
 reminder for every run due before the next sweep (Redis may have lost them: it keeps
 nothing on disk here), processes events left in an inbox and sends due messages.
 
+Faults: a job that meets a transient error (engine/faults.py: the database restarting,
+Redis away) is tried again with backoff (`Retry`, up to MAX_TRIES, then the sweeper finds
+its run again); the worker's own loop rides out a Redis outage (it backs off and polls
+again: Redis's client reconnects), and the sweeper catches up on what was missed.
+
 Recovery: a killed worker's job is picked up again when its in-progress key expires,
 `JOB_TIMEOUT` after it started; the sweeper does not wait for that, but its reminder has
 the same id and is a no-op while the first exists. So a run whose worker died is resumed
@@ -14,20 +19,23 @@ so one long job kind would slow every recovery (a timed pass is cut into short r
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from signal import Signals
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from arq import cron
+from arq import Retry, cron
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from relance.engine.clock import SystemClock
+from relance.engine.faults import is_transient
 
 from .reminders import HEALTH, Reminders, enqueue_all
 from .runtime import Runtime
@@ -43,9 +51,33 @@ DISPATCHERS = 4  # dispatch jobs of one workspace at work at once in a worker: s
 TIMED_RANGE = 50  # contacts per job of a timed pass: seconds each, even 20 at a time, well within JOB_TIMEOUT
 TIMED_RANGE_JOB = "timed_range"
 HEALTH_EVERY = 10  # seconds between health writes: a worker whose key is gone stopped polling
-KEEP_RESULT = 60  # seconds a finished job's id stays taken (ids change with the run's version anyway)
+KEEP_RESULT = 60  # seconds a finished job's result is kept (the sweeper re-enqueues a due run's job regardless)
+MAX_TRIES = 20  # tries of a job meeting transient errors: 0.5 s, 1, 2, … 30 s apart, about 7 minutes in all
+FIRST_RETRY, LONGEST_RETRY = 0.5, 30.0  # seconds
+J = TypeVar("J")
 
 
+def retried(job: Callable[..., Awaitable[J]]) -> Callable[..., Awaitable[J]]:
+    """A job function whose transient errors (the database restarting, Redis away) make arq run it
+    again later, with backoff, instead of failing it; they are logged once per incident (the
+    `jobs` health of the worker's loops)."""
+    @functools.wraps(job)
+    async def run(ctx: dict[str, Any], *arguments: Any) -> J:
+        runtime: Runtime = ctx["runtime"]
+        health = runtime.loops.health("jobs")
+        try:
+            result = await job(ctx, *arguments)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            health.failed(error, runtime.clock.now())
+            raise Retry(defer=min(FIRST_RETRY * 2 ** (ctx.get("job_try", 1) - 1), LONGEST_RETRY)) from error
+        health.worked(runtime.clock.now())
+        return result
+    return run
+
+
+@retried
 async def resume_run(ctx: dict[str, Any], workspace: str, run_id: int, version: int) -> str:
     """Resume a run at a version; a stale or duplicate reminder does nothing, an early one waits."""
     runtime: Runtime = ctx["runtime"]
@@ -74,6 +106,7 @@ class _Dispatching:
     again: bool = False  # asked for while DISPATCHERS were at work: one of them looks once more
 
 
+@retried
 async def dispatch_outbox(ctx: dict[str, Any], workspace: str) -> int:
     """Send the workspace's due messages, in groups, claiming groups for DISPATCH_FOR seconds at
     most (a job must end within JOB_TIMEOUT, or arq cancels it in the middle of a send); a new
@@ -104,7 +137,12 @@ async def dispatch_outbox(ctx: dict[str, Any], workspace: str) -> int:
 
 async def sweep(ctx: dict[str, Any]) -> int:
     """Reminders for runs due before the next sweep, events left in an inbox, messages a dead
-    process was sending (claimed longer than `resend_after` ago), due messages."""
+    process was sending (claimed longer than `resend_after` ago), due messages. A sweep that
+    fails (the database or Redis away) is logged once per incident; the next one carries on."""
+    return await ctx["runtime"].loops.attempt("sweeper", lambda: _sweep(ctx)) or 0
+
+
+async def _sweep(ctx: dict[str, Any]) -> int:
     runtime: Runtime = ctx["runtime"]
     reminders: Reminders = ctx["reminders"]
     until = runtime.clock.now() + timedelta(seconds=SWEEP)
@@ -128,21 +166,33 @@ async def sweep(ctx: dict[str, Any]) -> int:
 
 async def timed(ctx: dict[str, Any]) -> int:
     """Date and `every …` triggers, and segments re-evaluated for time-based conditions: the pass
-    is cut into ranges of contacts, one job each, so that every worker takes a share."""
+    is cut into ranges of contacts, one job each, so that every worker takes a share. One that
+    fails is logged once per incident; the next minute's goes on from the last pass that ended."""
+    return await ctx["runtime"].loops.attempt("timed", lambda: _timed(ctx)) or 0
+
+
+async def _timed(ctx: dict[str, Any]) -> int:
     runtime: Runtime = ctx["runtime"]
     enqueued = 0
     for name, engine in runtime.engines.items():
         window = await engine.timed_window()
-        bounds = await engine.store.contact_id_bounds(name) if window is not None else None
-        if window is None or bounds is None:
+        if window is None:
             continue
-        since, now = (moment.isoformat() for moment in window)
-        enqueued += await enqueue_all(ctx["redis"], TIMED_RANGE_JOB, [
-            (f"timed:{name}:{now}:{after}", (name, since, now, after, after + TIMED_RANGE), None)
-            for after in range(bounds[0] - 1, bounds[1], TIMED_RANGE)])  # in one go: 100,000 contacts are 2,000 jobs
+        try:
+            bounds = await engine.store.contact_id_bounds(name)
+            if bounds is None:
+                continue
+            since, now = (moment.isoformat() for moment in window)
+            enqueued += await enqueue_all(ctx["redis"], TIMED_RANGE_JOB, [
+                (f"timed:{name}:{now}:{after}", (name, since, now, after, after + TIMED_RANGE), None)
+                for after in range(bounds[0] - 1, bounds[1], TIMED_RANGE)])  # in one go: 100,000 contacts are 2,000 jobs
+        except Exception:
+            engine.timed_unfinished(window[0])  # the database or Redis away: this worker's next pass covers it again
+            raise
     return enqueued
 
 
+@retried
 async def timed_range(ctx: dict[str, Any], workspace: str, since: str, now: str, after_id: int, until_id: int) -> int:
     """One range of contacts of a timed pass; a range run twice starts nothing twice (each
     occurrence starts one run at most)."""
@@ -167,6 +217,15 @@ class SharingWorker(Worker):
         random.shuffle(job_ids)
         await super().start_jobs(job_ids)
 
+    async def _poll_iteration(self) -> None:
+        """arq's poll, which raises when Redis goes away (arq's worker would exit): the error is
+        logged once, polls back off, and the client reconnects when Redis is back."""
+        runtime: Runtime | None = self.ctx.get("runtime")
+        if runtime is None:
+            await super()._poll_iteration()
+            return
+        await runtime.loops.attempt("queue", super()._poll_iteration)
+
     def handle_sig_wait_for_completion(self, signum: Signals) -> None:
         """SIGINT/SIGTERM: no new job, and dispatchers claim no new group; what is in hand finishes."""
         runtime: Runtime | None = self.ctx.get("runtime")
@@ -179,14 +238,13 @@ def worker(settings: Settings, burst: bool = False) -> Worker:
     """An arq worker on the settings' Redis, with the runtime built at start-up."""
     if not settings.redis_url:
         raise ValueError("relance worker needs REDIS_URL (or --redis-url)")
-    reminders = Reminders(settings.redis_url)
-
     async def startup(ctx: dict[str, Any]) -> None:
         runtime = Runtime(settings, SystemClock())
         await runtime.start(run_scheduler=False, follow=True)  # the rules the servers published
+        reminders = Reminders(settings.redis_url or "", runtime.loops)
         await reminders.open()
         for engine in runtime.engines.values():
-            engine.on_wait = reminders.remind
+            engine.on_wait = reminders.remind_or_leave
             engine.dispatcher.group_time = timedelta(seconds=DISPATCH_FOR)  # a dispatch job ends within JOB_TIMEOUT
         ctx["runtime"], ctx["reminders"] = runtime, reminders
         logger.info("worker ready: %s", ", ".join(runtime.engines))
@@ -194,12 +252,13 @@ def worker(settings: Settings, burst: bool = False) -> Worker:
     async def shutdown(ctx: dict[str, Any]) -> None:
         if "runtime" in ctx:
             await ctx["runtime"].stop()
-        await reminders.close()
+        if "reminders" in ctx:
+            await ctx["reminders"].close()
 
     return SharingWorker(functions=[resume_run, dispatch_outbox, timed_range], cron_jobs=[cron(sweep, second=set(range(0, 60, SWEEP)), run_at_startup=True),
                                                      cron(timed, second=0)],
                   redis_settings=RedisSettings.from_dsn(settings.redis_url), on_startup=startup,
-                  on_shutdown=shutdown, job_timeout=JOB_TIMEOUT, keep_result=KEEP_RESULT, max_jobs=20,
+                  on_shutdown=shutdown, job_timeout=JOB_TIMEOUT, keep_result=KEEP_RESULT, max_jobs=20, max_tries=MAX_TRIES,
                   poll_delay=0.05, burst=burst, health_check_interval=HEALTH_EVERY,
                   health_check_key=health_key(), handle_signals=True, job_completion_wait=JOB_TIMEOUT)
 

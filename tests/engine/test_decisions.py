@@ -69,15 +69,17 @@ async def test_decisions_are_kept_per_contact_and_explained(open_shop) -> None:
     assert "run 1 of big-cart" in story and "waiting until 2026-03-03 09:00" in story
 
 
-async def test_old_decisions_are_forgotten_by_the_periodic_pass(open_shop) -> None:
+async def test_old_decisions_are_forgotten_as_new_events_come(open_shop) -> None:
     shop = await open_shop(RULES)
-    await shop.event("checkout.started", cart={"total": 12})
+    await shop.event("checkout.started", id="first", cart={"total": 12})
     await shop.wait(timedelta(days=29))
+    await shop.event("page.viewed")
     async with shop.engine.store.transaction() as tx:
-        assert len(await tx.contact_decisions(1)) == 2
-    await shop.wait(timedelta(days=2))  # the hourly pass forgets decisions older than 30 days
+        assert [d.event_id for d in await tx.contact_decisions(1)] == ["first", "first", "e1"]
+    await shop.wait(timedelta(days=2))
+    await shop.event("page.viewed")  # processing events forgets, once an hour, decisions older than 30 days
     async with shop.engine.store.transaction() as tx:
-        assert await tx.contact_decisions(1) == []
+        assert [d.event_id for d in await tx.contact_decisions(1)] == ["e1", "e2"]
 
 
 async def test_an_erased_contact_leaves_no_decision(open_shop) -> None:

@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
+import pytest
+
+from relance.engine.engine import Engine
+from relance.engine.inbox import Received
 from relance.engine.scheduler import Scheduler
 
 from .conftest import T0
+from .flaky_store import FlakyStore, starting_up
 
 RULES = """\
 workspace: shop
@@ -47,3 +53,37 @@ async def test_scheduler_after_a_restart_finds_due_work_in_the_database(open_sho
     ping, pong = restarted.kinds("message.queued")  # the second wait lasts 2 days from when ping actually went
     assert (ping.at, pong.at) == (T0 + timedelta(days=1), T0 + timedelta(days=4))
     assert [sent.at for sent in restarted.kinds("message.sent")] == [T0 + timedelta(days=2), T0 + timedelta(days=4)]
+
+
+@pytest.mark.parametrize("error", [starting_up, lambda: RuntimeError("a bug in a store plugin")],
+                         ids=["database-restarting", "any-error"])
+async def test_the_timers_and_the_inbox_survive_a_store_that_fails_for_a_while(open_shop, error, caplog) -> None:
+    """The store fails (as a restarting database does) while an event waits in the inbox and a
+    run falls due: every loop backs off, logs once, says it is failing, and carries on."""
+    shop = await open_shop(RULES)
+    await shop.engine.ingest(shop.make_event("checkout.started", {"email": "a@x.test"}))
+    flaky = FlakyStore(shop.engine.store, error)
+    engine = Engine(shop.engine.workspace, flaky, shop.clock, {"log": shop.channel})  # type: ignore[arg-type]
+    scheduler = Scheduler([engine], shop.clock, poll=3600, timed_every=timedelta(hours=6))
+    task = asyncio.create_task(scheduler.run())
+    while "scheduler" not in scheduler.loops.healths:
+        await asyncio.sleep(0)
+    flaky.down = True
+    await shop.engine.accept([Received(shop.make_event("checkout.started", {"email": "b@x.test"}))])
+    engine.arrived.set()  # stored by another process: this one's inbox loop looks, and fails
+    while flaky.failed < 40:
+        await asyncio.sleep(0)
+    failing = {h.name for h in scheduler.loops.failing()}
+    assert {"scheduler", "inbox:shop", "timers:shop", "dispatcher:shop"} <= failing, failing
+    flaky.down = False
+    while scheduler.loops.failing() or shop.clock.now() < T0 + timedelta(days=4):
+        await asyncio.sleep(0)
+    scheduler.stop()
+    await task
+    sent = sorted((m.email, m.body) for m in shop.channel.sent)
+    assert sent == [("a@x.test", "ping"), ("a@x.test", "pong"), ("b@x.test", "ping"), ("b@x.test", "pong")]
+    assert {r.status for r in await shop.engine.store.runs("shop")} == {"finished"}
+    assert all(health["ok"] for health in scheduler.loops.report().values())
+    logged = [r.getMessage().split(" failed")[0] for r in caplog.records
+              if r.name == "relance.loops" and r.levelno == logging.ERROR]
+    assert sorted(logged) == sorted(set(logged)) and set(logged) == failing  # once per loop for the incident

@@ -112,34 +112,39 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[Path], Served]]:
-    """serve(rules, **environment) → a real server on a free port and a fresh SQLite file, stopped after the test;
-    a second call is a restart on the same database.
+def start_server(rules: Path, folder: Path, key: str | None = None, **environment: str) -> Served:
+    """A real server on a free port and a SQLite file in `folder`, once it answers; `key`: the key of an
+    earlier server on the same database (a restart prints no new key).
 
     Its output goes to a file: a pipe nobody reads would fill up and block the server.
     """
+    port = free_port()
+    log = folder / f"serve-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "relance.server", "serve", str(rules), "--port", str(port),
+             "--database-url", f"sqlite://{folder / 'served.sqlite3'}"],
+            cwd=folder, env={**os.environ, "RELANCE_LOG_LEVEL": "info", **environment}, stdout=sink,
+            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while "Uvicorn running" not in log.read_text(errors="replace"):
+        assert process.poll() is None, f"the server stopped:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
+        time.sleep(0.05)
+    found = re.search(r"(rk_[A-Za-z0-9_-]+)", log.read_text())
+    assert found or key, log.read_text()
+    return Served(process, port, found.group(1) if found else key, log)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    """serve(rules, **environment) → a real server (see start_server), stopped after the test; a second
+    call is a restart on the same database."""
     started: list[Served] = []
 
     def start(rules: Path, **environment: str) -> Served:
-        port = free_port()
-        log = tmp_path / f"serve-{port}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "relance.server", "serve", str(rules), "--port", str(port),
-                 "--database-url", f"sqlite://{tmp_path / 'served.sqlite3'}"],
-                cwd=tmp_path, env={**os.environ, "RELANCE_LOG_LEVEL": "info", **environment}, stdout=sink,
-                stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while "Uvicorn running" not in log.read_text(errors="replace"):
-            assert process.poll() is None, f"the server stopped:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
-            time.sleep(0.05)
-        found = re.search(r"(rk_[A-Za-z0-9_-]+)", log.read_text())
-        assert found or started, log.read_text()  # a restart on the same database prints no new key
-        served = Served(process, port, found.group(1) if found else started[-1].key, log)
-        started.append(served)
-        return served
+        started.append(start_server(rules, tmp_path, started[-1].key if started else None, **environment))
+        return started[-1]
 
     yield start
     for served in started:

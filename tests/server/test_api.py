@@ -123,7 +123,8 @@ def test_a_run_and_its_trace(api) -> None:
 
 def test_health_and_readiness(api) -> None:
     assert api.call("GET", "/healthz", shop=None).json() == {"status": "ok"}
-    assert api.call("GET", "/readyz", shop=None).json() == {"status": "ready", "workspaces": ["shop-a", "shop-b"]}
+    assert api.call("GET", "/readyz", shop=None).json() == {"status": "ready", "workspaces": ["shop-a", "shop-b"],
+                                                            "database": "ok", "loops": {}}  # no loop runs here
 
 
 def test_contacts_of_a_segment_and_stats_per_rule(api) -> None:

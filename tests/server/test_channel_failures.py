@@ -69,10 +69,10 @@ def test_a_reload_that_needs_a_missing_secret_keeps_the_running_rules(write, uns
     rules = write("workspace: shop\nchannels: {sms: {plugin: log, address: phone}}\n")
     settings = Settings(rules=(str(rules),), database_url=f"sqlite://{tmp_path / 's.sqlite3'}")
     app = create_app(settings, clock=VirtualClock(NOW), run_scheduler=False)
-    with TestClient(app):
+    with TestClient(app) as client:
         runtime = app.state.runtime
         rules.write_text(RULES % (TOKEN, "https://api.twilio.com"), encoding="utf-8")
-        problems = runtime.reload("shop")
+        problems = client.portal.call(runtime.reload, "shop")
         assert any(f"environment variable {TOKEN}" in p.message for p in problems)
         assert runtime.engines["shop"].workspace.channels["sms"].plugin == "log"
     with pytest.raises(RuleError, match="cannot send"):

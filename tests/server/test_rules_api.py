@@ -18,7 +18,9 @@ def test_rules_are_listed_with_their_versions(api) -> None:
 
 def test_validate_a_body_without_loading_it(api) -> None:
     broken = SHOP.format(name="shop-a").replace("send email lien", "send emial lien", 1)
-    body = api.call("POST", "/v1/rules/validate", content=broken.encode()).json()
+    response = api.call("POST", "/v1/rules/validate", content=broken.encode())
+    assert (response.status_code, response.headers["content-type"]) == (422, "application/problem+json")
+    body = response.json()
     assert body["ok"] is False
     [problem] = body["problems"]
     assert (problem["line"], problem["message"]) == (11, "unknown channel 'emial' (did you mean 'email'?); "
