@@ -31,6 +31,13 @@ class Transaction(Protocol):
     async def get_events(self, workspace: str, event_ids: Sequence[str]) -> dict[str, EventRecord]:
         """The stored events among these ids, by id."""
 
+    async def claim_inbox(self, workspace: str, limit: int) -> list[EventRecord]:
+        """Up to `limit` unprocessed events, oldest first, marked processed in this transaction (in the
+        inbox again if it rolls back); other processes' claims are skipped, not waited for."""
+
+    async def assign_contacts(self, pairs: Sequence[tuple[int, int | None]]) -> None:
+        """Record the contact each of these (event row id, contact id) was processed for."""
+
     async def claim_event(self, event: EventRecord, contact_id: int | None) -> bool:
         """Mark an inbox event processed for this contact, in one conditional update: True for the one caller that won it."""
 
@@ -89,6 +96,9 @@ class Transaction(Protocol):
 
     async def save_runs(self, runs: Sequence[RunRecord]) -> None:
         """Save many runs at once (a timed pass's group)."""
+
+    async def reactive_runs(self, contact_id: int, rule_ids: Sequence[str], event_type: str) -> list[RunRecord]:
+        """The contact's open runs of these rules, and its runs waiting for an event of this type, by id."""
 
     async def contact_runs(self, contact_id: int, rule_id: str | None = None,
                            statuses: Sequence[str] | None = None) -> list[RunRecord]: ...

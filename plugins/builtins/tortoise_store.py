@@ -24,6 +24,7 @@ from relance.engine.records import (
 from .. import hookimpl
 from . import tortoise_migrations as migrations
 from . import tortoise_models as m
+from .tortoise_intake import IntakeQueries
 from .tortoise_pages import PagedReads
 from .tortoise_rows import Rows, placeholder, placeholders, rows
 
@@ -76,7 +77,7 @@ def _run_and_contact(dialect: str) -> str:
             f"LEFT JOIN relance_contacts c ON c.id = r.contact_id WHERE r.id = {placeholder(dialect, 1)}")
 
 
-class _Tx:
+class _Tx(IntakeQueries):
     """Queries inside one database transaction."""
 
     def __init__(self, db: BaseDBAsyncClient) -> None:
@@ -116,12 +117,6 @@ class _Tx:
             .update(processed=True, contact_id=contact_id)
         return claimed == 1
 
-    async def contact_events(self, contact_id: int, types: Sequence[str], since: datetime,
-                             until: datetime) -> list[EventRecord]:
-        rows = await m.Event.filter(contact_id=contact_id, type__in=list(types), at__gte=since,
-                                    at__lte=until).order_by("at", "id").using_db(self.db)
-        return [_record(EventRecord, r) for r in rows]
-
     # contacts
     async def lock_contact(self, contact_id: int) -> bool:
         if not self.locking:
@@ -139,17 +134,6 @@ class _Tx:
         if self.locking:  # the two-key lock space: (1, hash) never meets a contact id's one-key lock
             await self.db.execute_query("SELECT pg_advisory_xact_lock(1, hashtext($1))",
                                         [f"{workspace}\x1f{kind}\x1f{value}"])
-
-    async def find_contacts(self, workspace: str, identities: Sequence[tuple[str, str]]) -> list[ContactRecord]:
-        if not identities:
-            return []
-        match = Q(*(Q(kind=kind, value=value) for kind, value in identities), join_type=Q.OR)
-        ids = set(await m.Identity.filter(match, workspace=workspace).using_db(self.db)
-                  .values_list("contact_id", flat=True))
-        if not ids:
-            return []
-        rows = await m.Contact.filter(id__in=ids, merged_into=None).order_by("id").using_db(self.db)
-        return [_record(ContactRecord, r) for r in rows]
 
     async def get_contact(self, contact_id: int) -> ContactRecord | None:
         read_with_run = self._read_with_run
@@ -172,13 +156,6 @@ class _Tx:
 
     async def save_contact(self, contact: ContactRecord) -> None:
         await self.contact_rows.save(self.db, contact)
-
-    async def add_identities(self, contact: ContactRecord, identities: Sequence[tuple[str, str]]) -> None:
-        for kind, value in identities:
-            exists = await m.Identity.filter(workspace=contact.workspace, kind=kind, value=value).using_db(self.db).exists()
-            if not exists:
-                await m.Identity.create(using_db=self.db, workspace=contact.workspace, kind=kind, value=value,
-                                        contact_id=contact.id)
 
     async def merge_contacts(self, survivor: ContactRecord, merged: ContactRecord) -> None:
         for model in (m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order, m.Decision):
