@@ -225,6 +225,7 @@ class Rule:
     start: str | None
     nodes: Mapping[str, Node]
     origin: Origin
+    priority: int = 0  # when caps allow only some of the messages due together, higher goes first
 
 
 @dataclass(frozen=True, slots=True)

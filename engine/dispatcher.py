@@ -1,9 +1,10 @@
 """Messages from the outbox to channel plugins: judged once more, sent, retried with backoff, never twice.
 
 A message is claimed (pending -> sending) in one conditional update, so two dispatchers
-never send it both; the channel gets it after its step committed; the outcome is
-recorded after. A deferred answer comes back later with exponential backoff; a bounce
-marks the address so no later message goes to it.
+never send it both, and judged in that transaction with the other due messages of its
+contact, one after the other, under the contact's lock (turns.py); the channel gets it
+after its step committed; the outcome is recorded after. A deferred answer comes back
+later with exponential backoff; a bounce marks the address so no later message goes to it.
 """
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from relance.dsl import graph as g
 from .channels import Channel, DeliveryResult, OutboundMessage
 from .clock import Clock
 from .links import Links
-from .policies import judge, recent_messages
+from .policies import recent_messages
 from .records import ContactRecord, MessageRecord
-from .store import Store
+from .store import Store, Transaction
 from .timeline import Effect
+from .turns import in_turn, turn
 
 logger = logging.getLogger("relance.dispatcher")
 GROUP = 50  # messages claimed, then recorded, in one transaction
@@ -27,6 +29,7 @@ GROUP_TIME = timedelta(seconds=60)  # a group hands back what it has not sent by
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
+Judged = tuple[MessageRecord, ContactRecord | None]
 
 
 def _set(message: MessageRecord, status: str, reason: str | None) -> None:
@@ -77,45 +80,62 @@ class Dispatcher:
     async def _group(self, workspace: g.Workspace) -> tuple[int, int]:
         """(delivered, claimed) for one group."""
         now = self.clock.now()
-        claimed: list[tuple[MessageRecord, ContactRecord | None, list[MessageRecord]]] = []
-        async with self.store.transaction() as tx:
-            messages = await tx.claim_due_messages(workspace.name, now, GROUP)
-            contacts = await tx.get_contacts([message.contact_id for message in messages])
-            for message in messages:
-                contact = contacts.get(message.contact_id)
-                history = await recent_messages(tx, workspace.policy, message, now) if contact is not None else []
-                claimed.append((message, contact, history))
-        outcomes = []
-        for message, contact, history in claimed:
+        async with self.store.transaction() as tx:  # the claimed messages' contacts stay locked until it ends
+            claimed = await tx.claim_due_messages(workspace.name, now, GROUP)
+            contacts = await tx.get_contacts([message.contact_id for message in claimed])
+            judged = await self._judge(tx, workspace, claimed, contacts, now)
+            await tx.save_messages([message for message, _ in judged if message.status != "sending"])
+        going = [(message, contact) for message, contact in judged
+                 if message.status == "sending" and contact is not None]
+        results: dict[str, tuple[DeliveryResult, bool]] = {}
+        for message, contact in going:
             if self.clock.now() - now > self.group_time:  # slow channels: hand the rest back rather than hold
                 _set(message, "pending", None)      # them past the time after which others re-send them
-                outcomes.append((message, contact, None))
                 continue
-            outcomes.append((message, contact, await self._one(workspace, message, contact, history, now)))
+            waited = message.attempts == 0 and message.error is not None  # deferred by a policy, never sent yet
+            results[message.key] = await self._one(workspace, message, contact, now), waited
         async with self.store.transaction() as tx:
-            await tx.save_messages([message for message, _, _ in outcomes])
-        for message, contact, result in outcomes:
-            self._report(message, contact)
+            await tx.save_messages([message for message, _ in going])
+        for message, contact in judged:
+            result, waited = results.get(message.key, (None, False))
+            self._report(message, contact, waited)
             if result is not None and result.bounced and contact is not None:
                 await self._bounced(contact, message.channel, result.detail, now)
-        return sum(message.status == "sent" for message, _, _ in outcomes), len(claimed)
+        return sum(message.status == "sent" for message, _ in going), len(claimed)
 
-    async def _one(self, workspace: g.Workspace, message: MessageRecord, contact: ContactRecord | None,
-                   history: list[MessageRecord], now: datetime) -> DeliveryResult | None:
-        """Judge and send one claimed message; its new status is set on it, to be saved by the caller."""
-        config = workspace.channels.get(message.channel)
-        channel = self.channels.get(config.plugin) if config else None
-        if channel is None or contact is None or config is None:
-            reason = "the contact was erased" if contact is None else f"no channel plugin for '{message.channel}'"
-            _set(message, "failed", reason)
-            return None
-        verdict = judge(workspace.policy, config, message, contact, history, now, workspace.timezone)
-        if verdict.action != "send":
-            message.send_at = verdict.until
-            _set(message, "pending" if verdict.action == "defer" else "skipped", verdict.reason)
-            return None
+    async def _judge(self, tx: Transaction, workspace: g.Workspace, claimed: list[MessageRecord],
+                     contacts: Mapping[int, ContactRecord], now: datetime) -> list[Judged]:
+        """Judge the claimed messages, each contact's together and in turn (turns.in_turn), while its
+        lock is held: those that go stay `sending`; the others are deferred (pending again) or
+        skipped, or failed when they cannot be sent at all. In the order they are to be sent."""
+        judged: list[Judged] = []
+        by_contact: dict[int, list[MessageRecord]] = {}
+        for message in claimed:
+            config = workspace.channels.get(message.channel)
+            contact = contacts.get(message.contact_id)
+            if contact is None or config is None or config.plugin not in self.channels:
+                _set(message, "failed", "the contact was erased" if contact is None else
+                     f"no channel plugin for '{message.channel}'")
+                judged.append((message, contact))
+            else:
+                by_contact.setdefault(message.contact_id, []).append(message)
+        for contact_id, messages in by_contact.items():
+            contact = contacts[contact_id]
+            history = await recent_messages(tx, workspace.policy, messages, now)
+            for message, verdict in in_turn(workspace.policy, workspace.channels, messages, contact, history, now,
+                                            workspace.timezone):
+                if verdict.action != "send":
+                    message.send_at = verdict.until
+                    _set(message, "pending" if verdict.action == "defer" else "skipped", verdict.reason)
+                judged.append((message, contact))
+        return sorted(judged, key=lambda pair: turn(pair[0]))
+
+    async def _one(self, workspace: g.Workspace, message: MessageRecord, contact: ContactRecord,
+                   now: datetime) -> DeliveryResult:
+        """Send one message judged to go; its new status is set on it, to be saved by the caller."""
+        config = workspace.channels[message.channel]
         message.attempts += 1
-        result = await self._send(channel, self._outbound(workspace, message, contact, config))
+        result = await self._send(self.channels[config.plugin], self._outbound(workspace, message, contact, config))
         if result.status == "delivered":
             message.provider_id = result.provider_id
             message.sent_at = now
@@ -139,12 +159,16 @@ class Dispatcher:
                                contact.email, contact.phone, contact.id, message.rule_id, message.transactional,
                                config.settings, html, headers, workspace.name, self.clock.now())
 
-    def _report(self, message: MessageRecord, contact: ContactRecord | None) -> None:
-        """An effect for what did not simply go out: skipped, deferred, failed."""
-        if message.status == "sent" or (message.status == "pending" and message.error is None):
+    def _report(self, message: MessageRecord, contact: ContactRecord | None, waited: bool = False) -> None:
+        """An effect for what did not simply go out (skipped, deferred, failed), and for a message
+        sent after a policy deferred it (`waited`: its step reported it deferred, not sent)."""
+        if (message.status == "sent" and not waited) or (message.status == "pending" and message.error is None):
             return
-        kind = {"pending": "message.deferred", "skipped": "message.skipped", "failed": "message.failed"}[message.status]
-        details = {"channel": message.channel, "template": message.template, "reason": message.error}
+        kind = {"pending": "message.deferred", "skipped": "message.skipped", "failed": "message.failed",
+                "sent": "message.sent"}[message.status]
+        details = {"channel": message.channel, "template": message.template}
+        if message.status != "sent":
+            details["reason"] = message.error
         if message.status == "pending" and message.send_at is not None:
             details["until"] = message.send_at.isoformat()
         label = contact.label() if contact is not None else f"contact:{message.contact_id}"

@@ -12,10 +12,11 @@ from relance.dsl import graph as g
 from relance.dsl.expressions import Scope
 
 from .events import stored_view
-from .policies import judge, recent_messages
+from .policies import recent_messages
 from .records import ContactRecord, MessageRecord, RunRecord, TaskRecord
 from .store import Transaction
 from .timeline import Effect
+from .turns import judge_queued
 
 STATUS_BY_MODE = {"auto": "pending", "assist": "draft", "advise": "advised"}
 EFFECT_BY_MODE = {"auto": "message.sent", "assist": "message.drafted", "advise": "message.advised"}
@@ -111,12 +112,13 @@ class Walker:
             run_id=step.run.id, rule_id=step.rule.id, node_id=node.id, channel=node.channel,
             template=node.template, subject=subject, body=body, html=html, created_at=step.at,
             status=STATUS_BY_MODE[step.rule.mode], transactional=node.transactional, offer=node.offer,
+            priority=step.rule.priority,
             params={k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, type(None)))},
         )
         policy = step.workspace.policy
-        history = await recent_messages(step.tx, policy, message, step.at)
-        verdict = judge(policy, step.workspace.channels.get(node.channel), message, step.contact, history, step.at,
-                        step.workspace.timezone)
+        history = await recent_messages(step.tx, policy, [message], step.at)
+        verdict = judge_queued(policy, step.workspace.channels.get(node.channel), message, step.contact, history,
+                               step.at, step.workspace.timezone)
         if verdict.action == "skip":
             message.status, message.error = "skipped", verdict.reason
         elif verdict.action == "defer":

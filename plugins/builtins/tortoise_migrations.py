@@ -48,6 +48,9 @@ MIGRATIONS = (
         "CREATE INDEX IF NOT EXISTS idx_relance_messages_pending ON relance_messages (workspace, id) "
         "WHERE status = 'pending'",
     )),
+    Migration(8, "messages: their rule's priority (who goes first when caps allow only some)", (
+        "ALTER TABLE relance_messages ADD COLUMN priority INT NOT NULL DEFAULT 0",
+    )),
 )
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else 0
 
