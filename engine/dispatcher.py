@@ -71,14 +71,16 @@ class Dispatcher:
         """
         delivered = 0
         while not self.stopping and (until is None or self.clock.now() < until):
-            sent, claimed = await self._group(workspace)
+            sent, more = await self._group(workspace)
             delivered += sent
-            if claimed < GROUP:
+            if not more:
                 break
         return delivered
 
-    async def _group(self, workspace: g.Workspace) -> tuple[int, int]:
-        """(delivered, claimed) for one group."""
+    async def _group(self, workspace: g.Workspace) -> tuple[int, bool]:
+        """(delivered, whether to claim another group) for one group: not when it claimed nothing,
+        nor when it handed messages back (a slow channel: they wait for the next dispatch). A group
+        shorter than GROUP is no empty outbox: a claim leaves out contacts held elsewhere."""
         now = self.clock.now()
         async with self.store.transaction() as tx:  # the claimed messages' contacts stay locked until it ends
             claimed = await tx.claim_due_messages(workspace.name, now, GROUP)
@@ -101,7 +103,7 @@ class Dispatcher:
             self._report(message, contact, waited)
             if result is not None and result.bounced and contact is not None:
                 await self._bounced(contact, message.channel, result.detail, now)
-        return sum(message.status == "sent" for message, _ in going), len(claimed)
+        return sum(message.status == "sent" for message, _ in going), bool(claimed) and len(results) == len(going)
 
     async def _judge(self, tx: Transaction, workspace: g.Workspace, claimed: list[MessageRecord],
                      contacts: Mapping[int, ContactRecord], now: datetime) -> list[Judged]:

@@ -206,3 +206,40 @@ async def test_a_claim_locks_the_contacts_it_claims_and_no_others(open_shop) -> 
             _, [row] = await tx.db.execute_query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                                                  "AND pid = pg_backend_pid()")
             assert row[0] == 50
+
+
+async def test_a_dispatch_goes_on_past_contacts_held_elsewhere(open_shop, database: str) -> None:
+    """The oldest due messages are those of ten contacts whose locks another process holds (PostgreSQL):
+    each claim takes the free contacts it finds among the oldest, and the dispatch goes on after
+    a short group until every free contact's message is sent."""
+    shop = await open_shop(shop_with("  frequency: {email: {max: 50, per: 24h}}", [("mail", "checkout.started", "")]))
+    store = shop.engine.store
+    async with store.transaction() as tx:
+        contacts = [await tx.create_contact(ContactRecord(0, "shop", T0, email=f"c{n}@example.test"))
+                    for n in range(110)]
+        busy, free = contacts[:10], contacts[10:]
+        for contact in busy:
+            for n in range(48):
+                await tx.insert_message(MessageRecord("shop", f"{contact.id}:{n}", contact.id, None, "mail",
+                                                      "mail/steps/0", "email", "t", "T", "t", T0))
+        for contact in free:
+            await tx.insert_message(MessageRecord("shop", f"{contact.id}:0", contact.id, None, "mail", "mail/steps/0",
+                                                  "email", "t", "T", "t", T0))
+    locked, done = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:  # another connection, as another process's step
+        async with store.transaction() as tx:
+            await tx.lock_contacts([contact.id for contact in busy])
+            locked.set()
+            await done.wait()
+
+    postgres = database.startswith("postgres")  # SQLite has one writer at a time and no such locks
+    holder = asyncio.create_task(hold()) if postgres else None
+    if holder is not None:
+        await asyncio.wait_for(locked.wait(), 10)
+    channel = RecordingChannel()
+    await Dispatcher(store, shop.clock, {"log": channel}).dispatch(shop.engine.workspace)
+    done.set()
+    if holder is not None:
+        await holder
+    assert {m.contact_id for m in channel.sent} == {contact.id for contact in (free if postgres else contacts)}
