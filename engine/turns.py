@@ -37,7 +37,7 @@ def in_turn(policy: g.Policy, channels: Mapping[str, g.ChannelConfig], messages:
     for message in sorted(messages, key=turn):
         verdict = judge(policy, channels.get(message.channel), message, contact, counted, at, zone)
         if verdict.action == "send":
-            counted.append(dataclasses.replace(message, status="sending", claimed_at=at))
+            counted.append(_going(message, at))
         verdicts.append((message, verdict))
     return verdicts
 
@@ -49,7 +49,7 @@ def judge_queued(policy: g.Policy, config: g.ChannelConfig | None, message: Mess
     verdict = judge(policy, config, message, contact, history, at, zone)
     if verdict.action != "send" or message.status != "pending":  # a draft is judged when approved
         return verdict
-    ahead = [dataclasses.replace(m, status="sending", claimed_at=at) for m in history
+    ahead = [_going(m, at) for m in history
              if m.status == "pending" and m.key != message.key and (m.send_at is None or m.send_at <= at)
              and turn(m) < turn(message)]
     behind = judge(policy, config, message, contact, [*history, *ahead], at, zone) if ahead else verdict
@@ -57,3 +57,8 @@ def judge_queued(policy: g.Policy, config: g.ChannelConfig | None, message: Mess
         return verdict
     earlier = f"{len(ahead)} earlier {'message' if len(ahead) == 1 else 'messages'}"
     return Verdict("defer", f"waits its turn after {earlier} due now ({behind.reason})", at)
+
+
+def _going(message: MessageRecord, at: datetime) -> MessageRecord:
+    """The message as counted once given its slot at `at`."""
+    return dataclasses.replace(message, status="sending", claimed_at=at)
