@@ -37,12 +37,13 @@ from .templates import Template, Text, compile_text
 
 TOP_LEVEL_KEYS = ("workspace", "timezone", "locale", "mode", "channels", "policy",
                   "templates", "scoring", "segments", "fields", "links", "rules")
-RULE_KEYS = ("id", "name", "description", "when", "if", "goal", "exit", "entry", "mode", "late", "steps")
+RULE_KEYS = ("id", "name", "description", "when", "if", "goal", "exit", "entry", "mode", "priority", "late", "steps")
 REQUIRED_RULE_KEYS = ("id", "when", "steps")
 MODES = ("auto", "assist", "advise")
 POLICY_KEYS = ("quiet_hours", "frequency", "offers", "consent")
 CONSENT_RULES = ("opt_in", "opt_out", "none")
 OVER_CAP = ("defer", "skip")
+PRIORITIES = {"high": 10, "normal": 0, "low": -10}  # a rule's priority in words; or a number from -100 to 100
 RULE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 EXPLICIT_ENDING = re.compile(r"^\s*(?:event|if)(?:\s|$)")  # the keywords of a goal's or exit's two forms
 QUIET_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -666,6 +667,7 @@ class _Compiler:
         if "mode" in rule and self._mode(located_value(rule, "mode", file)):
             mode = str(rule["mode"])
         late_skip = self._late(located_value(rule, "late", file)) if "late" in rule else None
+        priority = self._priority(rule, file) if "priority" in rule else 0
         context = _RuleContext(id_text.text, file)
         parsed: list[_Parsed] = []
         if "steps" in rule:
@@ -674,14 +676,14 @@ class _Compiler:
                 self.problem(located_value(rule, "steps", file), "'steps' is a list of steps, each '- …'")
             else:
                 parsed = self._steps(steps, context, ids, waited=False)
-        if len(self.problems) > before or missing or trigger is None or entry is None:
+        if len(self.problems) > before or missing or trigger is None or entry is None or priority is None:
             return None
         start = self._build(parsed, f"{id_text.text}/steps", None, context)
         return g.Rule(
             id=id_text.text, name=str(rule.get("name", id_text.text)), version=_version(rule),
             when=str(rule["when"]), trigger=trigger, condition=condition, goals=goals, exits=exits, entry=entry, mode=mode,
             start=start, nodes=context.nodes, origin=g.Origin(file.path, line, column, id_text.text),
-            condition_text=str(rule["if"]) if "if" in rule else None, late_skip=late_skip,
+            condition_text=str(rule["if"]) if "if" in rule else None, late_skip=late_skip, priority=priority,
         )
 
     def _late(self, text: Located) -> timedelta | None:
@@ -698,6 +700,17 @@ class _Compiler:
                                                                     "; write a number and a unit: 30m, 24h, 3d"),
                          1, match.start(1) + 1)
             return None
+
+    def _priority(self, rule: CommentedMap, file: SourceFile) -> int | None:
+        """`priority: high|normal|low` or a whole number from -100 to 100; None (a problem) otherwise."""
+        value, text = rule["priority"], located_value(rule, "priority", file)
+        if isinstance(value, int) and not isinstance(value, bool) and -100 <= value <= 100:
+            return value
+        if isinstance(value, str) and value in PRIORITIES:
+            return PRIORITIES[value]
+        self.problem(text, f"priority is high, normal (the default) or low, or a whole number from -100 to 100 "
+                           f"(higher goes first), not '{text.text}'{did_you_mean(str(value), PRIORITIES)}")
+        return None
 
     def _trigger(self, text: Located) -> g.Trigger | None:
         trigger = self.parse(text, "trigger")

@@ -228,6 +228,7 @@ class Rule:
     origin: Origin
     condition_text: str | None = None  # `if:` as written
     late_skip: timedelta | None = None  # `late: skip after 12h`: a send overdue by more is skipped
+    priority: int = 0  # when caps allow only some of the messages due together, higher goes first
 
 
 @dataclass(frozen=True, slots=True)

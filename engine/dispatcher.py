@@ -1,9 +1,10 @@
 """Messages from the outbox to channel plugins: judged once more, sent, retried with backoff, never twice.
 
 A message is claimed (pending -> sending) in one conditional update, so two dispatchers
-never send it both; the channel gets it after its step committed; the outcome is
-recorded after. A deferred answer comes back later with exponential backoff; a bounce
-marks the address so no later message goes to it.
+never send it both, and judged in that transaction with the other due messages of its
+contact, one after the other, under the contact's lock (turns.py); the channel gets it
+after its step committed; the outcome is recorded after. A deferred answer comes back
+later with exponential backoff; a bounce marks the address so no later message goes to it.
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from .channels import Channel, DeliveryResult, OutboundMessage
 from .clock import Clock
 from .faults import is_transient
 from .links import Links
-from .policies import judge, recent_messages
+from .policies import recent_messages
 from .records import ContactRecord, MessageRecord
-from .store import Store
+from .store import Store, Transaction
 from .timeline import Effect
+from .turns import in_turn, turn
 
 logger = logging.getLogger("relance.dispatcher")
 Observer = Callable[[str, MessageRecord, "DeliveryResult | None"], None]  # workspace, message as recorded, answer
@@ -31,6 +33,7 @@ FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
 RECORD_PATIENCE = timedelta(seconds=10)  # a group's outcomes wait this long for the database (far below RELANCE_RESEND_AFTER)
 FIRST_RECORD_RETRY = 0.1  # seconds, doubled up to 2 s
+Judged = tuple[MessageRecord, ContactRecord | None]
 
 
 def _set(message: MessageRecord, status: str, reason: str | None) -> None:
@@ -73,55 +76,75 @@ class Dispatcher:
         """
         delivered = 0
         while not self.stopping and (until is None or self.clock.now() < until):
-            sent, claimed = await self._group(workspace)
+            sent, more = await self._group(workspace)
             delivered += sent
-            if claimed < GROUP:
+            if not more:
                 break
         return delivered
 
-    async def _group(self, workspace: g.Workspace) -> tuple[int, int]:
-        """(delivered, claimed) for one group."""
+    async def _group(self, workspace: g.Workspace) -> tuple[int, bool]:
+        """(delivered, whether to claim another group) for one group: not when it claimed nothing,
+        nor when it handed messages back (a slow channel: they wait for the next dispatch). A group
+        shorter than GROUP is no empty outbox: a claim leaves out contacts held elsewhere."""
         now = self.clock.now()
-        claimed: list[tuple[MessageRecord, ContactRecord | None, list[MessageRecord]]] = []
-        async with self.store.transaction() as tx:
-            messages = await tx.claim_due_messages(workspace.name, now, GROUP)
-            contacts = await tx.get_contacts([message.contact_id for message in messages])
-            for message in messages:
-                contact = contacts.get(message.contact_id)
-                history = await recent_messages(tx, workspace.policy, message, now) if contact is not None else []
-                claimed.append((message, contact, history))
-        outcomes = []
-        for message, contact, history in claimed:
+        async with self.store.transaction() as tx:  # the claimed messages' contacts stay locked until it ends
+            claimed = await tx.claim_due_messages(workspace.name, now, GROUP)
+            contacts = await tx.get_contacts([message.contact_id for message in claimed])
+            judged = await self._judge(tx, workspace, claimed, contacts, now)
+            settled = [message for message, _ in judged if message.status != "sending"]
+            if settled:  # deferred, skipped or failed by the judging: recorded with the claim
+                await tx.save_messages(settled)
+        going = [(message, contact) for message, contact in judged
+                 if message.status == "sending" and contact is not None]
+        results: dict[str, DeliveryResult] = {}
+        for message, contact in going:
             if self.clock.now() - now > self.group_time:  # slow channels: hand the rest back rather than hold
                 _set(message, "pending", None)      # them past the time after which others re-send them
-                outcomes.append((message, contact, None))
                 continue
-            outcomes.append((message, contact, await self._one(workspace, message, contact, history, now)))
-        await self._record([message for message, _, _ in outcomes])
-        for message, contact, result in outcomes:
+            results[message.key] = await self._one(workspace, message, contact, now)
+        await self._record([message for message, _ in going])
+        for message, contact in judged:
+            result = results.get(message.key)
             self._report(message, contact)
             if self.observe is not None:
                 self.observe(workspace.name, message, result)
             if result is not None and result.bounced and contact is not None:
                 await self._bounced(contact, message.channel, result.detail, now)
-        return sum(message.status == "sent" for message, _, _ in outcomes), len(claimed)
+        return sum(message.status == "sent" for message, _ in going), bool(claimed) and len(results) == len(going)
 
-    async def _one(self, workspace: g.Workspace, message: MessageRecord, contact: ContactRecord | None,
-                   history: list[MessageRecord], now: datetime) -> DeliveryResult | None:
-        """Judge and send one claimed message; its new status is set on it, to be saved by the caller."""
-        config = workspace.channels.get(message.channel)
-        channel = self.channels.get(config.plugin) if config else None
-        if channel is None or contact is None or config is None:
-            reason = "the contact was erased" if contact is None else f"no channel plugin for '{message.channel}'"
-            _set(message, "failed", reason)
-            return None
-        verdict = judge(workspace.policy, config, message, contact, history, now, workspace.timezone)
-        if verdict.action != "send":
-            message.send_at = verdict.until
-            _set(message, "pending" if verdict.action == "defer" else "skipped", verdict.reason)
-            return None
+    async def _judge(self, tx: Transaction, workspace: g.Workspace, claimed: list[MessageRecord],
+                     contacts: Mapping[int, ContactRecord], now: datetime) -> list[Judged]:
+        """Judge the claimed messages, each contact's together and in turn (turns.in_turn), while its
+        lock is held: those that go stay `sending`; the others are deferred (pending again) or
+        skipped, or failed when they cannot be sent at all. In the order they are to be sent."""
+        judged: list[Judged] = []
+        by_contact: dict[int, list[MessageRecord]] = {}
+        for message in claimed:
+            config = workspace.channels.get(message.channel)
+            contact = contacts.get(message.contact_id)
+            if contact is None or config is None or config.plugin not in self.channels:
+                _set(message, "failed", "the contact was erased" if contact is None else
+                     f"no channel plugin for '{message.channel}'")
+                judged.append((message, contact))
+            else:
+                by_contact.setdefault(message.contact_id, []).append(message)
+        for contact_id, messages in by_contact.items():
+            contact = contacts[contact_id]
+            history = await recent_messages(tx, workspace.policy, messages, now)
+            for message, verdict in in_turn(workspace.policy, workspace.channels, messages, contact, history, now,
+                                            workspace.timezone):
+                if verdict.action != "send":
+                    message.send_at = verdict.until
+                    _set(message, "pending" if verdict.action == "defer" else "skipped", verdict.reason)
+                judged.append((message, contact))
+        return sorted(judged, key=lambda pair: turn(pair[0]))
+
+    async def _one(self, workspace: g.Workspace, message: MessageRecord, contact: ContactRecord,
+                   now: datetime) -> DeliveryResult:
+        """Send one message judged to go; its new status is set on it, to be saved by the caller."""
+        config = workspace.channels[message.channel]
         message.attempts += 1
-        result = await self._send(channel, self._outbound(workspace, message, contact, config))
+        result = await self._send(self.channels[config.plugin], self._outbound(workspace, message, contact, config))
         if result.status != "delivered":  # what the provider said, for whoever reads the log
             logger.warning("message %s (%s, %s on %s) %s, attempt %d: %s", message.key, message.rule_id,
                            message.template, message.channel, result.status, message.attempts, result.detail)

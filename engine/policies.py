@@ -18,7 +18,7 @@ from relance.dsl import graph as g
 from .records import ContactRecord, MessageRecord
 from .store import Transaction
 
-COUNTED = ("pending", "sending", "sent")  # messages that count towards caps and offers
+COUNTED = ("sending", "sent")  # given their slot, they count towards caps and offers (see turns.py)
 NO_GO = {"opted_out": "opted out", "bounced": "bounced"}
 
 
@@ -100,7 +100,7 @@ def quiet_end(at: datetime, window: tuple[time, time], zone: str) -> datetime | 
 
 
 def _when(message: MessageRecord) -> datetime:
-    return message.sent_at or message.send_at or message.created_at
+    return message.sent_at or message.claimed_at or message.send_at or message.created_at
 
 
 def _span(delta: timedelta) -> str:
@@ -116,9 +116,10 @@ def horizon(policy: g.Policy) -> timedelta:
     return max([policy.offer_window, *(cap.per for cap in policy.frequency.values())])
 
 
-async def recent_messages(tx: Transaction, policy: g.Policy, message: MessageRecord,
+async def recent_messages(tx: Transaction, policy: g.Policy, messages: Sequence[MessageRecord],
                           at: datetime) -> list[MessageRecord]:
-    """The contact's messages `judge` needs: none unless an offer or a frequency cap is to be checked."""
-    if message.transactional or (not message.offer and not policy.frequency):
+    """The messages `judge` needs for these messages of one contact: none unless an offer or a
+    frequency cap is to be checked."""
+    if all(m.transactional or (not m.offer and not policy.frequency) for m in messages):
         return []
-    return await tx.contact_messages(message.contact_id, at - horizon(policy))
+    return await tx.contact_messages(messages[0].contact_id, at - horizon(policy))

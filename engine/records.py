@@ -104,6 +104,8 @@ class MessageRecord:
     html: str | None = None
     send_at: datetime | None = None  # not before then: quiet hours, a frequency cap, a retry's backoff
     provider_id: str | None = None
+    priority: int = 0  # its rule's: when caps allow only some of the messages due together, higher goes first
+    claimed_at: datetime | None = None  # when a dispatcher took it (pending -> sending)
     id: int | None = None
 
 

@@ -137,8 +137,11 @@ class Transaction(Protocol):
         """Save many messages at once (a dispatcher's group)."""
 
     async def claim_due_messages(self, workspace: str, now: datetime, limit: int) -> list[MessageRecord]:
-        """Up to `limit` pending messages whose `send_at` (if any) has come, oldest first, turned
-        pending -> sending (claimed now) in one update: no other dispatcher gets them."""
+        """Up to `limit` pending messages whose `send_at` (if any) has come, turned pending -> sending
+        (claimed now) in one update: no other dispatcher gets them. They are the due messages of the
+        contacts of the oldest due ones, highest priority then oldest first, so that a contact's due
+        messages are judged together; where `locking`, those contacts' locks are held until the
+        transaction ends (a contact whose lock is taken is left to a later claim)."""
 
     async def insert_task(self, task: TaskRecord) -> TaskRecord: ...
 

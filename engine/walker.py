@@ -17,10 +17,11 @@ from relance.dsl.values import kept
 
 from .events import stored_view
 from .message_links import refused_host, unlink_unsafe
-from .policies import Verdict, judge, recent_messages
+from .policies import Verdict, recent_messages
 from .records import ContactRecord, MessageRecord, RunRecord, TaskRecord
 from .store import Transaction
 from .timeline import Effect
+from .turns import judge_queued
 
 STATUS_BY_MODE = {"auto": "pending", "assist": "draft", "advise": "advised"}
 # A step queues; the dispatcher's `message.sent` says when the channel took the message.
@@ -183,6 +184,7 @@ class Walker:
             run_id=step.run.id, rule_id=step.rule.id, node_id=node.id, channel=node.channel,
             template=node.template, subject=subject, body=body, html=html, created_at=step.at,
             status=STATUS_BY_MODE[step.rule.mode], transactional=node.transactional, offer=node.offer,
+            priority=step.rule.priority,
             params={k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, type(None)))},
         )
         policy = step.workspace.policy
@@ -195,9 +197,9 @@ class Walker:
             verdict = Verdict("skip", f"a link leads to {refused}, which is not one of the workspace's hosts "
                                       "(list it under links: hosts)")
         else:
-            history = await recent_messages(step.tx, policy, message, step.at)
-            verdict = judge(policy, step.workspace.channels.get(node.channel), message, step.contact, history,
-                            step.at, step.workspace.timezone)
+            history = await recent_messages(step.tx, policy, [message], step.at)
+            verdict = judge_queued(policy, step.workspace.channels.get(node.channel), message, step.contact, history,
+                                   step.at, step.workspace.timezone)
         if verdict.action == "skip":
             message.status, message.error = "skipped", verdict.reason
         elif verdict.action == "defer":

@@ -55,6 +55,9 @@ MIGRATIONS = (
         "ALTER TABLE relance_api_keys ADD COLUMN name VARCHAR(100)",
         "ALTER TABLE relance_api_keys ADD COLUMN last_used_at {timestamp}",
     )),
+    Migration(8, "messages: their rule's priority (who goes first when caps allow only some)", (
+        "ALTER TABLE relance_messages ADD COLUMN priority INT NOT NULL DEFAULT 0",
+    )),
 )
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else 0
 

@@ -109,6 +109,7 @@ class Message(Model):
     send_at = fields.DatetimeField(null=True)
     provider_id = fields.CharField(max_length=200, null=True)
     claimed_at = fields.DatetimeField(null=True)  # when a dispatcher took it (pending -> sending)
+    priority = fields.IntField(default=0)  # its rule's priority: who goes first when caps allow only some
 
     class Meta:
         table = "relance_messages"

@@ -32,6 +32,7 @@ R = TypeVar("R")
 MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order, m.Suppression, m.ApiKey,
           m.ServerSetting, m.WorkspaceSnapshot, m.RuleVersion, m.Decision)
 CHUNK = 500  # ids per IN (…): under SQLite's limit on bound parameters
+CANDIDATES = 10  # a claim looks for free contacts among the oldest limit × this many due messages
 SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg", "psycopg")
 
 
@@ -277,8 +278,8 @@ class _Tx(IntakeQueries):
 
     # outbox and tasks
     async def contact_messages(self, contact_id: int, since: datetime) -> list[MessageRecord]:
-        rows = await m.Message.filter(Q(created_at__gte=since) | Q(send_at__gte=since) | Q(sent_at__gte=since),
-                                      contact_id=contact_id).order_by("id").using_db(self.db)
+        recent = Q(created_at__gte=since) | Q(send_at__gte=since) | Q(sent_at__gte=since) | Q(claimed_at__gte=since)
+        rows = await m.Message.filter(recent, contact_id=contact_id).order_by("id").using_db(self.db)
         return [_record(MessageRecord, r) for r in rows]
 
     async def insert_message(self, message: MessageRecord) -> bool:
@@ -296,14 +297,34 @@ class _Tx(IntakeQueries):
         await self.message_rows.save_all(self.db, messages)
 
     async def claim_due_messages(self, workspace: str, now: datetime, limit: int) -> list[MessageRecord]:
-        p = [placeholder(self.dialect, n) for n in (1, 2, 3, 4)]
-        skip_locked = " FOR UPDATE SKIP LOCKED" if self.locking else ""  # dispatchers take disjoint messages
+        """See Transaction.claim_due_messages. On PostgreSQL a contact is taken only if its lock is free
+        (another dispatcher or a step holds it): a claim never waits for a lock, so it cannot deadlock,
+        and dispatchers claiming at once take different contacts."""
+        p = [placeholder(self.dialect, n) for n in range(1, 5)]
+        # Locks tried contact by contact, oldest first, until `limit` are held; OFFSET 0 keeps the
+        # planner from moving the try into the grouping, where every candidate would be tried and held.
+        fence, free = (" OFFSET 0", " WHERE pg_try_advisory_xact_lock(contact_id)") if self.locking else ("", "")
+        _, found = await self.db.execute_query(
+            f"SELECT contact_id FROM (SELECT contact_id FROM (SELECT contact_id, id FROM relance_messages "
+            f"WHERE workspace = {p[0]} AND status = 'pending' AND (send_at IS NULL OR send_at <= {p[1]}) "
+            f"ORDER BY id LIMIT {p[2]}) due GROUP BY contact_id ORDER BY min(id){fence}) contacts{free} "
+            f"LIMIT {p[3]}", [workspace, now, limit * CANDIDATES, limit])
+        contact_ids = [int(row[0]) for row in found]
+        if not contact_ids:
+            return []
+        if self.dialect == "postgres":
+            among, values = "= ANY($4::bigint[]) ORDER BY priority DESC, created_at, id LIMIT $5", [contact_ids]
+        else:  # SQLite's ? are positional: values in the order written
+            among, values = f"IN ({placeholders(self.dialect, len(contact_ids))}) ORDER BY priority DESC, " \
+                            "created_at, id LIMIT ?", contact_ids
+        p = [placeholder(self.dialect, n) for n in range(1, 4)]
         rows = await self.db.execute_query_dict(
             f"UPDATE relance_messages SET status = 'sending', claimed_at = {p[0]} WHERE id IN ("
             f"SELECT id FROM relance_messages WHERE workspace = {p[1]} AND status = 'pending' AND "
-            f"(send_at IS NULL OR send_at <= {p[2]}) ORDER BY id LIMIT {p[3]}{skip_locked}) "
-            f"RETURNING {self.message_rows.columns}", [now, workspace, now, limit])  # in the order written: SQLite's ? are positional
-        return sorted((self.message_rows.read(row) for row in rows), key=lambda message: message.id or 0)
+            f"(send_at IS NULL OR send_at <= {p[2]}) AND contact_id {among}) AND status = 'pending' "
+            f"RETURNING {self.message_rows.columns}", [now, workspace, now, *values, limit])
+        claimed = [self.message_rows.read(row) for row in rows]  # RETURNING promises no order
+        return sorted(claimed, key=lambda message: (-message.priority, message.created_at, message.id or 0))
 
     async def insert_task(self, task: TaskRecord) -> TaskRecord:
         row = await m.Task.create(using_db=self.db, **_columns(task))

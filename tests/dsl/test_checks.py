@@ -258,6 +258,30 @@ def test_policies_compile(compile_text) -> None:
     assert [policy.consent_rule(c) for c in configs] == ["opt_in", "opt_in", "none"]  # the policy, else the plugin
 
 
+@pytest.mark.parametrize("value, priority", [("high", 10), ("normal", 0), ("low", -10), ("25", 25), ("-100", -100)])
+def test_rule_priority(compile_text, value: str, priority: int) -> None:
+    workspace, problems = compile_text(HEADER + f"  - id: panier\n    when: checkout.started\n    priority: {value}\n"
+                                                "    steps: [stop]\n")
+    assert problems == []
+    assert (workspace.rules["panier"].priority, workspace.rules["other"].priority) == (priority, 0)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("hihg", "priority is high, normal (the default) or low, or a whole number from -100 to 100 (higher goes first), "
+             "not 'hihg' (did you mean 'high'?)"),
+    ("101", "priority is high, normal (the default) or low, or a whole number from -100 to 100 (higher goes first), "
+            "not '101'"),
+    ("2.5", "priority is high, normal (the default) or low, or a whole number from -100 to 100 (higher goes first), "
+            "not '2.5'"),
+    ("true", "priority is high, normal (the default) or low, or a whole number from -100 to 100 (higher goes first), "
+             "not 'True'"),
+])
+def test_bad_rule_priority(compile_text, value: str, message: str) -> None:
+    _, problems = compile_text(HEADER + f"  - id: panier\n    when: checkout.started\n    priority: {value}\n"
+                                        "    steps: [stop]\n")
+    assert only(problems) == (16, 15, message)
+
+
 @pytest.mark.parametrize("settings, line, column, message", [
     ("{plugin: smtp, host: mail.test, from: a@b.test, prot: 25}", 2, 58,
      "channel 'email' (smtp): unknown setting 'prot' (did you mean 'port'?); this plugin takes: "),
