@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -18,6 +20,7 @@ from .channels import Channel
 from .dispatcher import Dispatcher
 from .links import Links
 from .clock import Clock
+from .contact_cache import CachedContacts
 from .events import ContactRef, Event, EventConflict, EventError, parse_event, stored_view
 from .faults import is_transient
 from .inbox import GroupCommit, Received, Status
@@ -34,10 +37,13 @@ from .walker import Step, Walker, end_run, finish, next_time_of_day
 logger = logging.getLogger("relance.engine")
 SEGMENT_EVENTS = ("segment.entered", "segment.left")
 BATCH = 500
+GROUP_EVENTS = 100  # inbox events processed in one transaction (their runs' first steps with them)
+PARSED_KEPT = 50_000  # events accepted here kept parsed until processed (the rest are read back from the store)
 STEPS_TOGETHER = 20  # steps of one run taken in one transaction when none waits in between
 TIMED_TOGETHER = 50  # contacts whose due timed runs start, with their first steps, in one transaction
 
 
+Reactive = tuple[tuple[str, ...], tuple[tuple[str, tuple[g.ContactCondition, ...]], ...]]  # see _reactive_rules
 OnWait = Callable[[str, Sequence[tuple[int, int, datetime]]], Awaitable[object]]  # workspace, [(run id, version, wake_at)]
 
 
@@ -95,6 +101,12 @@ class Engine:
         self._group = GroupCommit(store, workspace.name, clock)
         self.dispatcher = Dispatcher(store, clock, channels, links, lambda effects: self._emit(effects, None))
         self._waiting: dict[str, Outcome] = {}  # event id -> the outcome a waiting caller reads
+        self._parsed: dict[str, Event] = {}  # events accepted here, not processed yet: parsed once
+        self.inbox_limit: int | None = None  # events waiting past which intake asks senders to come back later
+        self._backlog = 0  # the inbox's size as last read, and as this process changed it since
+        self._backlog_reads = 0  # accepts since it was last read
+        self._processing_rate: float | None = None  # events/s, as the last inbox rounds went
+        self._reactive: dict[str, Reactive] = {}  # event type -> the rules whose runs it may end
         self.arrived = asyncio.Event()  # set when events were accepted: the inbox has work
         self.suppressions: Suppressions | None = None  # set by the server: erased addresses stay opted out
         self.reload(workspace)
@@ -105,6 +117,7 @@ class Engine:
         `publish=False`: the rules come from the store (a process that follows the published ones)."""
         self.workspace = workspace
         self.versions.load(workspace, publish)
+        self._reactive = {}
 
     async def follow(self) -> bool:
         """Load the workspace's current rules, as last published in the store, when they are not the
@@ -181,6 +194,10 @@ class Engine:
             if wait else {}
         try:
             statuses = await self._group.submit(items)
+            self._backlog += statuses.count("accepted")
+            for item, status in zip(items, statuses):
+                if status == "accepted" and len(self._parsed) < PARSED_KEPT:
+                    self._parsed[item.event.id] = item.event
             self.arrived.set()
             if wait and "accepted" in statuses:
                 await self.process_inbox()
@@ -189,6 +206,21 @@ class Engine:
                 self._waiting.pop(event_id, None)
         return [Accepted(item.event.id, status, waiting.get(item.event.id) if status == "accepted" else None)
                 for item, status in zip(items, statuses)]
+
+    async def inbox_full(self) -> int | None:
+        """Seconds a sender should wait before sending more, when the events waiting to be processed have
+        reached `inbox_limit`; None while there is room. The inbox's size is read again from the store
+        when it nears the limit (other processes fill it too) and every 100 calls."""
+        if self.inbox_limit is None:
+            return None
+        self._backlog_reads += 1
+        if self._backlog >= self.inbox_limit * 0.8 or self._backlog_reads >= 100:
+            self._backlog, _ = await self.store.inbox_backlog(self.workspace.name)
+            self._backlog_reads = 0
+        if self._backlog < self.inbox_limit:
+            return None
+        drain = self._backlog - self.inbox_limit * 0.9 + 1  # come back once a tenth of the room is free
+        return max(1, min(60, math.ceil(drain / (self._processing_rate or 100))))
 
     async def ingest(self, event: Event, at_given: bool = True) -> Outcome:
         """Store an event once and run everything it causes; a repeated id changes nothing.
@@ -210,17 +242,109 @@ class Engine:
         processed = 0
         async with self._lock:
             while True:
-                records = await self.store.inbox(self.workspace.name, BATCH)
-                for record in records:
-                    await self._group.idle()  # a request waiting to be stored is answered first
-                    await self._process(record, self._waiting.get(record.event_id))
-                processed += len(records)
-                if len(records) < BATCH:
+                await self._group.idle()  # a request waiting to be stored is answered first
+                started = time.perf_counter()  # how fast the engine goes (for Retry-After), not the domain's time
+                done = await self._intake_group(GROUP_EVENTS)
+                processed += done
+                self._backlog = max(0, self._backlog - done)
+                if not done:
                     break
+                self._processing_rate = done / max(time.perf_counter() - started, 1e-6)
         if processed:
             await self.forget_old_decisions()  # they grow with the events processed: pruned as they come
             await self.dispatch()
         return processed
+
+    async def _intake_group(self, limit: int) -> int:
+        """Up to `limit` inbox events, oldest first, in one transaction: each event, the segment events
+        it causes, and the steps of the runs it starts or resumes, in arrival order. When that
+        transaction fails (a step raises, a plugin's bug), the events are taken again one at a time,
+        so that only the failing event is set aside or the failing run failed. How many it took."""
+        await self.publish()
+        now = self.clock.now()
+        records: list[EventRecord] = []
+        done: list[tuple[list[Effect], Outcome | None, int]] = []
+        walked: list[RunRecord] = []
+        try:
+            async with self.store.transaction() as store_tx:
+                records = await store_tx.claim_inbox(self.workspace.name, limit)
+                if not records:
+                    return 0
+                tx = CachedContacts(store_tx)
+                events = {r.event_id: self._parsed.get(r.event_id) or parse_event(r.payload) for r in records}
+                await self._lock_group(tx, list(events.values()))
+                decisions: list[DecisionRecord] = []
+                assigned: list[tuple[int, int | None]] = []
+                queue = list(records)
+                while queue:
+                    record = queue.pop(0)
+                    event = events.get(record.event_id) or parse_event(record.payload)
+                    effects: list[Effect] = []
+                    to_walk: list[RunRecord] = []
+                    contact, derived = await self._intake_in(tx, event, now, effects, to_walk, decisions)
+                    assigned.append((record.id, contact.id))  # type: ignore[arg-type]
+                    if derived is None:
+                        continue  # a repeat of a segment change: nothing more
+                    walked += await self._walk_in(tx, to_walk, effects)
+                    done.append((effects, self._waiting.get(record.event_id), contact.id))
+                    if derived:  # processed right after their cause
+                        queue[0:0] = await tx.claim_events(self.workspace.name, [d.id for d in derived])
+                await tx.flush()
+                await tx.assign_contacts(assigned)
+                await tx.insert_decisions(decisions)
+        except Exception as error:
+            if is_transient(error) or not records:  # the database away: the events stay in the inbox
+                raise
+            logger.warning("%d events failed together; taking them one at a time", len(records), exc_info=True)
+            for record in records:  # in the inbox again: the transaction rolled back
+                await self._process(record, self._waiting.get(record.event_id))
+                self._parsed.pop(record.event_id, None)
+            return len(records)
+        for record in records:
+            self._parsed.pop(record.event_id, None)
+        for effects, outcome, contact_id in done:
+            if outcome is not None and outcome.contact_id is None:
+                outcome.contact_id = contact_id
+            self._emit(effects, outcome)
+        await self._remind(walked)
+        return len(records)
+
+    async def _lock_group(self, tx: CachedContacts, events: Sequence[Event]) -> None:
+        """`_lock_contacts` for a group of events at once: every identity they name, then every
+        contact, each in order, before reading any of them; the contacts are read then, together."""
+        identities = sorted({identity for event in events for identity in event.contact.identities()})
+        if tx.locking:
+            await tx.lock_identities(self.workspace.name, identities)
+        found = {c.id for c in await tx.find_contacts(self.workspace.name, identities)}
+        if tx.locking:
+            await tx.lock_contacts(sorted(found | {e.contact.id for e in events if e.contact.id is not None}))
+
+    async def _walk_in(self, tx: Transaction, runs: Sequence[RunRecord], effects: list[Effect]) -> list[RunRecord]:
+        """The steps of these runs (as this transaction left them), and of those they start, in `tx`,
+        until each waits or ends."""
+        walked: list[RunRecord] = []
+        pending: list[RunRecord | int] = list(runs)
+        while pending:
+            item = pending.pop(0)
+            run = await tx.get_run(item) if isinstance(item, int) else item
+            contact = await tx.get_contact(run.contact_id) if run is not None else None
+            if run is None or contact is None:
+                continue
+            while run.status == "active" and not (run.wake_at and run.wake_at > self.clock.now()):
+                pinned = await self._rule_for(tx, run)
+                if pinned is None:
+                    finish(run, run.step_at, "rule version gone", "cancelled")
+                    run.version += 1
+                    await tx.save_run(run)
+                    break
+                before, started = _profile(contact), []
+                await self._take_steps(tx, run, pinned, contact, effects, started)
+                await tx.save_run(run)
+                if _profile(contact) != before:
+                    await tx.save_contact(contact)
+                pending += started
+            walked.append(run)
+        return walked
 
     async def _process(self, record: EventRecord, outcome: Outcome | None) -> None:
         """One event, then the segment events it caused, each in a transaction of its own."""
@@ -249,56 +373,67 @@ class Engine:
                            {"error": f"{type(error).__name__}: {error}"})], outcome)
 
     async def _intake(self, record: EventRecord, outcome: Outcome | None) -> list[str]:
-        """Resolve the contact, update its profile, end or resume its runs, start new ones.
+        """One event in a transaction of its own (see `_intake_in`), its runs walked after it commits.
 
         Returns the ids of the segment events this caused, stored in the same transaction.
         """
-        event = parse_event(record.payload)
+        event = self._parsed.get(record.event_id) or parse_event(record.payload)
         await self.publish()
         now = self.clock.now()
         effects: list[Effect] = []
-        to_walk: list[int] = []
-        derived: list[Event] = []
+        to_walk: list[RunRecord] = []
+        decisions: list[DecisionRecord] = []
         async with self.store.transaction() as tx:
             await self._lock_contacts(tx, event.contact)
-            contact, merged = await resolve_contact(tx, self.workspace.name, event.contact, now, self._screen)
-            if not await tx.claim_event(record, contact.id):
-                raise _ProcessedElsewhere  # rolls back the contact we may have just created
-            label = contact.label()
-            for merged_id in merged:
-                effects.append(Effect(event.at, label, None, "contact.merged", {"value": merged_id}))
-            if merged:
-                await self._one_run_per_rule(tx, contact, event.at, effects)
-            await apply_traits(tx, contact, event)
-            points = sum(s.score(event, contact, self.workspace) for s in self.scorers)
-            if points:
-                contact.score += points
-                effects.append(Effect(event.at, label, None, "score.changed", {"value": points, "score": contact.score}))
-            if event.properties.get("derived_from") and event.type in SEGMENT_EVENTS:
-                if not apply_membership(contact, event):
-                    return []  # already applied: a repeat of a change, nothing to start
-            else:
-                derived = self._segment_events(contact, event, now)
-                await tx.insert_events([self._record(d, now) for d in derived])
-            await tx.save_contact(contact)
-            await self._existing_runs(tx, contact, event, effects, to_walk)
-            decisions = []
-            for rule in self.workspace.rules_for(event.type):
-                run, reason = await self._maybe_start(tx, rule, contact, event)
-                decisions.append(DecisionRecord(self.workspace.name, contact.id, rule.id, event.id, event.type,
-                                                event.at, run is not None, reason))
-                if run is not None:
-                    effects.append(Effect(run.started_at, label, rule.id, "run.started", {"event": event.type}))
-                    to_walk.append(run.id)  # type: ignore[arg-type]
-                else:
-                    effects.append(Effect(event.at, label, rule.id, "run.not_started", {"reason": reason}))
+            if not await tx.claim_event(record, None):
+                raise _ProcessedElsewhere
+            contact, derived = await self._intake_in(tx, event, now, effects, to_walk, decisions)
+            await tx.assign_contacts([(record.id, contact.id)])  # type: ignore[list-item]
             await tx.insert_decisions(decisions)
+        if derived is None:
+            return []  # a repeat of a segment change: nothing more
         if outcome is not None and outcome.contact_id is None:
             outcome.contact_id = contact.id
         self._emit(effects, outcome)
-        for run_id in to_walk:
-            await self._walk(run_id, outcome)
+        for run in to_walk:
+            await self._walk(run.id, outcome)  # type: ignore[arg-type]
         return [d.id for d in derived]
+
+    async def _intake_in(self, tx: Transaction, event: Event, now: datetime, effects: list[Effect],
+                         to_walk: list[RunRecord], decisions: list[DecisionRecord]) -> tuple[ContactRecord, list[Event] | None]:
+        """One event in `tx`: resolve its contact, update its profile, end or resume its runs, start new
+        ones (to walk: `to_walk`). The contact and the segment events this caused (stored in `tx`),
+        None when the event is a repeat of a segment change and does nothing."""
+        contact, merged = await resolve_contact(tx, self.workspace.name, event.contact, now, self._screen)
+        label = contact.label()
+        for merged_id in merged:
+            effects.append(Effect(event.at, label, None, "contact.merged", {"value": merged_id}))
+        if merged:
+            await self._one_run_per_rule(tx, contact, event.at, effects)
+        await apply_traits(tx, contact, event)
+        points = sum(s.score(event, contact, self.workspace) for s in self.scorers)
+        if points:
+            contact.score += points
+            effects.append(Effect(event.at, label, None, "score.changed", {"value": points, "score": contact.score}))
+        derived: list[Event] = []
+        if event.properties.get("derived_from") and event.type in SEGMENT_EVENTS:
+            if not apply_membership(contact, event):
+                return contact, None
+        else:
+            derived = self._segment_events(contact, event, now)
+            await tx.insert_events([self._record(d, now) for d in derived])
+        await tx.save_contact(contact)
+        await self._existing_runs(tx, contact, event, effects, to_walk)
+        for rule in self.workspace.rules_for(event.type):
+            run, reason = await self._maybe_start(tx, rule, contact, event)
+            decisions.append(DecisionRecord(self.workspace.name, contact.id, rule.id, event.id, event.type,
+                                            event.at, run is not None, reason))
+            if run is not None:
+                effects.append(Effect(run.started_at, label, rule.id, "run.started", {"event": event.type}))
+                to_walk.append(run)
+            else:
+                effects.append(Effect(event.at, label, rule.id, "run.not_started", {"reason": reason}))
+        return contact, derived
 
     async def _screen(self, tx: Transaction, contact: ContactRecord, identities: Sequence[tuple[str, str]]) -> None:
         """Addresses on the suppression list come back opted out (engine/suppressions.py)."""
@@ -327,11 +462,16 @@ class Engine:
                 for kind, names in (("segment.entered", entered), ("segment.left", left)) for name in names]
 
     async def _existing_runs(self, tx: Transaction, contact: ContactRecord, event: Event,
-                             effects: list[Effect], to_walk: list[int]) -> None:
+                             effects: list[Effect], to_walk: list[RunRecord]) -> None:
         """End the runs this event completes or exits, as it arrives (a waiting run does not wait for its
         next step to notice); resume runs waiting for it."""
         view = event.view()
-        for run in await tx.contact_runs(contact.id, statuses=OPEN_STATUSES):
+        by_event, by_contact = self._reactive_rules(event.type)
+        now_scope = Scope(contact=contact.view(), event=view, now=event.at, zone=self.workspace.timezone,
+                          locale=self.workspace.locale)  # a condition on the contact holds for all its runs or none
+        rule_ids = sorted({*by_event, *(rule_id for rule_id, conditions in by_contact
+                                        if any(c.predicate(now_scope) for c in conditions))})
+        for run in await tx.reactive_runs(contact.id, rule_ids, event.type):
             pinned = await self._rule_for(tx, run)
             if pinned is None or event.at < run.started_at:
                 continue
@@ -359,7 +499,24 @@ class Engine:
                 self._resume_after_event(run, node, event.at, f"{event.type} at {event.at.isoformat()}")
                 await tx.save_run(run)
                 effects.append(Effect(event.at, contact.label(), rule.id, "wait.resumed", {"waited": True}))
-                to_walk.append(run.id)
+                to_walk.append(run)
+
+    def _reactive_rules(self, event_type: str) -> Reactive:
+        """The rules whose runs an event of this type may end, in any version loaded here: those with
+        a goal or exit on this type, and those with one on the contact (with those conditions: a rule
+        only matters when one holds for the contact as the event leaves it)."""
+        if event_type not in self._reactive:
+            by_event: set[str] = set()
+            by_contact: dict[str, list[g.ContactCondition]] = {}
+            for rule in self.versions.loaded():
+                for condition in (*rule.goals, *rule.exits):
+                    if isinstance(condition, g.ContactCondition):
+                        by_contact.setdefault(rule.id, []).append(condition)
+                    elif condition.event_type == event_type:
+                        by_event.add(rule.id)
+            self._reactive[event_type] = (tuple(sorted(by_event)),
+                                          tuple((rule_id, tuple(c)) for rule_id, c in sorted(by_contact.items())))
+        return self._reactive[event_type]
 
     @staticmethod
     def _ending(rule: g.Rule, run: RunRecord, event: Event, scope: Scope) -> tuple[str, str] | None:

@@ -35,6 +35,9 @@ class Transaction(Protocol):
         """Up to `limit` unprocessed events, oldest first, marked processed in this transaction (in the
         inbox again if it rolls back); other processes' claims are skipped, not waited for."""
 
+    async def claim_events(self, workspace: str, event_ids: Sequence[str]) -> list[EventRecord]:
+        """These events if still unprocessed, marked processed in this transaction, by arrival."""
+
     async def assign_contacts(self, pairs: Sequence[tuple[int, int | None]]) -> None:
         """Record the contact each of these (event row id, contact id) was processed for."""
 
@@ -50,6 +53,9 @@ class Transaction(Protocol):
         """Hold this contact's lock until the transaction ends (one contact's work at a time across
         processes); False where the database serialises writers anyway (SQLite)."""
 
+    async def lock_identities(self, workspace: str, identities: Sequence[tuple[str, str]]) -> None:
+        """`lock_identity` for each of them, in the order given, in one round trip."""
+
     async def lock_contacts(self, contact_ids: Sequence[int]) -> None:
         """`lock_contact` for each of them, in id order, in one round trip."""
 
@@ -59,6 +65,12 @@ class Transaction(Protocol):
 
     async def find_contacts(self, workspace: str, identities: Sequence[tuple[str, str]]) -> list[ContactRecord]:
         """Contacts owning any of these (kind, value) identities, oldest first, merged ones excluded."""
+
+    async def identity_owners(self, workspace: str, identities: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Which contact owns each of these identities (those nobody owns are left out)."""
+
+    async def save_contacts(self, contacts: Sequence[ContactRecord]) -> None:
+        """`save_contact` for each, in one round trip."""
 
     async def get_contact(self, contact_id: int) -> ContactRecord | None: ...
 
@@ -202,6 +214,9 @@ class Store(Protocol):
 
     async def next_send(self, workspace: str) -> datetime | None:
         """The earliest `send_at` of pending messages (deferred ones), or None."""
+
+    async def inbox_backlog(self, workspace: str) -> tuple[int, datetime | None]:
+        """How many events wait in the inbox, and when the oldest of them was received."""
 
     async def inbox(self, workspace: str, limit: int) -> list[EventRecord]:
         """Events stored but not processed yet, in arrival order."""

@@ -52,6 +52,10 @@ class Versions:
         if workspace.sources and publish:
             self._unpublished = workspace
 
+    def loaded(self) -> list[g.Rule]:
+        """Every rule version known here: loaded from files, or compiled from the store for a run."""
+        return [pinned.rule for pinned in self._pinned.values()]
+
     async def publish(self, store: Store, at: datetime) -> None:
         """Keep the loaded versions and their files in the store (once; a no-op when done)."""
         workspace = self._unpublished

@@ -43,6 +43,10 @@ async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
     A bad item is rejected on its own; the others are stored in one group commit and
     processed after the answer, or before it with `wait`. `on_accepted` hears each event stored.
     """
+    retry_after = await shop.inbox_full()
+    if retry_after is not None:  # nothing is taken: the sender keeps its events and sends them again
+        raise Problem(429, f"{shop.inbox_limit:,} events are waiting to be processed in this workspace; "
+                           f"send these again in {retry_after} s", retry_after=retry_after)
     results: list[dict[str, Any]] = []
     received: list[tuple[int, Received]] = []
     for index, (item, pointer) in enumerate(zip(items, pointers)):

@@ -48,6 +48,10 @@ class Metrics:
                                 registry=self.registry)
         self.requests = Histogram("relance_request_duration_seconds", "HTTP requests by route, method and status",
                                   ["route", "method", "status"], registry=self.registry)
+        self.inbox = Gauge("relance_inbox_events", "Events accepted and not processed yet (intake answers 429 at "
+                           "RELANCE_INBOX_LIMIT)", ["workspace"], registry=self.registry)
+        self.inbox_age = Gauge("relance_inbox_age_seconds", "How long the oldest event not processed yet has waited",
+                               ["workspace"], registry=self.registry)
         self.up = Gauge("relance_up", "1 when the database or Redis answered this scrape, 0 when not", ["component"],
                         registry=self.registry)
         self.loops = Gauge("relance_loop_healthy", "1 for a background loop that works, 0 while it fails and retries",
@@ -91,6 +95,9 @@ class Metrics:
         for name in runtime.engines:
             for state, count in (await runtime.store.gauges(name)).items():
                 self.gauges.labels(name, state).set(count)
+            waiting, oldest = await runtime.store.inbox_backlog(name)
+            self.inbox.labels(name).set(waiting)
+            self.inbox_age.labels(name).set(max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
             wake = await runtime.store.next_wake(name)
             self.lateness.labels(name).set(max(0.0, (now - wake).total_seconds()) if wake else 0.0)
 

@@ -17,7 +17,7 @@ MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER = 2  # seconds a client waits before trying again when the database or Redis is away
 TITLES = {400: "Bad request", 401: "Unauthorized", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Invalid event",
-          500: "Internal error", 503: "Not ready"}
+          429: "Too many requests", 500: "Internal error", 503: "Not ready"}
 
 
 class AsciiJSONResponse(JSONResponse):
@@ -48,7 +48,12 @@ def problem_response(status: int, detail: str, pointer: str | None = None, **ext
 
 async def on_problem(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, Problem)
-    return problem_response(error.status, error.detail, error.pointer, **error.extra)
+    extra = dict(error.extra)
+    retry_after = extra.pop("retry_after", None)
+    response = problem_response(error.status, error.detail, error.pointer, **extra)
+    if retry_after is not None:  # 429 and 503: when to send again (Segment's and RudderStack's clients read it)
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def on_http_error(request: Request, error: Exception) -> JSONResponse:

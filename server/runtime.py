@@ -114,6 +114,7 @@ class Runtime:
                                                   scorers(self.manager), links=self.links,
                                                   compile_sources=self.compile_sources)
             self.engines[workspace.name].suppressions = suppressions
+            self.engines[workspace.name].inbox_limit = self.settings.inbox_limit
             if follow:
                 await self.engines[workspace.name].follow()
             else:

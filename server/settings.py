@@ -16,6 +16,7 @@ ENVIRONMENT = {  # setting -> environment variable
     "database_url": "DATABASE_URL", "redis_url": "REDIS_URL", "public_url": "RELANCE_PUBLIC_URL",
     "log_level": "RELANCE_LOG_LEVEL", "secret": "RELANCE_SECRET", "resend_after": "RELANCE_RESEND_AFTER",
     "metrics_token": "RELANCE_METRICS_TOKEN", "log_format": "RELANCE_LOG_FORMAT",
+    "inbox_limit": "RELANCE_INBOX_LIMIT",
 }
 CONFIG_FILE = "relance.toml"
 
@@ -38,6 +39,7 @@ class Settings:
     secret: str | None = None  # signs those links; one is made and kept in the database when not given
     resend_after: int = 300  # seconds after which a message claimed by a process that is gone is sent again
     metrics_token: str | None = None  # when set, /metrics and the details of /readyz need it as a bearer token
+    inbox_limit: int = 100_000  # events waiting to be processed, per workspace, past which intake answers 429
 
     def masked(self) -> dict[str, Any]:
         """Every setting, passwords in URLs and the secret replaced by ***."""
@@ -56,7 +58,7 @@ class Settings:
 
 def _coerce(name: str, value: Any, source: str) -> Any:
     try:
-        if name in ("port", "workers", "resend_after"):
+        if name in ("port", "workers", "resend_after", "inbox_limit"):
             number = int(value)
             if number < (0 if name in ("port", "resend_after") else 1):
                 raise ValueError

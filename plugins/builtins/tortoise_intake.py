@@ -76,6 +76,27 @@ class IntakeQueries:
         events = rows(m.Event, EventRecord, self.dialect)
         return sorted((events.read(row) for row in found), key=lambda event: event.id or 0)
 
+    async def claim_events(self, workspace: str, event_ids: Sequence[str]) -> list[EventRecord]:
+        """These events if still unprocessed (segment events just stored), marked processed, by id."""
+        events = rows(m.Event, EventRecord, self.dialect)
+        found: list[EventRecord] = []
+        for start in range(0, len(event_ids), CHUNK):
+            chunk = list(event_ids[start:start + CHUNK])
+            claimed = await self.db.execute_query_dict(
+                f"UPDATE relance_events SET processed = TRUE WHERE workspace = {placeholder(self.dialect, 1)} AND "
+                f"processed = FALSE AND event_id IN ({placeholders(self.dialect, len(chunk), 2)}) "
+                f"RETURNING {events.columns}", [workspace, *chunk])
+            found += [events.read(row) for row in claimed]
+        return sorted(found, key=lambda event: event.id or 0)
+
+    async def lock_identities(self, workspace: str, identities: Sequence[tuple[str, str]]) -> None:
+        """`lock_identity` for each, in their order, in one round trip (PostgreSQL)."""
+        if self.dialect != "sqlite" and identities:
+            await self.db.execute_query(
+                "SELECT pg_advisory_xact_lock(1, hashtext(k)) FROM "
+                "(SELECT k FROM unnest($1::text[]) WITH ORDINALITY AS l(k, n) ORDER BY n) q",
+                [[f"{workspace}\x1f{kind}\x1f{value}" for kind, value in identities]])
+
     async def assign_contacts(self, pairs: Sequence[tuple[int, int | None]]) -> None:
         if pairs:
             p = [placeholder(self.dialect, n) for n in (1, 2)]
@@ -90,6 +111,24 @@ class IntakeQueries:
             values += [kind, value]
         _, found = await self.db.execute_query(_contacts_by_identity(self.dialect, len(identities)), values)
         return [self.contact_rows.read(row) for row in found]
+
+    async def identity_owners(self, workspace: str, identities: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        found: dict[tuple[str, str], int] = {}
+        for start in range(0, len(identities), CHUNK // 2):
+            chunk = identities[start:start + CHUNK // 2]
+            values: list[object] = [workspace]
+            for kind, value in chunk:
+                values += [kind, value]
+            pairs = " OR ".join(f"(kind = {placeholder(self.dialect, 2 + 2 * n)} AND value = "
+                                f"{placeholder(self.dialect, 3 + 2 * n)})" for n in range(len(chunk)))
+            _, rows_found = await self.db.execute_query(
+                f"SELECT kind, value, contact_id FROM relance_identities WHERE workspace = "
+                f"{placeholder(self.dialect, 1)} AND ({pairs})", values)
+            found.update(((str(row[0]), str(row[1])), int(row[2])) for row in map(tuple, rows_found))
+        return found
+
+    async def save_contacts(self, contacts: Sequence[ContactRecord]) -> None:
+        await self.contact_rows.save_all(self.db, contacts)
 
     async def add_identities(self, contact: ContactRecord, identities: Sequence[tuple[str, str]]) -> None:
         if identities:  # the unique (workspace, kind, value) keeps an identity someone else took meanwhile

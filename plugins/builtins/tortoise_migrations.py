@@ -48,6 +48,9 @@ MIGRATIONS = (
         "CREATE INDEX IF NOT EXISTS idx_relance_messages_pending ON relance_messages (workspace, id) "
         "WHERE status = 'pending'",
     )),
+    Migration(5, "runs: a contact's runs waiting for an event type, found without reading its others", (
+        "CREATE INDEX IF NOT EXISTS idx_relance_runs_contact_waiting ON relance_runs (contact_id, waiting_for)",
+    )),
     # relance_orders is a new table: created from its model at start-up, as every missing table is;
     Migration(6, "orders counted once by order_id, with what refunds and cancellations took back", ()),
     # relance_suppressions too

@@ -81,7 +81,7 @@ class Run(Model):
 
     class Meta:
         table = "relance_runs"
-        indexes = (("contact_id", "rule_id"), ("workspace", "rule_id"))
+        indexes = (("contact_id", "rule_id"), ("workspace", "rule_id"), ("contact_id", "waiting_for"))
         unique_together = (("workspace", "occurrence"),)
 
 

@@ -78,6 +78,14 @@ def _run_and_contact(dialect: str) -> str:
             f"LEFT JOIN relance_contacts c ON c.id = r.contact_id WHERE r.id = {placeholder(dialect, 1)}")
 
 
+@cache
+def _recent_messages(dialect: str) -> str:
+    """A contact's messages created, due, claimed or sent since a moment (caps and offers), by id."""
+    messages, since = rows(m.Message, MessageRecord, dialect), [placeholder(dialect, n) for n in (2, 3, 4, 5)]
+    return (f"{messages.select} WHERE contact_id = {placeholder(dialect, 1)} AND (created_at >= {since[0]} OR "
+            f"send_at >= {since[1]} OR sent_at >= {since[2]} OR claimed_at >= {since[3]}) ORDER BY id")
+
+
 class _Tx(IntakeQueries):
     """Queries inside one database transaction."""
 
@@ -151,8 +159,9 @@ class _Tx(IntakeQueries):
         return found
 
     async def create_contact(self, contact: ContactRecord) -> ContactRecord:
-        row = await m.Contact.create(using_db=self.db, **_columns(contact))
-        contact.id = row.id
+        contact_id = await self.contact_rows.add(self.db, contact)
+        assert contact_id is not None, "contacts have no unique key but their id"
+        contact.id = contact_id
         return contact
 
     async def save_contact(self, contact: ContactRecord) -> None:
@@ -278,9 +287,9 @@ class _Tx(IntakeQueries):
 
     # outbox and tasks
     async def contact_messages(self, contact_id: int, since: datetime) -> list[MessageRecord]:
-        recent = Q(created_at__gte=since) | Q(send_at__gte=since) | Q(sent_at__gte=since) | Q(claimed_at__gte=since)
-        rows = await m.Message.filter(recent, contact_id=contact_id).order_by("id").using_db(self.db)
-        return [_record(MessageRecord, r) for r in rows]
+        moment = m.Message._meta.fields_map["created_at"].to_db_value(since, None)
+        _, found = await self.db.execute_query(_recent_messages(self.dialect), [contact_id, *[moment] * 4])
+        return [self.message_rows.read(row) for row in found]
 
     async def insert_message(self, message: MessageRecord) -> bool:
         # the unique key decides: a step taken twice cannot queue its message twice
@@ -478,6 +487,11 @@ class TortoiseStore(PagedReads):
 
     async def prune_decisions(self, workspace: str, before: datetime) -> int:
         return await m.Decision.filter(workspace=workspace, at__lt=before).delete()
+
+    async def inbox_backlog(self, workspace: str) -> tuple[int, datetime | None]:
+        query = m.Event.filter(workspace=workspace, processed=False)
+        oldest = await query.order_by("id").first().values_list("received_at", flat=True)
+        return await query.count(), oldest  # type: ignore[return-value]
 
     async def inbox(self, workspace: str, limit: int) -> list[EventRecord]:
         rows = await m.Event.filter(workspace=workspace, processed=False).order_by("id").limit(limit)

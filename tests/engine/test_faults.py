@@ -140,8 +140,8 @@ async def test_a_step_that_meets_a_restarting_database_is_taken_again_later_once
     assert [e.get("node") for e in run.trace if e.get("node")] == [f"r/steps/{n}" for n in range(5)]  # each once
 
 
-@pytest.mark.parametrize("method", ["inbox", "transaction", "find_contacts", "claim_event", "save_contact",
-                                    "create_run", "locked_run"])
+@pytest.mark.parametrize("method", ["claim_inbox", "transaction", "identity_owners", "save_contacts", "create_run",
+                                    "save_run", "assign_contacts", "insert_decisions"])  # the calls on the path
 async def test_an_event_that_meets_a_restarting_database_stays_in_the_inbox(flaky_shop, method: str) -> None:
     shop, flaky = await flaky_shop()
     await shop.engine.accept([Received(shop.make_event("checkout.started", id="c1"))])

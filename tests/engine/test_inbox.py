@@ -72,14 +72,14 @@ async def test_duplicates_and_conflicts_inside_one_group(open_shop) -> None:
 
 async def test_an_event_that_cannot_be_processed_is_set_aside_and_the_rest_goes_on(open_shop) -> None:
     shop = await open_shop(WORKSPACE)
-    real = shop.engine._intake
+    real = shop.engine._intake_in
 
-    async def failing(record, outcome):  # type: ignore[no-untyped-def]
-        if record.event_id == "bad":
+    async def failing(tx, event, *rest):  # type: ignore[no-untyped-def]
+        if event.id == "bad":  # its group fails, then it fails alone
             raise RuntimeError("a plugin bug")
-        return await real(record, outcome)
+        return await real(tx, event, *rest)
 
-    shop.engine._intake = failing  # type: ignore[method-assign]
+    shop.engine._intake_in = failing  # type: ignore[method-assign]
     await shop.engine.accept([Received(shop.make_event("checkout.started", id=i, n=i)) for i in ("a", "bad", "c")])
     assert await shop.engine.process_inbox() == 3
     assert [m.body for m in shop.channel.sent] == ["ping a", "ping c"]
