@@ -8,7 +8,7 @@ error, is retried with backoff and never stops the timers or the inbox.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -17,9 +17,22 @@ from .engine import Engine
 from .loops import Loops
 
 
+HandOff = Callable[[Engine], Awaitable[object]]  # what follows an inbox round that queued messages
+
+
+async def send_here(engine: Engine) -> None:
+    """This process sends the outbox (no workers): at once, after the round."""
+    await engine.dispatch()
+
+
 class Scheduler:
+    """`hand_off`: what follows an inbox round that processed events: this process sends the messages
+    they queued (`send_here`, the default), or a worker is asked to (`relance worker` processes send)."""
+
     def __init__(self, engines: Sequence[Engine], clock: Clock, poll: float = 1.0,
-                 timed_every: timedelta = timedelta(minutes=1), loops: Loops | None = None) -> None:
+                 timed_every: timedelta = timedelta(minutes=1), loops: Loops | None = None,
+                 hand_off: HandOff = send_here) -> None:
+        self.hand_off = hand_off
         self.engines = list(engines)
         self.clock = clock
         self.poll = poll
@@ -74,7 +87,8 @@ class Scheduler:
         """
         if timers and not await self.loops.until_done("recover", self._recover):
             return  # before any dispatch: a message claimed after this is not a dead process's
-        inboxes = [asyncio.create_task(self.loops.run(f"inbox:{e.workspace.name}", partial(_inbox_round, e),
+        inboxes = [asyncio.create_task(self.loops.run(f"inbox:{e.workspace.name}",
+                                                       partial(_inbox_round, e, self.hand_off),
                                                        wake=e.arrived))
                    for e in self.engines]
         try:
@@ -91,6 +105,9 @@ class Scheduler:
         self.loops.stop()
 
 
-async def _inbox_round(engine: Engine) -> None:
-    """A round of a workspace's inbox loop: every event accepted so far, in order; then it waits for more."""
+async def _inbox_round(engine: Engine, hand_off: HandOff) -> None:
+    """A round of a workspace's inbox loop: every event accepted so far, in order, and the messages
+    they queued handed off; then it waits for more. Events processed meanwhile by a caller that
+    waited for them (`?wait=true`) wake this loop too: their messages go the same way."""
     await engine.process_inbox()
+    await hand_off(engine)

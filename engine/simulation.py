@@ -64,17 +64,20 @@ class Simulation:
             passing = self._next_check is not None and self.clock.now() >= self._next_check
             if any(m is not None and m <= self.clock.now() for m in due):
                 resumed = await self.engine.run_due()
+                await self.engine.dispatch()
                 due = await self._next_due()
                 still = [m for m in due if m is not None and m <= self.clock.now()]
                 if not resumed and not passing and still:  # never loop forever
                     raise RuntimeError(f"a run or message due at {min(still).isoformat()} did not move")
             if passing:
                 await self.engine.run_timed()
+                await self.engine.dispatch()
                 self._next_check = self.clock.now() + TIMED_CHECK
                 if len(self.effects) != effects:  # a pass that did nothing changed no wake and no message
                     due = await self._next_due()
         self.clock.set(target)
         await self.engine.run_due()
+        await self.engine.dispatch()
 
     async def _next_due(self) -> tuple[datetime | None, datetime | None]:
         """When the next run wakes and the next message is due to leave."""

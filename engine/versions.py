@@ -17,6 +17,8 @@ from datetime import datetime
 from relance.dsl import graph as g
 from relance.dsl.snapshots import digest
 
+from . import runs
+from .records import RunRecord
 from .store import Store, Transaction
 
 logger = logging.getLogger("relance.engine")
@@ -88,6 +90,28 @@ class Versions:
             return None
         self._pinned[key] = Pinned(rule, compiled)
         return self._pinned[key]
+
+    async def rule_for(self, tx: Transaction, run: RunRecord, loaded: g.Workspace) -> Pinned | None:
+        """The version a run walks on: the `loaded` one when it is pinned to it; else the newer loaded
+        version when the run may move there (the trace says so), else its own, from the store if
+        need be. None when that version is known nowhere."""
+        current = loaded.rules.get(run.rule_id)
+        if current is not None and current.version == run.rule_version:
+            return Pinned(current, loaded)
+        pinned = await self.pinned(tx, run.rule_id, run.rule_version)
+        if current is None:
+            return pinned
+        own_seq = await self.seq(tx, run.rule_id, run.rule_version)
+        current_seq = await self.seq(tx, current.id, current.version)
+        if own_seq is not None and current_seq is not None and current_seq < own_seq:
+            return pinned  # the version loaded here is older than the run's (files behind the others)
+        blocker = move_blocker(run.node_id, pinned.rule if pinned else None, current)
+        if blocker is None:
+            runs.move_version(run, current.version)
+            return Pinned(current, loaded)
+        if pinned is not None:
+            runs.stay_on_version(run, current.version, blocker)
+        return pinned
 
     def compiled(self, snapshot: str, sources: Mapping[str, str]) -> g.Workspace | None:
         """A stored snapshot compiled here, once (None, logged once, when it does not compile here)."""

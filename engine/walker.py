@@ -1,4 +1,4 @@
-"""The graph walker: one method per node kind, each one step inside the step's transaction."""
+"""The graph walker: one method per node kind, each one step (one transition of the run) inside the step's transaction."""
 from __future__ import annotations
 
 import hashlib
@@ -19,6 +19,7 @@ from .events import stored_view
 from .message_links import refused_host, unlink_unsafe
 from .policies import Verdict, recent_messages
 from .records import ContactRecord, MessageRecord, RunRecord, TaskRecord
+from . import runs
 from .store import Transaction
 from .timeline import Effect
 from .turns import judge_queued
@@ -59,22 +60,15 @@ class Step:
     def advance(self, target: str | None) -> None:
         """Go on to `target` now; with none, the steps are done: the run waits for its goal while the
         goal's window is open (converting), else finishes."""
-        self.run.node_id = target
-        self.run.wake_at = self.at
         if target is not None:
+            runs.advance(self.run, self.at, target)
             return
         windows = [self.run.started_at + goal.within for goal in self.rule.goals
                    if isinstance(goal, g.EventCondition) and goal.within is not None]
-        closes = max(windows, default=None)
-        if closes is not None and closes > self.at:
-            self.run.status = "converting"
-            self.run.wake_at = closes
-            self.run.trace.append({"at": self.at.isoformat(), "node": None,
-                                   "why": f"steps done: open for its goal until {closes.isoformat()}"})
-            self.effect("run.converting", until=closes.isoformat())
-            return
-        finish(self.run, self.at, "finished")
-        self.effect("run.ended", reason="finished")
+        if runs.done(self.run, self.at, max(windows, default=None)):
+            self.effect("run.converting", until=self.run.wake_at.isoformat())  # type: ignore[union-attr]
+        else:
+            self.effect("run.ended", reason="finished")
 
     def template(self, name: str, channel: str) -> Template | None:
         """The template as loaded now, else as the run's version had it (a version kept for a run)."""
@@ -94,11 +88,6 @@ class Step:
             return self.now
         return self.at
 
-    def suspend(self, until: datetime) -> None:
-        self.run.status = "waiting"
-        self.run.wake_at = until
-
-
 WAITS = (g.WaitNode, g.WaitUntilTimeNode, g.WaitEventNode)
 
 
@@ -111,22 +100,6 @@ def _acted_last(run: RunRecord, rule: g.Rule) -> bool:
         if "text" in entry:
             return True
     return False
-
-
-def finish(run: RunRecord, at: datetime, reason: str, status: str | None = None) -> None:
-    run.status = status or reason
-    run.end_reason = reason
-    run.ended_at = at
-    run.wake_at = None
-    run.waiting_for = None
-
-
-def end_run(run: RunRecord, at: datetime, reason: str, why: str, revenue: float | None = None) -> None:
-    """End a run for `reason` (goal, exited, finished, …), the trace saying why; a goal keeps its revenue."""
-    run.trace.append({"at": at.isoformat(), "node": run.node_id, "why": why})
-    finish(run, at, reason)
-    if reason == "goal":
-        run.revenue = revenue
 
 
 def next_time_of_day(after: datetime, at: Any, zone: str) -> datetime:
@@ -165,10 +138,37 @@ class Walker:
         self.start_rule = start_rule
         self.server_hosts = server_hosts
 
-    async def step(self, node: g.Node, step: Step) -> None:
-        await getattr(self, f"_{type(node).__name__}")(node, step)
+    async def take(self, node: g.Node, step: Step) -> None:
+        """Take the node's step: one transition of the run (engine/runs.py)."""
+        match node:
+            case g.SendNode():
+                await self._send(node, step)
+            case g.SetNode():
+                self._set(node, step)
+            case g.ScoreNode():
+                self._score(node, step)
+            case g.TagNode():
+                self._tag(node, step)
+            case g.TaskNode():
+                await self._task(node, step)
+            case g.StartNode():
+                await self._start(node, step)
+            case g.StopNode():
+                self._stop(node, step)
+            case g.WaitNode():
+                self._wait(node, step)
+            case g.WaitUntilTimeNode():
+                self._wait_until_time(node, step)
+            case g.WaitEventNode():
+                self._wait_event(node, step)
+            case g.BranchNode():
+                self._branch(node, step)
+            case g.SplitNode():
+                self._split(node, step)
+            case _:
+                raise RelanceError(f"no step for a node of kind {type(node).__name__}")
 
-    async def _SendNode(self, node: g.SendNode, step: Step) -> None:
+    async def _send(self, node: g.SendNode, step: Step) -> None:
         params = {name: kept_value(name, value(step.scope())) for name, value in node.params}
         template = step.template(node.template, node.channel)
         scope = step.scope(params=params)
@@ -219,20 +219,20 @@ class Walker:
         step.trace(node, why)
         step.advance(node.next)
 
-    async def _SetNode(self, node: g.SetNode, step: Step) -> None:
+    def _set(self, node: g.SetNode, step: Step) -> None:
         for name, value in node.fields:
             step.contact.attributes[name] = kept_value(name, value(step.scope()))
             step.effect("attribute.set", field=name, value=step.contact.attributes[name])
         step.trace(node)
         step.advance(node.next)
 
-    async def _ScoreNode(self, node: g.ScoreNode, step: Step) -> None:
+    def _score(self, node: g.ScoreNode, step: Step) -> None:
         step.contact.score += node.points
         step.effect("score.changed", value=node.points, score=step.contact.score)
         step.trace(node)
         step.advance(node.next)
 
-    async def _TagNode(self, node: g.TagNode, step: Step) -> None:
+    def _tag(self, node: g.TagNode, step: Step) -> None:
         tags = set(step.contact.tags)
         tags.add(node.tag) if node.add else tags.discard(node.tag)
         step.contact.tags = sorted(tags)
@@ -240,7 +240,7 @@ class Walker:
         step.trace(node)
         step.advance(node.next)
 
-    async def _TaskNode(self, node: g.TaskNode, step: Step) -> None:
+    async def _task(self, node: g.TaskNode, step: Step) -> None:
         due = step.at + node.due if node.due else None
         await step.tx.insert_task(TaskRecord(step.workspace.name, step.contact.id, node.title, step.at,
                                              step.run.id, step.rule.id, due))
@@ -248,39 +248,35 @@ class Walker:
         step.trace(node)
         step.advance(node.next)
 
-    async def _StartNode(self, node: g.StartNode, step: Step) -> None:
+    async def _start(self, node: g.StartNode, step: Step) -> None:
         started, why = await self.start_rule(step, node.rule_id)
         step.trace(node, why if started else f"{node.rule_id} not entered: {why}")
         step.advance(node.next)
 
-    async def _StopNode(self, node: g.StopNode, step: Step) -> None:
+    def _stop(self, node: g.StopNode, step: Step) -> None:
         step.trace(node)
-        finish(step.run, step.at, "stopped")
+        runs.end(step.run, step.at, "stopped")
         step.effect("run.ended", reason="stopped")
 
-    async def _WaitNode(self, node: g.WaitNode, step: Step) -> None:
+    def _wait(self, node: g.WaitNode, step: Step) -> None:
         until = step.wait_base() + node.duration
-        step.run.node_id = node.next
-        step.suspend(until)
+        runs.suspend(step.run, until, node.next)
         step.trace(node, f"until {until.isoformat()}")
         step.effect("wait.started", until=until.isoformat())
 
-    async def _WaitUntilTimeNode(self, node: g.WaitUntilTimeNode, step: Step) -> None:
+    def _wait_until_time(self, node: g.WaitUntilTimeNode, step: Step) -> None:
         until = next_time_of_day(step.wait_base(), node.at, step.contact.timezone or step.workspace.timezone)
-        step.run.node_id = node.next
-        step.suspend(until)
+        runs.suspend(step.run, until, node.next)
         step.trace(node, f"until {until.isoformat()}")
         step.effect("wait.started", until=until.isoformat())
 
-    async def _WaitEventNode(self, node: g.WaitEventNode, step: Step) -> None:
+    def _wait_event(self, node: g.WaitEventNode, step: Step) -> None:
         until = step.wait_base() + node.within
-        step.run.waiting_for = node.event_type
-        step.run.waited = None
-        step.suspend(until)  # the run stays on this node: its `where` and `next` decide the resume
+        runs.suspend(step.run, until, None, waiting_for=node.event_type)  # its `where` and `next` decide the resume
         step.trace(node, f"for {node.event_type} until {until.isoformat()}")
         step.effect("wait.started", event=node.event_type, until=until.isoformat())
 
-    async def _BranchNode(self, node: g.BranchNode, step: Step) -> None:
+    def _branch(self, node: g.BranchNode, step: Step) -> None:
         scope = step.scope()
         for branch in node.branches:
             if branch.condition(scope):
@@ -290,7 +286,7 @@ class Walker:
         step.trace(node, "no condition true: else" if node.branches else "else")
         step.advance(node.otherwise)
 
-    async def _SplitNode(self, node: g.SplitNode, step: Step) -> None:
+    def _split(self, node: g.SplitNode, step: Step) -> None:
         bucket = split_bucket(step.rule.id, node.id, step.contact.id)
         cumulative = 0.0
         chosen = node.variants[-1]

@@ -10,7 +10,7 @@ from relance.engine.inbox import Received
 from relance.engine.message_links import unlink_unsafe
 from relance.engine.records import ACTIVE_STATUSES, MessageRecord
 from relance.engine.store import Transaction
-from relance.engine.walker import finish
+from relance.engine import runs
 
 from .problems import Problem
 from .requests import checked_body, engine
@@ -93,8 +93,7 @@ async def cancel_run(request: Request) -> JSONResponse:
         run = owned(await tx.get_run(run_id), shop, "run", run_id)
         if run.status not in ACTIVE_STATUSES:
             raise Problem(409, f"run {run_id} has already ended ({run.status})")
-        finish(run, shop.clock.now(), "cancelled by the API", "cancelled")
-        run.version += 1
+        runs.cancel(run, shop.clock.now(), "cancelled by the API")
         await tx.save_run(run)
     return JSONResponse(as_json(run))
 

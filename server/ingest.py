@@ -10,9 +10,10 @@ from starlette.responses import JSONResponse
 from relance.engine.engine import Engine
 from relance.engine.events import Event, EventConflict, EventError, parse_event
 from relance.engine.inbox import Received
+from relance.engine.scheduler import HandOff
 
 from .problems import AsciiJSONResponse, Problem
-from .requests import engine, json_body
+from .requests import engine, json_body, runtime
 
 MAX_BATCH = 500
 REFUSALS = {  # statuses of the store that refuse an event: (HTTP status, field, detail)
@@ -37,11 +38,13 @@ def _items(body: Any) -> tuple[list[Any], bool, str]:
 async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
                        translate: Callable[[Any, str], Any] | None = None,
                        wait: bool = False, on_accepted: Callable[[Event], None] | None = None,
-                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                       hand_off: HandOff | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Validate each item, store the good ones together: (results by index, effects when `wait`).
 
     A bad item is rejected on its own; the others are stored in one group commit and
-    processed after the answer, or before it with `wait`. `on_accepted` hears each event stored.
+    processed after the answer, or before it with `wait`, the messages they queued then
+    handed off (`hand_off`: sent by this process, or by a worker when workers run).
+    `on_accepted` hears each event stored.
     """
     retry_after = await shop.inbox_full()
     if retry_after is not None:  # nothing is taken: the sender keeps its events and sends them again
@@ -63,6 +66,8 @@ async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
         results.append({"index": index, "id": event.id})
     effects: list[dict[str, Any]] = []
     accepted = await shop.accept([r for _, r in received], wait=wait) if received else []
+    if wait and received and hand_off is not None:
+        await hand_off(shop)
     for (position, item), answer in zip(received, accepted):
         result = results[position]
         pointer = pointers[result["index"]]
@@ -128,7 +133,8 @@ async def post_events(request: Request) -> JSONResponse:
         raise Problem(413, f"a batch holds at most {MAX_BATCH} events, not {len(items)}")
     pointers = [f"{base}/{index}" for index in range(len(items))] if batch else [""]
     wait = wants_effects(request)
-    results, effects = await ingest_items(shop, items, pointers, wait=wait, on_accepted=unheard_counter(request, shop))
+    results, effects = await ingest_items(shop, items, pointers, wait=wait, on_accepted=unheard_counter(request, shop),
+                                         hand_off=runtime(request).hand_off)
     count_outcomes(request, shop.workspace.name, results)
     shown = effects if wait else None
     return batch_response(results, shown) if batch else single_response(results[0], shown)

@@ -15,14 +15,22 @@ from arq.constants import job_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms, to_unix_ms
 
+from relance.engine.engine import Engine
 from relance.engine.loops import Loops
 
 RESUME = "resume_run"
+DISPATCH = "dispatch_outbox"
+DISPATCH_EVERY = 0.2  # seconds: the messages of runs resumed together go out together, in one job
 HEALTH = "arq:queue:health-check:"  # + the worker's host name and pid; arq refreshes it while the worker polls
 
 
 def job_id(workspace: str, run_id: int, version: int) -> str:
     return f"resume:{workspace}:{run_id}:{version}"
+
+
+def dispatch_job_id(workspace: str, now: datetime) -> str:
+    """One dispatch job a workspace per DISPATCH_EVERY window, however many ask for it."""
+    return f"dispatch:{workspace}:{int(now.timestamp() / DISPATCH_EVERY)}"
 
 
 class Reminders:
@@ -53,6 +61,13 @@ class Reminders:
         runs are in the database, and a worker's sweeper enqueues them when it can."""
         assert self.loops is not None, "Reminders(url, loops) to remind or leave"
         return await self.loops.attempt("reminders", lambda: self.remind(workspace, waits)) or 0
+
+    async def dispatch_soon(self, engine: Engine) -> None:
+        """Ask a worker to send the messages the server's inbox round queued (the server sends
+        nothing when workers run); unless Redis is away: a worker's sweeper sends them then."""
+        assert self.pool is not None and self.loops is not None, "Reminders(url, loops).open() first"
+        pool, job = self.pool, dispatch_job_id(engine.workspace.name, engine.clock.now())
+        await self.loops.attempt("reminders", lambda: pool.enqueue_job(DISPATCH, engine.workspace.name, _job_id=job))
 
     async def ping(self) -> None:
         """Redis answers, or this raises; an answer also says that reminding works again."""

@@ -20,7 +20,7 @@ from relance.engine.channels import Channel
 from relance.engine.engine import Engine
 from relance.engine.links import Links
 from relance.engine.loops import Loops
-from relance.engine.scheduler import Scheduler
+from relance.engine.scheduler import HandOff, Scheduler, send_here
 from relance.engine.store import Store
 from relance.engine.suppressions import Suppressions
 from relance.plugins.registry import channels, function_registry, plugin_manager, scorers, store_for
@@ -51,6 +51,7 @@ class Runtime:
         self._watch_task: asyncio.Task[None] | None = None
         self.links: Links | None = None
         self.reminders: Reminders | None = None
+        self.hand_off: HandOff = send_here  # the messages events queued: sent here, or by a worker (with Redis)
         self.channels: dict[str, Channel] = {}
         self.loops = Loops(self.clock)
         self.checker = RuleChecker()
@@ -125,7 +126,8 @@ class Runtime:
             await self.reminders.open()
             for engine in self.engines.values():
                 engine.on_wait = self.reminders.remind_or_leave
-        self.scheduler = Scheduler(list(self.engines.values()), self.clock, loops=self.loops)
+        self.hand_off = self.reminders.dispatch_soon if self.reminders is not None else send_here  # workers send
+        self.scheduler = Scheduler(list(self.engines.values()), self.clock, loops=self.loops, hand_off=self.hand_off)
         for name in self.engines:
             self._mtimes[name] = _mtimes(self.paths[name])
         if run_scheduler:
@@ -134,9 +136,11 @@ class Runtime:
             await self.checker.start()
 
     async def settle(self) -> None:
-        """Process every accepted event now (tests, and `?wait=true`-like tools)."""
+        """Process every accepted event now and send what it queued, as the scheduler would (tests,
+        and tools that run the server without it)."""
         for engine in self.engines.values():
             await engine.process_inbox()
+            await engine.dispatch()
 
     async def reload(self, workspace: str) -> list[Problem]:
         """Compile the workspace's files again; with problems, keep the running rules and return them.

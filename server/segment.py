@@ -16,7 +16,7 @@ from relance.engine.traits import TraitError, checked_traits
 
 from .ingest import MAX_BATCH, count_outcomes, ingest_items, unheard_counter, wants_effects
 from .problems import AsciiJSONResponse, Problem
-from .requests import engine, json_body
+from .requests import engine, json_body, runtime
 
 CALL_TYPES = ("track", "identify", "page", "screen")
 _TRAIT_NAMES = {"firstName": "first_name", "lastName": "last_name", "first_name": "first_name",
@@ -150,7 +150,7 @@ def _endpoint(kind: str | None) -> Callable[[Request], Awaitable[JSONResponse]]:
                 calls, pointers = [body], [""]
             results, effects = await ingest_items(shop, calls, pointers,
                                                   lambda call, pointer: translate(call, kind, pointer), wait,
-                                                  unheard_counter(request, shop))
+                                                  unheard_counter(request, shop), runtime(request).hand_off)
             count_outcomes(request, shop.workspace.name, results)
             return answer(results, effects if wait else None)
         except Problem as problem:  # Segment's clients read `code` and `message` from every error

@@ -37,15 +37,13 @@ from arq.worker import Worker
 from relance.engine.clock import SystemClock
 from relance.engine.faults import is_transient
 
-from .reminders import HEALTH, Reminders, enqueue_all
+from .reminders import DISPATCH, HEALTH, Reminders, dispatch_job_id, enqueue_all
 from .runtime import Runtime
 from .settings import Settings
 
 logger = logging.getLogger("relance.worker")
 SWEEP = 5  # seconds between sweeps
 JOB_TIMEOUT = 30  # seconds: a step is short; a killed worker's job runs again this long after it began
-DISPATCH = "dispatch_outbox"
-DISPATCH_EVERY = 0.2  # seconds: the messages of runs resumed together go out together
 DISPATCH_FOR = 10  # seconds a dispatch job claims groups; its last group then has as long (group_time)
 DISPATCHERS = 4  # dispatch jobs of one workspace at work at once in a worker: slow channels send in parallel
 TIMED_RANGE = 50  # contacts per job of a timed pass: seconds each, even 20 at a time, well within JOB_TIMEOUT
@@ -92,10 +90,10 @@ async def resume_run(ctx: dict[str, Any], workspace: str, run_id: int, version: 
 
 async def _remind_dispatch(ctx: dict[str, Any], workspace: str) -> None:
     """A dispatch job for the current window: the messages of runs resumed together go out together."""
-    window = int(ctx["runtime"].clock.now().timestamp() / DISPATCH_EVERY)  # one job per window, not per run
-    if ctx.setdefault("dispatching", {}).get(workspace) != window:
-        ctx["dispatching"][workspace] = window
-        await ctx["redis"].enqueue_job(DISPATCH, workspace, _job_id=f"dispatch:{workspace}:{window}")
+    job = dispatch_job_id(workspace, ctx["runtime"].clock.now())  # one job per window, not per run
+    if ctx.setdefault("dispatching", {}).get(workspace) != job:
+        ctx["dispatching"][workspace] = job
+        await ctx["redis"].enqueue_job(DISPATCH, workspace, _job_id=job)
 
 
 @dataclass

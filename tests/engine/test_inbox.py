@@ -27,6 +27,7 @@ async def test_accepted_events_wait_in_the_inbox_until_processed(open_shop) -> N
     assert [a.status for a in statuses] == ["accepted"]
     assert shop.channel.sent == []  # stored, not processed yet
     assert await shop.engine.process_inbox() == 1
+    await shop.engine.dispatch()  # intake queues; the outbox sends
     assert [m.body for m in shop.channel.sent] == ["ping 1"]
     assert await shop.engine.process_inbox() == 0  # processed once
 
@@ -37,6 +38,7 @@ async def test_events_stored_before_a_crash_are_processed_at_restart(open_shop) 
     await shop.engine.store.close()  # the process stops before processing them
     restarted = await open_shop(WORKSPACE)  # a new process on the same database
     assert await restarted.engine.process_inbox() == 2
+    await restarted.engine.dispatch()  # intake queues; the outbox sends
     assert [m.body for m in restarted.channel.sent] == ["ping 1", "ping 2"]
 
 
@@ -58,6 +60,7 @@ async def test_concurrent_callers_share_one_commit(open_shop) -> None:
     assert [a.status for [a] in answers] == ["accepted"] * 50
     assert opened <= 3  # the first caller's commit, then one for everyone who arrived meanwhile
     assert await shop.engine.process_inbox() == 50
+    await shop.engine.dispatch()  # intake queues; the outbox sends
 
 
 async def test_duplicates_and_conflicts_inside_one_group(open_shop) -> None:
@@ -67,21 +70,23 @@ async def test_duplicates_and_conflicts_inside_one_group(open_shop) -> None:
     answers = await shop.engine.accept([Received(first), Received(first), Received(other_body)])
     assert [a.status for a in answers] == ["accepted", "duplicate", "conflict"]
     await shop.engine.process_inbox()
+    await shop.engine.dispatch()  # intake queues; the outbox sends
     assert [m.body for m in shop.channel.sent] == ["ping 1"]
 
 
 async def test_an_event_that_cannot_be_processed_is_set_aside_and_the_rest_goes_on(open_shop) -> None:
     shop = await open_shop(WORKSPACE)
-    real = shop.engine._intake_in
+    real = shop.engine.intake.take_event
 
     async def failing(tx, event, *rest):  # type: ignore[no-untyped-def]
         if event.id == "bad":  # its group fails, then it fails alone
             raise RuntimeError("a plugin bug")
         return await real(tx, event, *rest)
 
-    shop.engine._intake_in = failing  # type: ignore[method-assign]
+    shop.engine.intake.take_event = failing  # type: ignore[method-assign]
     await shop.engine.accept([Received(shop.make_event("checkout.started", id=i, n=i)) for i in ("a", "bad", "c")])
     assert await shop.engine.process_inbox() == 3
+    await shop.engine.dispatch()  # intake queues; the outbox sends
     assert [m.body for m in shop.channel.sent] == ["ping a", "ping c"]
     [failed] = shop.kinds("event.failed")
     assert failed.details["error"] == "RuntimeError: a plugin bug"
@@ -126,6 +131,7 @@ async def test_an_event_the_store_refuses_fails_alone_not_its_group(open_shop) -
     assert statuses.pop("poison") == "failed"
     assert set(statuses.values()) == {"accepted"} and len(statuses) == 29
     assert await shop.engine.process_inbox() == 29
+    await shop.engine.dispatch()  # intake queues; the outbox sends
     assert len(shop.channel.sent) == 29
 
 

@@ -228,6 +228,7 @@ async def test_a_slow_channel_hands_back_the_rest_of_its_group_instead_of_holdin
     await shop.engine.accept([Received(shop.make_event("checkout.started", {"email": f"c{n}@example.test"}))
                               for n in range(3)])
     await shop.engine.process_inbox()
+    await shop.engine.dispatch()  # intake queues; the outbox sends
     messages = await shop.engine.store.messages("shop")
     assert [m.status for m in messages] == ["sent", "pending", "pending"]  # not left claimed ("sending")
     await shop.engine.dispatch()

@@ -99,18 +99,18 @@ async def test_a_merge_keeps_one_active_run_per_rule(open_shop) -> None:
 async def test_a_segment_entry_interrupted_by_a_crash_is_not_lost(open_shop) -> None:
     shop = await open_shop(WORKSPACE)
     await shop.event("order.completed", revenue=10)
-    real_intake = shop.engine._intake_in
+    real_intake = shop.engine.intake.take_event
 
     async def die_on_segment(tx, event, *rest):  # type: ignore[no-untyped-def]
         if event.type == "segment.entered":
             raise SystemExit("killed while the segment event is processed")
         return await real_intake(tx, event, *rest)
 
-    shop.engine._intake_in = die_on_segment  # type: ignore[method-assign]
+    shop.engine.intake.take_event = die_on_segment  # type: ignore[method-assign]
     with pytest.raises(SystemExit):
         await shop.engine.ingest(shop.make_event("order.completed", at=T0 + timedelta(days=1), revenue=10))
-    shop.engine._intake_in = real_intake  # type: ignore[method-assign]
-    shop.engine._lock = asyncio.Lock()  # the process that held it is gone
+    shop.engine.intake.take_event = real_intake  # type: ignore[method-assign]
+    shop.engine.lock = asyncio.Lock()  # the process that held it is gone
     assert (await contact_of(shop, email="alice@example.test")).segments == []
     await shop.engine.process_inbox()  # at restart: the segment event waits in the inbox
     assert [(e.rule, e.details["value"]) for e in shop.kinds("tag.added")] == [("welcome-buyer", "buyer")]

@@ -360,7 +360,7 @@ async def test_a_dispatch_given_a_deadline_claims_no_group_after_it(open_shop) -
     middle of a send at its timeout): the group in hand is sent and recorded, the rest waits."""
     from relance.engine.channels import DeliveryResult, OutboundMessage
     from relance.engine.clock import VirtualClock
-    from relance.engine.dispatcher import Dispatcher
+    from relance.engine.outbox import Dispatcher
     from relance.engine.records import ContactRecord, MessageRecord
 
     shop = await open_shop(rule("send chat ping"))

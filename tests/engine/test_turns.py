@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relance.dsl import check_workspace
-from relance.engine.dispatcher import Dispatcher
+from relance.engine.outbox import Dispatcher
 from relance.engine.events import parse_event
 from relance.engine.records import ContactRecord, MessageRecord
 from relance.engine.simulation import Simulation
