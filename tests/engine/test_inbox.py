@@ -142,3 +142,15 @@ async def test_an_event_naming_an_unknown_contact_id_is_refused_and_creates_no_o
     assert await shop.engine.process_inbox() == 0
     async with shop.engine.store.transaction() as tx:
         assert await tx.contacts("shop", 0, 10) == []
+
+
+async def test_intake_queues_and_only_the_outbox_sends(open_shop) -> None:
+    """Processing the inbox sends nothing (an HTTP request waiting for its events, or a server whose
+    workers send, never runs a channel): the message waits, pending, for the outbox."""
+    shop = await open_shop(WORKSPACE)
+    await shop.engine.accept([Received(shop.make_event("checkout.started", n=1))])
+    assert await shop.engine.process_inbox() == 1
+    assert shop.channel.sent == []
+    assert [m.status for m in await shop.engine.store.messages("shop")] == ["pending"]
+    assert await shop.engine.dispatch() == 1
+    assert [m.body for m in shop.channel.sent] == ["ping 1"]

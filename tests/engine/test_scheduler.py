@@ -87,3 +87,23 @@ async def test_the_timers_and_the_inbox_survive_a_store_that_fails_for_a_while(o
     logged = [r.getMessage().split(" failed")[0] for r in caplog.records
               if r.name == "relance.loops" and r.levelno == logging.ERROR]
     assert sorted(logged) == sorted(set(logged)) and set(logged) == failing  # once per loop for the incident
+
+
+async def test_an_inbox_round_hands_its_messages_off_instead_of_sending_when_workers_send(open_shop) -> None:
+    """With workers (`hand_off` asks one), the server's inbox loop processes events and sends nothing."""
+    shop = await open_shop(RULES.replace("steps: [wait 1d, send chat ping", "steps: [send chat ping"))
+    handed: list[str] = []
+
+    async def ask_a_worker(engine: Engine) -> None:
+        handed.append(engine.workspace.name)
+
+    scheduler = Scheduler([shop.engine], shop.clock, poll=3600, hand_off=ask_a_worker)
+    task = asyncio.create_task(scheduler.run(timers=False))
+    await shop.engine.accept([Received(shop.make_event("checkout.started"))])
+    while not handed or (await shop.engine.store.inbox_backlog("shop"))[0]:
+        await asyncio.sleep(0.01)
+    scheduler.stop()
+    await task
+    assert shop.channel.sent == []
+    assert [m.status for m in await shop.engine.store.messages("shop")] == ["pending"]
+    assert await shop.engine.dispatch() == 1  # what a worker's dispatch job does
