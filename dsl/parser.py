@@ -44,6 +44,9 @@ _TERMINAL_WORDS = {
     "ADD_OP": "+ or -",
     "MUL_OP": "*, / or %",
     "$END": "the end of the text",
+    "BARE_ENDING": "an event name or a condition",
+    "_EVENT_WORD": "'event …'",
+    "_IF_WORD": "'if …'",
     "<END-OF-FILE>": "the end of the text",
 }
 
@@ -183,12 +186,15 @@ class _ToSyntax(Transformer):
         name, pos = event_type
         return s.EventSpec(name, where, within, pos)
 
-    # goals and exits
+    # goals and exits: `event …`, `if …`, or bare text read both ways
     def event_ending(self, meta: Meta, spec: s.EventSpec) -> s.EventSpec:
         return spec
 
     def condition_ending(self, meta: Meta, condition: s.Expr) -> s.ConditionSpec:
         return s.ConditionSpec(condition, _at(meta))
+
+    def bare_ending(self, meta: Meta, token: Token) -> s.Ending | s.EitherEnding:
+        return _both_ways(token)
 
     # statements
     def assignment(self, meta: Meta, name: Token, value: s.Expr) -> s.Assignment:
@@ -299,6 +305,30 @@ def parse(text: str, start: str) -> Any:
         raise
 
 
+def _both_ways(bare: Token) -> s.Ending | s.EitherEnding:
+    """A goal or exit written without `event` or `if`: the event it names, the condition it states, or both.
+
+    Neither reading parsing raises the problem found furthest in; a tie is the event's.
+    """
+    text = "\n" * (bare.line - 1) + " " * (bare.column - 1) + bare  # positions as in the whole text
+    readings: list[s.Ending] = []
+    problems: list[SyntaxProblem] = []
+    for start in ("event_spec", "expression"):
+        try:
+            parsed = parse(text, start)
+        except SyntaxProblem as problem:
+            problems.append(problem)
+            continue
+        readings.append(parsed if start == "event_spec" else s.ConditionSpec(parsed, parsed.pos))
+    if len(readings) == 2:
+        event, condition = readings
+        assert isinstance(event, s.EventSpec) and isinstance(condition, s.ConditionSpec)
+        return s.EitherEnding(event, condition, event.pos)
+    if readings:
+        return readings[0]
+    raise max(problems, key=lambda problem: (problem.line, problem.column))
+
+
 def _explain(error: UnexpectedInput, text: str, start: str) -> SyntaxProblem:
     """Lark's exception in plain words, at the line and column Lark found it."""
     first_word = text.split(maxsplit=1)[0] if text.split() else ""
@@ -330,7 +360,7 @@ def _unexpected(error: UnexpectedToken | UnexpectedCharacters, text: str) -> Syn
             return _bad_duration(mistyped.group(0), error.line, error.column)
     if rest.startswith("=") and not rest.startswith("=="):
         return SyntaxProblem("unexpected '='; to compare, write '=='", error.line, error.column)
-    if isinstance(error, UnexpectedToken):
+    if isinstance(error, UnexpectedToken) and error.token.type != "BARE_ENDING":  # that one takes the rest of the text
         found = str(error.token)
     else:
         found = rest.split(maxsplit=1)[0] if rest.strip() else rest[:1]
