@@ -45,7 +45,6 @@ CONSENT_RULES = ("opt_in", "opt_out", "none")
 OVER_CAP = ("defer", "skip")
 PRIORITIES = {"high": 10, "normal": 0, "low": -10}  # a rule's priority in words; or a number from -100 to 100
 RULE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-EXPLICIT_ENDING = re.compile(r"^\s*(?:event|if)(?:\s|$)")  # the keywords of a goal's or exit's two forms
 QUIET_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -780,32 +779,17 @@ class _Compiler:
         return tuple(conditions)
 
     def _condition(self, text: Located, key: str) -> g.Condition | None:
-        """`event TYPE …` or `if COND`; bare text is read both ways and must read one way only."""
-        if EXPLICIT_ENDING.match(text.text):
-            ending = self.parse(text, "ending")
+        """`event TYPE …`, `if COND`, or bare text that reads both ways and must hold one way only."""
+        ending = self.parse(text, "ending")
+        if not isinstance(ending, s.EitherEnding):
             return self._ending(ending, text, key) if ending is not None else None
-        readings: list[s.Ending] = []
-        errors: list[SyntaxProblem] = []
-        for start in ("event_spec", "expression"):
-            try:
-                parsed = parse(text.text, start)
-            except SyntaxProblem as error:
-                errors.append(error)
-                continue
-            readings.append(parsed if start == "event_spec" else s.ConditionSpec(parsed, parsed.pos))
-        valid = [ending for ending in readings if not self._ending_problems(ending, key)]
+        valid = [reading for reading in (ending.event, ending.condition) if not self._ending_problems(reading, key)]
         if len(valid) == 2:
-            event = valid[0]
-            assert isinstance(event, s.EventSpec)
-            self.problem(text, f"'{text.text}' reads two ways: the event {event.event_type} (when one comes), "
+            self.problem(text, f"'{text.text}' reads two ways: the event {ending.event.event_type} (when one comes), "
                                f"or the condition {text.text} (while the contact matches it); write "
                                f"'{key}: event {text.text}' or '{key}: if {text.text}'")
             return None
-        if valid or readings:  # the one reading that holds, else the problems of the one that parses
-            return self._ending((valid or readings)[0], text, key)
-        furthest = max(errors, key=lambda error: (error.line, error.column))  # a tie: the event's
-        self.problem(text, furthest.message, furthest.line, furthest.column)
-        return None
+        return self._ending((valid or [ending.event])[0], text, key)  # the reading that holds, else the event's problems
 
     def _ending_problems(self, ending: s.Ending, key: str) -> list[tuple[str, s.Pos]]:
         if isinstance(ending, s.ConditionSpec):

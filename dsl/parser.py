@@ -4,11 +4,14 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterable
 from datetime import time
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, v_args
+from lark.exceptions import VisitError
+from lark.tree import Meta
 
 from . import syntax as s
 from .durations import parse_duration, suggest_duration
@@ -21,6 +24,8 @@ START_SYMBOLS = (
 )
 STATEMENT_WORDS = ("send", "wait", "set", "score", "tag", "untag", "task", "start", "stop")
 BLOCK_WORDS = ("if", "elif", "else", "split")
+# Where a duration is expected: a number and a word, such as `3 dayz` or `2 heures`.
+_DURATION_LIKE = re.compile(r"\d+(?:\.\d+)?\s*[A-Za-zéè]+")
 
 # How an expected terminal reads in an error message.
 _TERMINAL_WORDS = {
@@ -39,6 +44,10 @@ _TERMINAL_WORDS = {
     "ADD_OP": "+ or -",
     "MUL_OP": "*, / or %",
     "$END": "the end of the text",
+    "BARE_ENDING": "an event name or a condition",
+    "_EVENT_WORD": "'event …'",
+    "_IF_WORD": "'if …'",
+    "<END-OF-FILE>": "the end of the text",
 }
 
 
@@ -51,13 +60,12 @@ class SyntaxProblem(Exception):
 
 
 def _pos(token: Token) -> s.Pos:
-    return (token.line or 1, token.column or 1)
+    return (token.line, token.column)
 
 
-def _pos_of(node: Any) -> s.Pos:
-    if isinstance(node, Token):
-        return _pos(node)
-    return getattr(node, "pos", (1, 1))
+def _at(meta: Meta) -> s.Pos:
+    """Where a rule's text begins (`propagate_positions` fills `meta` from its first token)."""
+    return (meta.line, meta.column)
 
 
 def _string(token: Token) -> str:
@@ -80,198 +88,201 @@ def _time(token: Token) -> time:
     return time(hours, minutes)
 
 
+@v_args(inline=True, meta=True)
 class _ToSyntax(Transformer):
-    """One method per grammar rule, building the dataclasses of `syntax`."""
+    """One method per grammar rule, building the dataclasses of `syntax` at the rule's real position."""
 
     # expressions
-    def number(self, c: list[Token]) -> s.Literal:
-        text = str(c[0])
-        value = float(text) if "." in text else int(text)
+    def number(self, meta: Meta, token: Token) -> s.Literal:
+        value = float(token) if "." in token else int(token)
         if isinstance(value, float) and not math.isfinite(value):
-            raise SyntaxProblem(f"number {text[:20]}… is too large", *_pos(c[0]))
-        return s.Literal(value, _pos(c[0]))
+            raise SyntaxProblem(f"number {token[:20]}… is too large", *_pos(token))
+        return s.Literal(value, _at(meta))
 
-    def duration_literal(self, c: list[Token]) -> s.Literal:
-        return s.Literal(_duration(c[0]), _pos(c[0]))
+    def duration_literal(self, meta: Meta, token: Token) -> s.Literal:
+        return s.Literal(_duration(token), _at(meta))
 
-    def percent(self, c: list[Token]) -> s.Literal:
-        return s.Literal(float(c[0][:-1]) / 100, _pos(c[0]))
+    def percent(self, meta: Meta, token: Token) -> s.Literal:
+        return s.Literal(float(token[:-1]) / 100, _at(meta))
 
-    def string(self, c: list[Token]) -> s.Literal:
-        return s.Literal(_string(c[0]), _pos(c[0]))
+    def string(self, meta: Meta, token: Token) -> s.Literal:
+        return s.Literal(_string(token), _at(meta))
 
-    def none(self, c: list) -> s.Literal:
-        return s.Literal(None, (1, 1))
+    def none(self, meta: Meta) -> s.Literal:
+        return s.Literal(None, _at(meta))
 
-    def true(self, c: list) -> s.Literal:
-        return s.Literal(True, (1, 1))
+    def true(self, meta: Meta) -> s.Literal:
+        return s.Literal(True, _at(meta))
 
-    def false(self, c: list) -> s.Literal:
-        return s.Literal(False, (1, 1))
+    def false(self, meta: Meta) -> s.Literal:
+        return s.Literal(False, _at(meta))
 
-    def path(self, c: list[Token]) -> s.Path:
-        return s.Path(str(c[0]), tuple(str(t) for t in c[1:]), _pos(c[0]))
+    def path(self, meta: Meta, root: Token, *keys: Token) -> s.Path:
+        return s.Path(str(root), tuple(str(key) for key in keys), _at(meta))
 
-    def call(self, c: list) -> s.Call:
-        args = tuple(a for a in c[1:] if a is not None)
-        return s.Call(str(c[0]), args, _pos(c[0]))
+    def call(self, meta: Meta, name: Token, *args: s.Expr | None) -> s.Call:
+        return s.Call(str(name), tuple(arg for arg in args if arg is not None), _at(meta))
 
-    def list_(self, c: list) -> s.ListExpr:
-        items = tuple(a for a in c if a is not None)
-        return s.ListExpr(items, items[0].pos if items else (1, 1))
+    def list_(self, meta: Meta, *items: s.Expr | None) -> s.ListExpr:
+        return s.ListExpr(tuple(item for item in items if item is not None), _at(meta))
 
-    def negative(self, c: list) -> s.Unary:
-        return s.Unary("-", c[0], c[0].pos)
+    def negative(self, meta: Meta, operand: s.Expr) -> s.Unary:
+        return s.Unary("-", operand, _at(meta))
 
-    def not_(self, c: list) -> s.Unary:
-        return s.Unary("not", c[0], c[0].pos)
+    def not_(self, meta: Meta, operand: s.Expr) -> s.Unary:
+        return s.Unary("not", operand, _at(meta))
 
-    def or_(self, c: list) -> s.Binary:
-        return s.Binary("or", c[0], c[1], c[0].pos)
+    def or_(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("or", left, right, _at(meta))
 
-    def and_(self, c: list) -> s.Binary:
-        return s.Binary("and", c[0], c[1], c[0].pos)
+    def and_(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("and", left, right, _at(meta))
 
-    def compare(self, c: list) -> s.Binary:
-        return s.Binary(str(c[1]), c[0], c[2], c[0].pos)
+    def compare(self, meta: Meta, left: s.Expr, op: Token, right: s.Expr) -> s.Binary:
+        return s.Binary(str(op), left, right, _at(meta))
 
-    def binary(self, c: list) -> s.Binary:
-        return s.Binary(str(c[1]), c[0], c[2], c[0].pos)
+    def binary(self, meta: Meta, left: s.Expr, op: Token, right: s.Expr) -> s.Binary:
+        return s.Binary(str(op), left, right, _at(meta))
 
-    def in_(self, c: list) -> s.Binary:
-        return s.Binary("in", c[0], c[1], c[0].pos)
+    def in_(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("in", left, right, _at(meta))
 
-    def not_in(self, c: list) -> s.Binary:
-        return s.Binary("not in", c[0], c[1], c[0].pos)
+    def not_in(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("not in", left, right, _at(meta))
 
     # triggers and event specs
-    def event_type(self, c: list[Token]) -> tuple[str, s.Pos]:
-        name = _string(c[0]) if c[0].type == "STRING" else ".".join(str(t) for t in c)
-        return canonical_event_type(name), _pos(c[0])
+    def event_type(self, meta: Meta, first: Token, *rest: Token) -> tuple[str, s.Pos]:
+        name = _string(first) if first.type == "STRING" else ".".join((first, *rest))
+        return canonical_event_type(name), _at(meta)
 
-    def where(self, c: list) -> s.Expr:
-        return c[0]
+    def where(self, meta: Meta, condition: s.Expr) -> s.Expr:
+        return condition
 
-    def within(self, c: list[Token]) -> Any:
-        return _duration(c[0])
+    def within(self, meta: Meta, token: Token) -> Any:
+        return _duration(token)
 
-    def at_time(self, c: list[Token]) -> time:
-        return _time(c[0])
+    def at_time(self, meta: Meta, token: Token) -> time:
+        return _time(token)
 
-    def event_trigger(self, c: list) -> s.EventTrigger:
-        (event_type, pos), segment, where = c
-        return s.EventTrigger(event_type, str(segment) if segment else None, where, pos,
+    def event_trigger(self, meta: Meta, event_type: tuple[str, s.Pos], segment: Token | None,
+                      where: s.Expr | None) -> s.EventTrigger:
+        name, pos = event_type
+        return s.EventTrigger(name, str(segment) if segment else None, where, pos,
                               _pos(segment) if segment else None)
 
-    def date_trigger(self, c: list) -> s.DateTrigger:
-        offset, direction, field, at, where = c
+    def date_trigger(self, meta: Meta, offset: Token, direction: Token, field: s.Path, at: time | None,
+                     where: s.Expr | None) -> s.DateTrigger:
         delta = _duration(offset)
-        return s.DateTrigger(-delta if direction == "before" else delta, field, at, where, _pos(offset))
+        return s.DateTrigger(-delta if direction == "before" else delta, field, at, where, _at(meta))
 
-    def yearly_trigger(self, c: list) -> s.YearlyTrigger:
-        field, at, where = c
-        return s.YearlyTrigger(field, at, where, field.pos)
+    def yearly_trigger(self, meta: Meta, field: s.Path, at: time | None, where: s.Expr | None) -> s.YearlyTrigger:
+        return s.YearlyTrigger(field, at, where, _at(meta))
 
-    def every_trigger(self, c: list) -> s.EveryTrigger:
-        period, at, segment = c
-        return s.EveryTrigger(str(period), at, str(segment), _pos(period), _pos(segment))
+    def every_trigger(self, meta: Meta, period: Token, at: time, segment: Token) -> s.EveryTrigger:
+        return s.EveryTrigger(str(period), at, str(segment), _at(meta), _pos(segment))
 
-    def event_spec(self, c: list) -> s.EventSpec:
-        (event_type, pos), where, within = c
-        return s.EventSpec(event_type, where, within, pos)
+    def event_spec(self, meta: Meta, event_type: tuple[str, s.Pos], where: s.Expr | None,
+                   within: Any) -> s.EventSpec:
+        name, pos = event_type
+        return s.EventSpec(name, where, within, pos)
 
-    def event_ending(self, c: list) -> s.EventSpec:
-        return c[0]
+    # goals and exits: `event …`, `if …`, or bare text read both ways
+    def event_ending(self, meta: Meta, spec: s.EventSpec) -> s.EventSpec:
+        return spec
 
-    def condition_ending(self, c: list) -> s.ConditionSpec:
-        return s.ConditionSpec(c[0], c[0].pos)
+    def condition_ending(self, meta: Meta, condition: s.Expr) -> s.ConditionSpec:
+        return s.ConditionSpec(condition, _at(meta))
+
+    def bare_ending(self, meta: Meta, token: Token) -> s.Ending | s.EitherEnding:
+        return _both_ways(token)
 
     # statements
-    def assignment(self, c: list) -> s.Assignment:
-        return s.Assignment(str(c[0]), c[1], _pos(c[0]))
+    def assignment(self, meta: Meta, name: Token, value: s.Expr) -> s.Assignment:
+        return s.Assignment(str(name), value, _at(meta))
 
-    def with_params(self, c: list) -> tuple[s.Assignment, ...]:
-        return tuple(c)
+    def with_params(self, meta: Meta, *assignments: s.Assignment) -> tuple[s.Assignment, ...]:
+        return assignments
 
-    def offer(self, c: list[Token]) -> str:
-        return _string(c[0])
+    def offer(self, meta: Meta, token: Token) -> str:
+        return _string(token)
 
-    def send(self, c: list) -> s.Send:
-        channel, template, params, transactional, offer = c
+    def send(self, meta: Meta, channel: Token, template: Token, params: tuple[s.Assignment, ...] | None,
+             transactional: Token | None, offer: str | None) -> s.Send:
         return s.Send(str(channel), str(template), params or (), transactional is not None, offer,
-                      (1, 1), _pos(channel), _pos(template))
+                      _at(meta), _pos(channel), _pos(template))
 
-    def wait(self, c: list[Token]) -> s.Wait:
-        return s.Wait(_duration(c[0]), (1, 1))
+    def wait(self, meta: Meta, token: Token) -> s.Wait:
+        return s.Wait(_duration(token), _at(meta))
 
-    def wait_event(self, c: list) -> s.WaitEvent:
-        (event_type, _), where, within = c
-        return s.WaitEvent(event_type, where, _duration(within), (1, 1))
+    def wait_event(self, meta: Meta, event_type: tuple[str, s.Pos], where: s.Expr | None,
+                   within: Token) -> s.WaitEvent:
+        return s.WaitEvent(event_type[0], where, _duration(within), _at(meta))
 
-    def wait_time(self, c: list[Token]) -> s.WaitTime:
-        return s.WaitTime(_time(c[0]), (1, 1))
+    def wait_time(self, meta: Meta, token: Token) -> s.WaitTime:
+        return s.WaitTime(_time(token), _at(meta))
 
-    def set(self, c: list) -> s.SetFields:
-        return s.SetFields(tuple(c), (1, 1))
+    def set(self, meta: Meta, *assignments: s.Assignment) -> s.SetFields:
+        return s.SetFields(assignments, _at(meta))
 
-    def score(self, c: list[Token]) -> s.Score:
-        return s.Score(int(c[0]), (1, 1))
+    def score(self, meta: Meta, points: Token) -> s.Score:
+        return s.Score(int(points), _at(meta))
 
-    def tag(self, c: list[Token]) -> s.Tag:
-        return s.Tag(str(c[0]), _pos(c[0]))
+    def tag(self, meta: Meta, name: Token) -> s.Tag:
+        return s.Tag(str(name), _pos(name))
 
-    def untag(self, c: list[Token]) -> s.Untag:
-        return s.Untag(str(c[0]), _pos(c[0]))
+    def untag(self, meta: Meta, name: Token) -> s.Untag:
+        return s.Untag(str(name), _pos(name))
 
-    def task(self, c: list) -> s.Task:
-        return s.Task(_string(c[0]), _duration(c[1]) if c[1] else None, (1, 1))
+    def task(self, meta: Meta, title: Token, due: Token | None) -> s.Task:
+        return s.Task(_string(title), _duration(due) if due else None, _at(meta))
 
-    def start(self, c: list[Token]) -> s.Start:
-        return s.Start(str(c[0]), (1, 1), _pos(c[0]))
+    def start(self, meta: Meta, rule_id: Token) -> s.Start:
+        return s.Start(str(rule_id), _at(meta), _pos(rule_id))
 
-    def stop(self, c: list) -> s.Stop:
-        return s.Stop((1, 1))
+    def stop(self, meta: Meta) -> s.Stop:
+        return s.Stop(_at(meta))
 
     # blocks, variants, entry, bare durations, placeholders
-    def if_block(self, c: list) -> s.BlockHead:
-        return s.BlockHead("if", c[0], c[0].pos)
+    def if_block(self, meta: Meta, condition: s.Expr) -> s.BlockHead:
+        return s.BlockHead("if", condition, _at(meta))
 
-    def elif_block(self, c: list) -> s.BlockHead:
-        return s.BlockHead("elif", c[0], c[0].pos)
+    def elif_block(self, meta: Meta, condition: s.Expr) -> s.BlockHead:
+        return s.BlockHead("elif", condition, _at(meta))
 
-    def else_block(self, c: list) -> s.BlockHead:
-        return s.BlockHead("else", None, (1, 1))
+    def else_block(self, meta: Meta) -> s.BlockHead:
+        return s.BlockHead("else", None, _at(meta))
 
-    def split_block(self, c: list) -> s.BlockHead:
-        return s.BlockHead("split", None, (1, 1))
+    def split_block(self, meta: Meta) -> s.BlockHead:
+        return s.BlockHead("split", None, _at(meta))
 
-    def variant(self, c: list[Token]) -> s.Variant:
-        return s.Variant(str(c[0]), float(c[1][:-1]), _pos(c[0]))
+    def variant(self, meta: Meta, name: Token, weight: Token) -> s.Variant:
+        return s.Variant(str(name), float(weight[:-1]), _at(meta))
 
-    def entry_once(self, c: list) -> s.Entry:
+    def entry_once(self, meta: Meta) -> s.Entry:
         return s.Entry("once")
 
-    def entry_always(self, c: list) -> s.Entry:
+    def entry_always(self, meta: Meta) -> s.Entry:
         return s.Entry("always")
 
-    def entry_after(self, c: list[Token]) -> s.Entry:
-        return s.Entry("after", _duration(c[0]))
+    def entry_after(self, meta: Meta, token: Token) -> s.Entry:
+        return s.Entry("after", _duration(token))
 
-    def duration(self, c: list[Token]) -> Any:
-        return _duration(c[0])
+    def duration(self, meta: Meta, token: Token) -> Any:
+        return _duration(token)
 
-    def placeholder(self, c: list) -> s.Placeholder:
-        return s.Placeholder(c[0], _pos_of(c[0]))
+    def placeholder(self, meta: Meta, expr: s.Expr) -> s.Placeholder:
+        return s.Placeholder(expr, _at(meta))
 
 
+_TO_SYNTAX = _ToSyntax()
 _PARSERS: dict[str, Lark] = {}
 
 
 def _parser() -> Lark:
     if "lalr" not in _PARSERS:
         grammar = resources.files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
-        _PARSERS["lalr"] = Lark(grammar, parser="lalr", start=list(START_SYMBOLS),
-                                transformer=_ToSyntax(), maybe_placeholders=True, cache=True)
+        _PARSERS["lalr"] = Lark(grammar, parser="lalr", start=list(START_SYMBOLS), propagate_positions=True,
+                                maybe_placeholders=True, cache=True)
     return _PARSERS["lalr"]
 
 
@@ -283,12 +294,43 @@ def parse(text: str, start: str) -> Any:
     written in many rules (`wait 1d`, `stop`) is parsed once.
     """
     try:
-        return _parser().parse(text, start=start)
+        tree = _parser().parse(text, start=start)
     except UnexpectedInput as error:
         raise _explain(error, text, start) from None
+    try:
+        return _TO_SYNTAX.transform(tree)
+    except VisitError as error:
+        if isinstance(error.orig_exc, SyntaxProblem):
+            raise error.orig_exc from None
+        raise
+
+
+def _both_ways(bare: Token) -> s.Ending | s.EitherEnding:
+    """A goal or exit written without `event` or `if`: the event it names, the condition it states, or both.
+
+    Neither reading parsing raises the problem found furthest in; a tie is the event's.
+    """
+    text = "\n" * (bare.line - 1) + " " * (bare.column - 1) + bare  # positions as in the whole text
+    readings: list[s.Ending] = []
+    problems: list[SyntaxProblem] = []
+    for start in ("event_spec", "expression"):
+        try:
+            parsed = parse(text, start)
+        except SyntaxProblem as problem:
+            problems.append(problem)
+            continue
+        readings.append(parsed if start == "event_spec" else s.ConditionSpec(parsed, parsed.pos))
+    if len(readings) == 2:
+        event, condition = readings
+        assert isinstance(event, s.EventSpec) and isinstance(condition, s.ConditionSpec)
+        return s.EitherEnding(event, condition, event.pos)
+    if readings:
+        return readings[0]
+    raise max(problems, key=lambda problem: (problem.line, problem.column))
 
 
 def _explain(error: UnexpectedInput, text: str, start: str) -> SyntaxProblem:
+    """Lark's exception in plain words, at the line and column Lark found it."""
     first_word = text.split(maxsplit=1)[0] if text.split() else ""
     if start == "statement" and first_word not in STATEMENT_WORDS:
         column = len(text) - len(text.lstrip()) + 1
@@ -297,49 +339,54 @@ def _explain(error: UnexpectedInput, text: str, start: str) -> SyntaxProblem:
     if start == "block" and first_word not in BLOCK_WORDS:
         return SyntaxProblem(f"unknown block '{first_word}'{did_you_mean(first_word, BLOCK_WORDS)}"
                              "; a block is 'if …', 'elif …', 'else' or 'split'", 1, 1)
-    bad_duration = _bad_duration(text, start)
-    if bad_duration:
-        return bad_duration
-    line, column = error.line or 1, error.column or 1
+    if start == "duration" and not _is_duration(text):
+        return _bad_duration(text, 1, 1)
     if isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END"):
-        expected = _expected(error)
         end_line = text.count("\n") + 1
-        end_col = len(text.rsplit("\n", 1)[-1]) + 1
-        return SyntaxProblem(f"unexpected end of text; expected {expected}", end_line, end_col)
-    if isinstance(error, UnexpectedToken) and error.token == "=":
-        return SyntaxProblem("unexpected '='; to compare, write '=='", line, column)
-    if isinstance(error, UnexpectedToken):
-        return SyntaxProblem(f"unexpected '{error.token}'; expected {_expected(error)}", line, column)
-    if isinstance(error, UnexpectedCharacters):
-        found = text[error.pos_in_stream:].split(maxsplit=1)[0] if text[error.pos_in_stream:].strip() else text[error.pos_in_stream]
-        if found.startswith("=") and not found.startswith("=="):
-            return SyntaxProblem("unexpected '='; to compare, write '=='", line, column)
-        return SyntaxProblem(f"unexpected '{found}'; expected {_expected(error)}", line, column)
-    return SyntaxProblem(str(error), line, column)
+        end_column = len(text.rsplit("\n", 1)[-1]) + 1
+        return SyntaxProblem(f"unexpected end of text; expected {_expected(error.expected)}", end_line, end_column)
+    if isinstance(error, (UnexpectedToken, UnexpectedCharacters)):
+        return _unexpected(error, text)
+    return SyntaxProblem(str(error), error.line, error.column)
 
 
-def _bad_duration(text: str, start: str) -> SyntaxProblem | None:
-    """`wait 3 dayz` → "bad duration '3 dayz' (did you mean '3d'?)"."""
-    candidates = [text] if start == "duration" else []
-    for pattern in (r"\b(?:wait|within|due|after)\s+(\d+(?:\.\d+)?\s*[A-Za-zéè]+)", r"^(\d+(?:\.\d+)?\s+[A-Za-zéè]+)\s+(?:before|after)\b"):
-        for match in re.finditer(pattern, text):
-            candidates.append(match.group(1))
-    for candidate in candidates:
-        try:
-            parse_duration(candidate)
-        except ValueError:
-            column = text.find(candidate) + 1
-            hint = suggest_duration(candidate)
-            message = f"bad duration '{candidate.strip()}'"
-            message += f" (did you mean '{hint}'?)" if hint else "; write a number and a unit: 30m, 24h, 3d, 2w"
-            return SyntaxProblem(message, 1, max(column, 1))
-    return None
+def _unexpected(error: UnexpectedToken | UnexpectedCharacters, text: str) -> SyntaxProblem:
+    """A token the grammar does not allow where it stands: a mistyped duration, a lone '=', or a word out of place."""
+    expected = error.expected if isinstance(error, UnexpectedToken) else error.allowed
+    rest = text[error.pos_in_stream:]
+    if "DURATION" in expected:
+        mistyped = _DURATION_LIKE.match(rest)
+        if mistyped and not _is_duration(mistyped.group(0)):
+            return _bad_duration(mistyped.group(0), error.line, error.column)
+    if rest.startswith("=") and not rest.startswith("=="):
+        return SyntaxProblem("unexpected '='; to compare, write '=='", error.line, error.column)
+    if isinstance(error, UnexpectedToken) and error.token.type != "BARE_ENDING":  # that one takes the rest of the text
+        found = str(error.token)
+    else:
+        found = rest.split(maxsplit=1)[0] if rest.strip() else rest[:1]
+    return SyntaxProblem(f"unexpected '{found}'; expected {_expected(expected)}", error.line, error.column)
 
 
-def _expected(error: UnexpectedInput) -> str:
-    names = sorted(getattr(error, "expected", None) or getattr(error, "allowed", None) or ())
+def _is_duration(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _bad_duration(text: str, line: int, column: int) -> SyntaxProblem:
+    """`3 dayz` → "bad duration '3 dayz' (did you mean '3d'?)"."""
+    hint = suggest_duration(text)
+    message = f"bad duration '{text.strip()}'"
+    message += f" (did you mean '{hint}'?)" if hint else "; write a number and a unit: 30m, 24h, 3d, 2w"
+    return SyntaxProblem(message, line, column)
+
+
+def _expected(names: Iterable[str]) -> str:
+    """Terminal names as words: `DURATION` → "a duration such as 24h", `"within"` → "'within'"."""
     words = []
-    for name in names:
+    for name in sorted(names):
         if name in _TERMINAL_WORDS:
             words.append(_TERMINAL_WORDS[name])
             continue

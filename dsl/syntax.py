@@ -128,6 +128,15 @@ class ConditionSpec:
     pos: Pos
 
 
+@dataclass(frozen=True, slots=True)
+class EitherEnding:
+    """Bare goal or exit text that parses both as an event and as a condition (`contact.upgraded`)."""
+
+    event: EventSpec
+    condition: ConditionSpec
+    pos: Pos
+
+
 Ending = EventSpec | ConditionSpec
 
 
