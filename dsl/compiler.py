@@ -1,6 +1,6 @@
 """A workspace's YAML → the executable graph, with every problem found in one run.
 
-The passes, in order: each file's sections (`sections.py`, `template_parts.py`, and the
+The passes, in order: each file's shape against its schema (`schema.py`, `shape.py`), its sections (`sections.py`, `template_parts.py`, and the
 rules gathered by `rules.py`), the template files, the segments, the templates, then each
 rule: its trigger (`triggers.py`), goals and exits (`rule_endings.py`), its steps checked
 forward (`steps.py`) and built into nodes backward (`nodes.py`).
@@ -15,19 +15,20 @@ from ruamel.yaml.comments import CommentedMap
 
 from . import graph as g
 from .compile_context import CompileContext
-from .errors import Problem, RuleError, did_you_mean
+from .errors import Problem, RuleError
 from .fields import unknown_field_warnings
 from .functions import FunctionRegistry
-from .loader import Document, TemplateFile, key_position, load_document, load_template_file, workspace_files
+from .loader import Document, TemplateFile, load_document, load_template_file, workspace_files
 from .rules import Rules
+from .schema import WorkspaceFile
 from .sections import ChannelPlugins, Sections
+from .shape import shape_problems
 from .snapshots import read_sources
 from .template_parts import TemplateSources
 
 __all__ = ["ChannelPlugins", "TOP_LEVEL_KEYS", "WorkspaceCompiler", "check_workspace", "compile_workspace"]
 
-TOP_LEVEL_KEYS = ("workspace", "timezone", "locale", "mode", "channels", "policy",
-                  "templates", "scoring", "segments", "fields", "links", "rules")
+TOP_LEVEL_KEYS = WorkspaceFile.keys()
 
 
 def compile_workspace(paths: Sequence[str | Path], functions: FunctionRegistry,
@@ -116,23 +117,21 @@ class WorkspaceCompiler:
 
     def _document(self, document: Document) -> None:
         data, file = document.data, document.file
+        self.context.problems += shape_problems(data, file)
         if not isinstance(data, CommentedMap):
-            self.context.at(file, (1, 1), "a rules file is a mapping of sections: workspace, channels, rules, …")
             return
         for key in data:
             match key:
                 case "rules":
                     self.rules.add_section(data, key, file)
                 case "templates":
-                    found = self.sections.mapping(data, key, file)
+                    found = self.sections.mapping(data, key)
                     if found is not None:
                         self.templates.add_section(found, file)
                 case _ if key in TOP_LEVEL_KEYS:
                     self.sections.read(data, key, file)
                 case _:
-                    self.context.at(file, key_position(data, key),
-                                    f"unknown section '{key}'{did_you_mean(str(key), TOP_LEVEL_KEYS)}; "
-                                    f"sections are: {', '.join(TOP_LEVEL_KEYS)}")
+                    pass  # an unknown section: shape_problems told
 
 
 def _event_types(rule: g.Rule) -> Iterator[str]:

@@ -14,18 +14,17 @@ from .checks import TRIGGER_ROOTS
 from .compile_context import CompileContext, plain
 from .durations import parse_duration, suggest_duration
 from .errors import Problem, did_you_mean
-from .loader import located_key, located_value
+from .loader import located_value
 from .nodes import NodeBuilder
 from .rule_endings import compile_endings
+from .schema import PRIORITIES, Rule
 from .sections import Sections, known_mode
 from .source import Located, SourceFile
 from .steps import Step, StepChecker
 from .template_parts import TemplateSources
 from .triggers import compile_trigger
 
-RULE_KEYS = ("id", "name", "description", "when", "if", "goal", "exit", "entry", "mode", "priority", "late", "steps")
-REQUIRED_RULE_KEYS = ("id", "when", "steps")
-PRIORITIES = {"high": 10, "normal": 0, "low": -10}  # a rule's priority in words; or a number from -100 to 100
+REQUIRED_RULE_KEYS = tuple(field.alias or name for name, field in Rule.model_fields.items() if field.is_required())
 RULE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 LATE = re.compile(r"\s*skip after\s+(\S+)\s*")
 
@@ -42,12 +41,10 @@ class Rules:
         if rules is None:
             return
         if not isinstance(rules, CommentedSeq):
-            self.context.problem(located_value(data, key, file), "'rules' is a list of rules, each starting with '- id: …'")
             return
         for index, rule in enumerate(rules):
             line, column = rules.lc.item(index)
             if not isinstance(rule, CommentedMap):
-                self.context.at(file, (line + 1, column + 1), "a rule is a mapping with id, when and steps")
                 continue
             self.sources.append((rule, file, line + 1, column + 1))
 
@@ -73,16 +70,7 @@ class Rules:
     def _rule(self, rule: CommentedMap, file: SourceFile, line: int, column: int, ids: dict[str, Located],
               sections: Sections, templates: TemplateSources) -> g.Rule | None:
         context = self.context
-        where = Located("", file, line, column)
-        for key in rule:
-            if key not in RULE_KEYS:
-                context.problem(located_key(rule, key, file), f"unknown rule key '{key}'"
-                                                              f"{did_you_mean(str(key), RULE_KEYS)}; "
-                                                              f"a rule has: {', '.join(RULE_KEYS)}")
-        missing = [k for k in REQUIRED_RULE_KEYS if k not in rule]
-        rule_name = f"rule '{rule['id']}'" if "id" in rule else "this rule"
-        for key in missing:
-            context.problem(where, f"{rule_name} has no '{key}'")
+        missing = [k for k in REQUIRED_RULE_KEYS if k not in rule]  # shape.py reports them
         if "id" not in rule:
             return None
         id_text = located_value(rule, "id", file)
@@ -105,9 +93,7 @@ class Rules:
         parsed: list[Step] = []
         if "steps" in rule:
             steps = rule["steps"]
-            if not isinstance(steps, CommentedSeq):
-                context.problem(located_value(rule, "steps", file), "'steps' is a list of steps, each '- …'")
-            else:
+            if isinstance(steps, CommentedSeq):
                 parsed = StepChecker(context, file, sections.channels, templates, ids).steps(steps)
         if len(context.problems) > before or missing or trigger is None or entry is None or priority is None:
             return None

@@ -18,13 +18,10 @@ from .fields import FIELD_NAME
 from .html_templates import known_locale
 from .link_hosts import HOST
 from .loader import located_item, located_key, located_value
+from .schema import CONSENT_RULES, MODES, OVER_CAP
 from .settings import check_settings
 from .source import Located, SourceFile
 
-MODES = ("auto", "assist", "advise")
-POLICY_KEYS = ("quiet_hours", "frequency", "offers", "consent")
-CONSENT_RULES = ("opt_in", "opt_out", "none")
-OVER_CAP = ("defer", "skip")
 QUIET_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 LOCALE = re.compile(r"^[a-z]{2,3}(?:[_-][A-Z]{2})?$")
 
@@ -41,7 +38,10 @@ def known_mode(context: CompileContext, text: Located) -> bool:
 
 
 class Sections:
-    """What the sections declare, gathered from every file; one method per section."""
+    """What the sections declare, gathered from every file; one method per section.
+
+    A value of the wrong shape is skipped here: `shape.py` reports it from the schema.
+    """
 
     def __init__(self, context: CompileContext, channel_plugins: ChannelPlugins | None) -> None:
         self.context = context
@@ -105,19 +105,13 @@ class Sections:
     def _scalar_setting(self, data: CommentedMap, key: str, file: SourceFile) -> Located | None:
         text = located_value(data, key, file)
         if isinstance(data[key], (CommentedMap, CommentedSeq)) or data[key] is None:
-            self.context.problem(text, f"'{key}' takes a single value")
             return None
         return text if self._unique_setting(key, text) else None
 
-    def mapping(self, data: CommentedMap, key: str, file: SourceFile) -> CommentedMap | None:
-        """`data[key]` when it is a mapping; None if empty, and a problem if it is something else."""
+    def mapping(self, data: CommentedMap, key: str) -> CommentedMap | None:
+        """`data[key]` when it is a mapping, else None."""
         value = data[key]
-        if value is None:
-            return None
-        if not isinstance(value, CommentedMap):
-            self.context.problem(located_value(data, key, file), f"'{key}' is a mapping of names to values")
-            return None
-        return value
+        return value if isinstance(value, CommentedMap) else None
 
     def workspace(self, data: CommentedMap, key: str, file: SourceFile) -> None:
         text = self._scalar_setting(data, key, file)
@@ -154,7 +148,7 @@ class Sections:
 
     # ---------------------------------------------------------------- channels
     def channels_section(self, data: CommentedMap, key: str, file: SourceFile) -> None:
-        channels = self.mapping(data, key, file)
+        channels = self.mapping(data, key)
         for name in channels or ():
             name_text = located_key(channels, name, file)
             settings = channels[name]
@@ -162,8 +156,6 @@ class Sections:
                 self.context.problem(name_text, f"channel '{name}' is declared twice")
                 continue
             if not isinstance(settings, CommentedMap) or "plugin" not in settings:
-                self.context.problem(name_text, f"channel '{name}' needs settings with a plugin, "
-                                                "for example {plugin: smtp, from: …}")
                 continue
             self._channel(str(name), settings, file)
 
@@ -186,14 +178,9 @@ class Sections:
 
     # ------------------------------------------------------------------ policy
     def policy_section(self, data: CommentedMap, key: str, file: SourceFile) -> None:
-        policy = self.mapping(data, key, file)
+        policy = self.mapping(data, key)
         if policy is None or not self._unique_setting("policy", located_value(data, key, file)):
             return
-        for name in policy:
-            if name not in POLICY_KEYS:
-                self.context.problem(located_key(policy, name, file),
-                                     f"unknown policy '{name}'{did_you_mean(str(name), POLICY_KEYS)}; "
-                                     f"policies are: {', '.join(POLICY_KEYS)}")
         quiet = self._quiet_hours(policy, file) if "quiet_hours" in policy else {}
         frequency = self._frequencies(policy, file) if "frequency" in policy else {}
         window = self._offer_window(policy, file) if "offers" in policy else g.Policy.offer_window
@@ -201,7 +188,7 @@ class Sections:
         self.policy = g.Policy(quiet, frequency, window, consent)
 
     def _quiet_hours(self, policy: CommentedMap, file: SourceFile) -> dict[str, tuple[time, time]]:
-        hours = self.mapping(policy, "quiet_hours", file) or {}
+        hours = self.mapping(policy, "quiet_hours") or {}
         quiet = {}
         for channel in hours:
             text = located_value(hours, channel, file)
@@ -218,7 +205,7 @@ class Sections:
         if isinstance(value, CommentedMap) and "max" in value:
             found = self._frequency(policy, "frequency", file)
             return {"all": found} if found else {}
-        caps = self.mapping(policy, "frequency", file) or {}
+        caps = self.mapping(policy, "frequency") or {}
         found_caps = {}
         for channel in caps:
             cap = self._frequency(caps, channel, file)
@@ -228,14 +215,9 @@ class Sections:
 
     def _frequency(self, mapping: CommentedMap, key: str, file: SourceFile) -> g.Frequency | None:
         value = mapping[key]
-        where = located_value(mapping, key, file)
         if not isinstance(value, CommentedMap) or not {"max", "per"} <= set(value) or set(value) - {"max", "per", "over"}:
-            self.context.problem(where, "frequency is {max: N, per: DURATION} with an optional over: defer|skip, "
-                                        "for example {max: 2, per: 24h}")
             return None
         if not isinstance(value["max"], int) or isinstance(value["max"], bool) or value["max"] < 1:
-            self.context.problem(located_value(value, "max", file),
-                                 "frequency max is a whole number of messages, 1 or more")
             return None
         over = str(value.get("over", "defer"))
         if over not in OVER_CAP:
@@ -248,13 +230,11 @@ class Sections:
     def _offer_window(self, policy: CommentedMap, file: SourceFile) -> timedelta:
         value = policy["offers"]
         if not isinstance(value, CommentedMap) or set(value) != {"window"}:
-            self.context.problem(located_value(policy, "offers", file),
-                                 "offers is {window: DURATION}: an offer is not sent again within it, on any channel")
             return g.Policy.offer_window
         return self.context.duration(located_value(value, "window", file)) or g.Policy.offer_window
 
     def _consent(self, policy: CommentedMap, file: SourceFile) -> dict[str, str]:
-        rules = self.mapping(policy, "consent", file) or {}
+        rules = self.mapping(policy, "consent") or {}
         found = {}
         for channel in rules:
             text = located_value(rules, channel, file)
@@ -268,16 +248,11 @@ class Sections:
     # ------------------------------------------------ links, scoring, fields, segments
     def links(self, data: CommentedMap, key: str, file: SourceFile) -> None:
         """`links: {hosts: [maison-demo.test, "*.maison-demo.test"]}`: the hosts event data may link to."""
-        links = self.mapping(data, key, file)
+        links = self.mapping(data, key)
         if links is None or not self._unique_setting("links", located_value(data, key, file)):
             return
-        for name in links:
-            if name != "hosts":
-                self.context.problem(located_key(links, name, file), f"unknown links setting '{name}'; links takes: hosts")
         hosts = links.get("hosts")
         if "hosts" in links and not isinstance(hosts, CommentedSeq):
-            self.context.problem(located_value(links, "hosts", file), "hosts is a list such as [maison-demo.test, "
-                                                                     "\"*.maison-demo.test\"]")
             return
         for index in range(len(hosts or ())):
             text = located_item(hosts, index, file)
@@ -288,12 +263,10 @@ class Sections:
             self.link_hosts.add(text.text.lower())
 
     def scoring_section(self, data: CommentedMap, key: str, file: SourceFile) -> None:
-        scoring = self.mapping(data, key, file)
+        scoring = self.mapping(data, key)
         for event in scoring or ():
             points = scoring[event]
             if not isinstance(points, int) or isinstance(points, bool):
-                self.context.problem(located_value(scoring, event, file),
-                                     f"points for '{event}' must be a whole number such as +5 or -10")
                 continue
             event_spec = self.context.parse(located_key(scoring, event, file), "event_spec")
             if event_spec is not None:
@@ -307,8 +280,6 @@ class Sections:
         elif isinstance(fields, CommentedMap):
             names = [located_key(fields, name, file) for name in fields]
         else:
-            self.context.problem(located_value(data, key, file), "'fields' lists contact fields: [skin_type, plan] "
-                                                                  "or {skin_type: what it holds, …}")
             return
         for name in names:
             if not FIELD_NAME.match(name.text):
@@ -321,7 +292,7 @@ class Sections:
                 self.declared_fields[name.text] = name
 
     def segments_section(self, data: CommentedMap, key: str, file: SourceFile) -> None:
-        segments = self.mapping(data, key, file)
+        segments = self.mapping(data, key)
         for name in segments or ():
             if any(name == known for known, _ in self.segment_sources):
                 self.context.problem(located_key(segments, name, file), f"segment '{name}' is defined twice")

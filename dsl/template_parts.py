@@ -7,7 +7,6 @@ from ruamel.yaml.comments import CommentedMap
 
 from .checks import TEMPLATE_ROOTS
 from .compile_context import CompileContext, inside
-from .errors import did_you_mean
 from .expressions import Compiled
 from .html_templates import HtmlTemplate, check_html
 from .link_hosts import literal_hosts
@@ -62,10 +61,7 @@ class TemplateSources:
         for name in templates:
             by_channel = templates[name]
             if not isinstance(by_channel, CommentedMap):
-                self.context.problem(located_key(templates, name, file),
-                                     f"template '{name}' maps channels to messages, for example "
-                                     "email: {subject: …, body: …}")
-                continue
+                continue  # shape.py reports a template of the wrong shape
             for channel in by_channel:
                 self._inline(str(name), str(channel), by_channel, file)
 
@@ -76,18 +72,11 @@ class TemplateSources:
             body: Located | None = located_value(by_channel, channel, file)
             subject = None
         elif isinstance(message, CommentedMap):
-            for k in message:
-                if k not in ("subject", "body"):
-                    self.context.problem(located_key(message, k, file),
-                                         f"unknown template key '{k}'{did_you_mean(str(k), ('subject', 'body'))}; "
-                                         "a template has a subject (email) and a body")
             body = located_value(message, "body", file) if "body" in message else None
             subject = located_value(message, "subject", file) if "subject" in message else None
         else:
-            self.context.problem(where, "a template is a body text, or {subject: …, body: …}")
             return
         if body is None:
-            self.context.problem(where, f"template '{name}' for {channel} has no body")
             return
         self._add(name, channel, subject, body, where)
 
