@@ -14,7 +14,7 @@ import timeit
 from pathlib import Path
 
 from relance.dsl import Scope, check_workspace
-from relance.dsl.compiler import _Compiler
+from relance.dsl.compiler import WorkspaceCompiler
 from relance.dsl.expressions import _code, compile_expression
 from relance.dsl.loader import load_document
 from relance.dsl.parser import parse
@@ -77,7 +77,7 @@ def main() -> None:
             if cold:  # a first start: nothing parsed or compiled yet
                 parse.cache_clear()
                 _code.cache_clear()
-            compiler = _Compiler(functions, None)
+            compiler = WorkspaceCompiler(functions, None)
             compiler.compile([document], [])
             assert not compiler.problems, compiler.problems[:3]
 

@@ -236,6 +236,14 @@ def test_command(path: str) -> None:
 main.add_command(why_command)
 
 
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of a rules file, for editors (see the README: VS Code's YAML extension)."""
+    from relance.dsl.schema import json_schema_text
+
+    click.echo(json_schema_text())
+
+
 @main.command(name="plugins")
 def plugins_command() -> None:
     """List the loaded plugins, their versions and the hooks they implement."""
