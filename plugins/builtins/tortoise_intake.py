@@ -1,4 +1,4 @@
-"""The store's queries on the path of every event, as SQL made once per dialect (see tortoise_rows.py).
+"""The store's queries on the path of every event, built once per dialect with pypika (see tortoise_rows.py).
 
 Processing an event reads its contact by identity, the runs that may react to it and the events
 a goal looks for, and writes the contact, its runs and its decisions: a handful of statements
@@ -10,14 +10,28 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 
+from pypika_tortoise import Criterion, Parameter
+from pypika_tortoise.queries import QueryBuilder
+from pypika_tortoise.terms import Star
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from relance.engine.records import OPEN_STATUSES, ContactRecord, EventRecord, RunRecord
 
 from . import tortoise_models as m
-from .tortoise_rows import Rows, placeholder, placeholders, rows
+from .tortoise_rows import Rows, field, params, query, rows, sql, table, union
 
 CHUNK = 500  # values per IN (…): under SQLite's limit on bound parameters
+EVENTS, IDENTITIES, RUNS = table(m.Event), table(m.Identity), table(m.Run)
+UNPROCESSED = EVENTS.processed.eq(False)
+# PostgreSQL only: the array keeps the locks in the order given; pypika has no WITH ORDINALITY.
+LOCK_IDENTITIES = ("SELECT pg_advisory_xact_lock(1, hashtext(k)) FROM "
+                   "(SELECT k FROM unnest($1::text[]) WITH ORDINALITY AS l(k, n) ORDER BY n) q")
+
+
+def identity_pairs(first: int, count: int) -> Criterion:
+    """(kind, value) is one of `count` pairs of parameters numbered from `first`."""
+    return Criterion.any([(IDENTITIES.kind == Parameter(idx=first + 2 * n))
+                          & (IDENTITIES.value == Parameter(idx=first + 2 * n + 1)) for n in range(count)])
 
 
 @cache
@@ -25,42 +39,77 @@ def _claim(dialect: str) -> str:
     """Up to N unprocessed events of a workspace, oldest first, marked processed in the caller's
     transaction: if it rolls back, they are in the inbox again. On PostgreSQL, rows another process
     holds are skipped, so processes take disjoint groups."""
-    events = rows(m.Event, EventRecord, dialect)
-    p = [placeholder(dialect, n) for n in (1, 2)]
-    skip = " FOR UPDATE SKIP LOCKED" if dialect != "sqlite" else ""
-    return (f"UPDATE relance_events SET processed = TRUE WHERE id IN (SELECT id FROM relance_events WHERE "
-            f"workspace = {p[0]} AND processed = FALSE ORDER BY id LIMIT {p[1]}{skip}) RETURNING {events.columns}")
+    events, q = rows(m.Event, EventRecord, dialect), query(dialect)
+    oldest = q.from_(EVENTS).select(EVENTS.id).where((EVENTS.workspace == Parameter(idx=1)) & UNPROCESSED) \
+        .orderby(EVENTS.id).limit(Parameter(idx=2))
+    if dialect != "sqlite":
+        oldest = oldest.for_update(skip_locked=True)
+    return sql(q.update(EVENTS).set(EVENTS.processed, True).where(EVENTS.id.isin(oldest)).returning(*events.columns))
+
+
+@cache
+def _claim_events(dialect: str, count: int) -> str:
+    events, q = rows(m.Event, EventRecord, dialect), query(dialect)
+    return sql(q.update(EVENTS).set(EVENTS.processed, True)
+               .where((EVENTS.workspace == Parameter(idx=1)) & UNPROCESSED & EVENTS.event_id.isin(params(2, count)))
+               .returning(*events.columns))
+
+
+@cache
+def _assign_contact(dialect: str) -> str:
+    return sql(query(dialect).update(EVENTS).set(EVENTS.contact_id, Parameter(idx=1))
+               .where(EVENTS.id == Parameter(idx=2)))
 
 
 @cache
 def _contacts_by_identity(dialect: str, count: int) -> str:
-    contacts = rows(m.Contact, ContactRecord, dialect)
-    pairs = " OR ".join(f"(kind = {placeholder(dialect, 2 + 2 * n)} AND value = {placeholder(dialect, 3 + 2 * n)})"
-                        for n in range(count))
-    return (f"{contacts.select} WHERE id IN (SELECT contact_id FROM relance_identities WHERE workspace = "
-            f"{placeholder(dialect, 1)} AND ({pairs})) AND merged_into IS NULL ORDER BY id")
+    contacts, q = rows(m.Contact, ContactRecord, dialect), query(dialect)
+    owners = q.from_(IDENTITIES).select(IDENTITIES.contact_id) \
+        .where((IDENTITIES.workspace == Parameter(idx=1)) & identity_pairs(2, count))
+    return sql(contacts.select().where(contacts.table.id.isin(owners) & contacts.table.merged_into.isnull())
+               .orderby(contacts.table.id))
+
+
+@cache
+def _identity_owners(dialect: str, count: int) -> str:
+    return sql(query(dialect).from_(IDENTITIES).select(IDENTITIES.kind, IDENTITIES.value, IDENTITIES.contact_id)
+               .where((IDENTITIES.workspace == Parameter(idx=1)) & identity_pairs(2, count)))
+
+
+@cache
+def _add_identity(dialect: str) -> str:
+    return sql(query(dialect).into(IDENTITIES).columns(IDENTITIES.workspace, IDENTITIES.kind, IDENTITIES.value,
+                                                       IDENTITIES.contact_id)
+               .insert(*params(1, 4)).on_conflict().do_nothing())
 
 
 @cache
 def _events_of_types(dialect: str, count: int) -> str:
     events = rows(m.Event, EventRecord, dialect)
-    return (f"{events.select} WHERE contact_id = {placeholder(dialect, 1)} AND type IN "
-            f"({placeholders(dialect, count, 2)}) AND at >= {placeholder(dialect, count + 2)} "
-            f"AND at <= {placeholder(dialect, count + 3)} ORDER BY at, id")
+    return sql(events.select().where(
+        (EVENTS.contact_id == Parameter(idx=1)) & EVENTS.type.isin(params(2, count))
+        & (EVENTS.at >= Parameter(idx=count + 2)) & (EVENTS.at <= Parameter(idx=count + 3)))
+        .orderby(EVENTS.at, EVENTS.id))
 
 
 @cache
 def _reactive_runs(dialect: str, rules: int) -> str:
     """Open runs of a contact that an event may end or resume: those of the rules given (their goals
     and exits), and those waiting for the event's type. Two index lookups, never the contact's
-    every run (a contact with thousands of runs of an `entry: always` rule costs nothing more)."""
+    every run (a contact with thousands of runs of an `entry: always` rule costs nothing more).
+    Parameters: the contact, the rules, then (with rules) the contact again, the event type."""
     runs = rows(m.Run, RunRecord, dialect)
-    statuses = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
-    by_rule = (f"{runs.select} WHERE contact_id = {placeholder(dialect, 1)} AND rule_id IN "
-               f"({placeholders(dialect, rules, 3)}) AND status IN ({statuses})") if rules else ""
-    waiting = (f"{runs.select} WHERE contact_id = {placeholder(dialect, 1)} AND waiting_for = "
-               f"{placeholder(dialect, 2)} AND status = 'waiting'")
-    return f"SELECT * FROM ({by_rule} UNION {waiting}) found ORDER BY id" if rules else f"{waiting} ORDER BY id"
+
+    def waiting(first: int) -> QueryBuilder:
+        return runs.select().where((RUNS.contact_id == Parameter(idx=first))
+                                   & (RUNS.waiting_for == Parameter(idx=first + 1)) & (RUNS.status == "waiting"))
+
+    if not rules:
+        return sql(waiting(1).orderby(RUNS.id))
+    by_rule = runs.select().where((RUNS.contact_id == Parameter(idx=1)) & RUNS.rule_id.isin(params(2, rules))
+                                  & RUNS.status.isin(list(OPEN_STATUSES)))
+    found = union(by_rule, waiting(rules + 2)).as_("found")
+    return sql(query(dialect).from_(found).select(Star()).orderby(field("id", found)))
 
 
 class IntakeQueries:
@@ -82,25 +131,19 @@ class IntakeQueries:
         found: list[EventRecord] = []
         for start in range(0, len(event_ids), CHUNK):
             chunk = list(event_ids[start:start + CHUNK])
-            claimed = await self.db.execute_query_dict(
-                f"UPDATE relance_events SET processed = TRUE WHERE workspace = {placeholder(self.dialect, 1)} AND "
-                f"processed = FALSE AND event_id IN ({placeholders(self.dialect, len(chunk), 2)}) "
-                f"RETURNING {events.columns}", [workspace, *chunk])
+            claimed = await self.db.execute_query_dict(_claim_events(self.dialect, len(chunk)), [workspace, *chunk])
             found += [events.read(row) for row in claimed]
         return sorted(found, key=lambda event: event.id or 0)
 
     async def lock_identities(self, workspace: str, identities: Sequence[tuple[str, str]]) -> None:
         """`lock_identity` for each, in their order, in one round trip (PostgreSQL)."""
         if self.dialect != "sqlite" and identities:
-            await self.db.execute_query(
-                "SELECT pg_advisory_xact_lock(1, hashtext(k)) FROM "
-                "(SELECT k FROM unnest($1::text[]) WITH ORDINALITY AS l(k, n) ORDER BY n) q",
-                [[f"{workspace}\x1f{kind}\x1f{value}" for kind, value in identities]])
+            await self.db.execute_query(LOCK_IDENTITIES, [[f"{workspace}\x1f{kind}\x1f{value}"
+                                                           for kind, value in identities]])
 
     async def assign_contacts(self, pairs: Sequence[tuple[int, int | None]]) -> None:
         if pairs:
-            p = [placeholder(self.dialect, n) for n in (1, 2)]
-            await self.db.execute_many(f"UPDATE relance_events SET contact_id = {p[0]} WHERE id = {p[1]}",
+            await self.db.execute_many(_assign_contact(self.dialect),
                                        [[contact_id, event_id] for event_id, contact_id in pairs])
 
     async def find_contacts(self, workspace: str, identities: Sequence[tuple[str, str]]) -> list[ContactRecord]:
@@ -119,11 +162,7 @@ class IntakeQueries:
             values: list[object] = [workspace]
             for kind, value in chunk:
                 values += [kind, value]
-            pairs = " OR ".join(f"(kind = {placeholder(self.dialect, 2 + 2 * n)} AND value = "
-                                f"{placeholder(self.dialect, 3 + 2 * n)})" for n in range(len(chunk)))
-            _, rows_found = await self.db.execute_query(
-                f"SELECT kind, value, contact_id FROM relance_identities WHERE workspace = "
-                f"{placeholder(self.dialect, 1)} AND ({pairs})", values)
+            _, rows_found = await self.db.execute_query(_identity_owners(self.dialect, len(chunk)), values)
             found.update(((str(row[0]), str(row[1])), int(row[2])) for row in map(tuple, rows_found))
         return found
 
@@ -132,10 +171,8 @@ class IntakeQueries:
 
     async def add_identities(self, contact: ContactRecord, identities: Sequence[tuple[str, str]]) -> None:
         if identities:  # the unique (workspace, kind, value) keeps an identity someone else took meanwhile
-            p = placeholders(self.dialect, 4)
-            await self.db.execute_many(
-                f"INSERT INTO relance_identities (workspace, kind, value, contact_id) VALUES ({p}) "
-                f"ON CONFLICT DO NOTHING", [[contact.workspace, kind, value, contact.id] for kind, value in identities])
+            await self.db.execute_many(_add_identity(self.dialect),
+                                       [[contact.workspace, kind, value, contact.id] for kind, value in identities])
 
     async def contact_events(self, contact_id: int, types: Sequence[str], since: datetime,
                              until: datetime) -> list[EventRecord]:
@@ -152,10 +189,7 @@ class IntakeQueries:
         found: dict[int, RunRecord] = {}
         for start in range(0, max(len(rule_ids), 1), CHUNK):
             chunk = list(rule_ids[start:start + CHUNK])
-            if self.dialect == "sqlite":  # `?` are bound in the order they are written
-                values = [contact_id, *chunk, contact_id, event_type] if chunk else [contact_id, event_type]
-            else:
-                values = [contact_id, event_type, *chunk]
+            values = [contact_id, *chunk, contact_id, event_type] if chunk else [contact_id, event_type]
             _, rows_found = await self.db.execute_query(_reactive_runs(self.dialect, len(chunk)), values)
             found.update((run.id, run) for run in map(self.run_rows.read, rows_found))  # type: ignore[misc]
         return [found[run_id] for run_id in sorted(found)]

@@ -1,30 +1,70 @@
-"""The store's hot queries (a row by id, its update, an insert) as SQL written once per dialect.
+"""The store's hot statements, built with pypika (Tortoise's query builder) once per dialect.
 
-Tortoise builds every query anew through pypika; on a worker resuming runs that was most
-of its CPU (a run's step reads and writes a handful of rows). These statements are made
-once per model and dialect; values go through the Tortoise fields' own conversions, so
-rows read here equal the rows Tortoise reads.
+Tortoise builds every queryset's SQL anew; on a worker resuming runs that was most of its
+CPU (a run's step reads and writes a handful of rows). Here each statement is built once
+per model, dialect and shape (how many values an IN holds) with the dialect's pypika query
+class, and run through Tortoise's connection with bound parameters: `Parameter(idx=n)`
+writes `$n` on PostgreSQL and `?` on SQLite, so every statement numbers its parameters in
+the order they are written and takes the same values on both. Values go through the
+Tortoise fields' own conversions, so rows read here equal the rows Tortoise reads.
 """
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from copy import copy
 from functools import cache
 from typing import Any, Generic, TypeVar
 
+from pypika_tortoise import Field, Parameter, Table
+from pypika_tortoise.dialects import PostgreSQLQuery, SQLLiteQuery
+from pypika_tortoise.queries import QueryBuilder, _SetOperation
+from pypika_tortoise.terms import Term
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 R = TypeVar("R")
+QUERIES: dict[str, type[PostgreSQLQuery] | type[SQLLiteQuery]] = {"postgres": PostgreSQLQuery, "sqlite": SQLLiteQuery}
 
 
-def placeholder(dialect: str, n: int) -> str:
-    """The n-th (1-based) bound parameter: `$n` on PostgreSQL, `?` on SQLite."""
-    return f"${n}" if dialect == "postgres" else "?"
+def query(dialect: str) -> type[PostgreSQLQuery] | type[SQLLiteQuery]:
+    """The pypika query class of a Tortoise dialect (`db.capabilities.dialect`)."""
+    return QUERIES[dialect]
 
 
-def placeholders(dialect: str, count: int, first: int = 1) -> str:
-    return ", ".join(placeholder(dialect, first + i) for i in range(count))
+def params(first: int, count: int) -> list[Parameter]:
+    """`count` bound parameters numbered from `first` (1-based)."""
+    return [Parameter(idx=first + n) for n in range(count)]
+
+
+def sql(statement: Any) -> str:
+    """A built statement's text in its own dialect (a set operation needs its query's context)."""
+    if isinstance(statement, _SetOperation):
+        return str(statement.get_sql(statement.base_query.QUERY_CLS.SQL_CONTEXT))
+    return str(statement.get_sql())
+
+
+def union(first: QueryBuilder, *others: QueryBuilder) -> _SetOperation:
+    """`first UNION others`, each query unparenthesized (SQLite takes none around them).
+
+    pypika-tortoise 0.6 reads a set operation's dialect from `base_query.dialect`, which its
+    builders lack (the parameters of PostgreSQL came out as `?`): given here."""
+    first = copy(first)
+    first.dialect = first.QUERY_CLS.SQL_CONTEXT.dialect  # type: ignore[attr-defined]
+    first.wrap_set_operation_queries = False
+    found = first
+    for other in others:
+        found = found + other
+    return found  # type: ignore[return-value]
+
+
+def table(model: type[Model]) -> Table:
+    return Table(model._meta.db_table)
+
+
+def field(name: str, source: Any = None) -> Field:
+    """A column by name, of a table or an aliased subquery (or unqualified)."""
+    return Field(name, table=source)
 
 
 class Rows(Generic[R]):
@@ -33,24 +73,36 @@ class Rows(Generic[R]):
     def __init__(self, model: type[Model], record: type[R], dialect: str) -> None:
         meta = model._meta
         self.record = record
+        self.dialect = dialect
+        self.query = query(dialect)
+        self.table = table(model)
         self.names = [f.name for f in dataclasses.fields(record)]  # type: ignore[arg-type]
         self.fields = [meta.fields_map[name] for name in self.names]
         self.writable = [name for name in self.names if name != "id"]
         self.writable_fields = [meta.fields_map[name] for name in self.writable]
-        table = f'"{meta.db_table}"'
-        columns = ", ".join(f'"{meta.fields_db_projection[name]}"' for name in self.names)
-        written = [f'"{meta.fields_db_projection[name]}"' for name in self.writable]
-        p = len(written)
-        self.columns = columns
         self.column_names = [meta.fields_db_projection[name] for name in self.names]
-        self.select = f"SELECT {columns} FROM {table}"
-        self.by_id = f'{self.select} WHERE "id" = {placeholder(dialect, 1)}'
-        self.update = (f"UPDATE {table} SET " + ", ".join(f"{c} = {placeholder(dialect, i + 1)}"
-                                                          for i, c in enumerate(written))
-                       + f' WHERE "id" = {placeholder(dialect, p + 1)}')
-        self.insert_into = f"INSERT INTO {table} ({', '.join(written)})"
-        self.insert = f'{self.insert_into} VALUES ({placeholders(dialect, p)}) ON CONFLICT DO NOTHING RETURNING "id"'
-        self.dialect = dialect
+        self.columns: list[Term] = [self.table.field(column) for column in self.column_names]
+        self.written = [self.table.field(meta.fields_db_projection[name]) for name in self.writable]
+        width = len(self.written)
+        self.by_id = sql(self.select().where(self.table.id == Parameter(idx=1)))
+        update = self.query.update(self.table)
+        for column, parameter in zip(self.written, params(1, width)):
+            update = update.set(column, parameter)
+        self.update = sql(update.where(self.table.id == Parameter(idx=width + 1)))
+        self.insert = sql(self.inserting(1).returning(self.table.id))
+        self._statements: dict[tuple[str, str, int], str] = {}
+
+    def select(self) -> QueryBuilder:
+        """A new SELECT of the record's columns, to add conditions to."""
+        return self.query.from_(self.table).select(*self.columns)
+
+    def inserting(self, count: int) -> QueryBuilder:
+        """INSERT of `count` rows of writable values, keeping what a unique key already holds."""
+        insert = self.query.into(self.table).columns(*self.written)
+        width = len(self.written)
+        for n in range(count):
+            insert = insert.insert(*params(1 + n * width, width))
+        return insert.on_conflict().do_nothing()
 
     def values(self, record: R) -> list[Any]:
         """The record's writable values, as the database takes them (JSON as text, …)."""
@@ -62,13 +114,21 @@ class Rows(Generic[R]):
         return self.record(**{name: None if value is None else field.to_python_value(value)  # type: ignore[call-arg]
                               for name, field, value in zip(self.names, self.fields, _values(row))})
 
-    def qualified(self, alias: str) -> str:
-        """The columns of `select`, each prefixed with a table alias (for joins)."""
-        return ", ".join(f'{alias}."{column}"' for column in self.column_names)
-
     def where_in(self, column: str, count: int) -> str:
         """`select` for rows whose column is among `count` bound values, by id."""
-        return f'{self.select} WHERE "{column}" IN ({placeholders(self.dialect, count)}) ORDER BY "id"'
+        key = ("in", column, count)
+        if key not in self._statements:
+            self._statements[key] = sql(self.select().where(self.table.field(column).isin(params(1, count)))
+                                        .orderby(self.table.id))
+        return self._statements[key]
+
+    def insert_returning(self, key: str, count: int) -> str:
+        """INSERT of `count` rows returning each new row's id and its `key` column."""
+        statement = ("insert", key, count)
+        if statement not in self._statements:
+            column = self.table.field(self.column_names[self.names.index(key)])
+            self._statements[statement] = sql(self.inserting(count).returning(self.table.id, column))
+        return self._statements[statement]
 
     async def get(self, db: BaseDBAsyncClient, row_id: int) -> R | None:
         _, rows = await db.execute_query(self.by_id, [row_id])
@@ -91,8 +151,7 @@ class Rows(Generic[R]):
     async def add(self, db: BaseDBAsyncClient, record: R) -> int | None:
         """Insert; the new id, or None when a unique key already holds such a row (nothing written)."""
         rows = await db.execute_query_dict(self.insert, self.values(record))
-        return int(rows[0]["id"]) if rows else None
-
+        return int(_values(rows[0])[0]) if rows else None
 
     async def add_all(self, db: BaseDBAsyncClient, records: Sequence[R], key: str) -> None:
         """Insert many in one statement; each record gets its id, except those whose unique `key`
@@ -100,12 +159,8 @@ class Rows(Generic[R]):
         rows come in no promised order."""
         if not records:
             return
-        column = f'"{self.column_names[self.names.index(key)]}"'
-        width = len(self.writable)
-        rows_sql = ", ".join(f"({placeholders(self.dialect, width, 1 + n * width)})" for n in range(len(records)))
         found = await db.execute_query_dict(  # execute_query runs an INSERT without reading what it returns
-            f'{self.insert_into} VALUES {rows_sql} ON CONFLICT DO NOTHING RETURNING "id", {column}',
-            [value for record in records for value in self.values(record)])
+            self.insert_returning(key, len(records)), [value for record in records for value in self.values(record)])
         ids = {row[1]: int(row[0]) for row in map(_values, found)}
         for record in records:
             setattr(record, "id", ids.get(getattr(record, key)))

@@ -8,6 +8,9 @@ from functools import cache
 from datetime import datetime
 from typing import Any, TypeVar
 
+from pypika_tortoise import CustomFunction, Order, Parameter
+from pypika_tortoise import functions as fn
+from pypika_tortoise.dialects import PostgreSQLQuery
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
@@ -26,7 +29,7 @@ from . import tortoise_migrations as migrations
 from . import tortoise_models as m
 from .tortoise_intake import IntakeQueries
 from .tortoise_pages import PagedReads
-from .tortoise_rows import Rows, placeholder, placeholders, rows
+from .tortoise_rows import Rows, field, params, query, rows, sql, table
 
 R = TypeVar("R")
 MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order, m.Suppression, m.ApiKey,
@@ -34,6 +37,22 @@ MODELS = (m.Contact, m.Identity, m.Event, m.Run, m.Message, m.Task, m.Order, m.S
 CHUNK = 500  # ids per IN (…): under SQLite's limit on bound parameters
 CANDIDATES = 10  # a claim looks for free contacts among the oldest limit × this many due messages
 SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg", "psycopg")
+RUNS, MESSAGES = table(m.Run), table(m.Message)
+# PostgreSQL's locks (SQLite has one writer at a time): a contact's id is a one-key lock, identities
+# and settings take the two-key lock space (1 and 2, a hash of the text), so they never meet.
+LOCK = CustomFunction("pg_advisory_xact_lock", ["key"])
+TRY_LOCK = CustomFunction("pg_try_advisory_xact_lock", ["key"])
+LOCK_IN = CustomFunction("pg_advisory_xact_lock", ["space", "key"])
+HASHTEXT = CustomFunction("hashtext", ["text"])
+UNNEST, ANY = CustomFunction("unnest", ["array"]), CustomFunction("ANY", ["array"])
+LOCK_CONTACT = sql(PostgreSQLQuery.select(LOCK(Parameter(idx=1))))
+_SORTED_IDS = PostgreSQLQuery.select(UNNEST(fn.Cast(Parameter(idx=1), "BIGINT[]")).as_("id")) \
+    .orderby(field("id")).as_("q")
+LOCK_CONTACTS = sql(PostgreSQLQuery.from_(_SORTED_IDS).select(LOCK(field("id", _SORTED_IDS))))  # in their order
+LOCK_IDENTITY = sql(PostgreSQLQuery.select(LOCK_IN(1, HASHTEXT(Parameter(idx=1)))))
+LOCK_SETTING = sql(PostgreSQLQuery.select(LOCK_IN(2, HASHTEXT(Parameter(idx=1)))))
+LOCK_RUN_CONTACT = sql(PostgreSQLQuery.from_(RUNS).select(RUNS.contact_id, LOCK(RUNS.contact_id))
+                       .where(RUNS.id == Parameter(idx=1)))
 
 
 def _record(cls: type[R], row: Model) -> R:
@@ -73,17 +92,90 @@ def _connection_config(url: str) -> str | dict[str, Any]:
 @cache
 def _run_and_contact(dialect: str) -> str:
     """A run and its contact, in one statement (a run's step reads both)."""
-    run_rows, contact_rows = rows(m.Run, RunRecord, dialect), rows(m.Contact, ContactRecord, dialect)
-    return (f"SELECT {run_rows.qualified('r')}, {contact_rows.qualified('c')} FROM relance_runs r "
-            f"LEFT JOIN relance_contacts c ON c.id = r.contact_id WHERE r.id = {placeholder(dialect, 1)}")
+    runs, contacts = rows(m.Run, RunRecord, dialect), rows(m.Contact, ContactRecord, dialect)
+    return sql(query(dialect).from_(runs.table).left_join(contacts.table).on(contacts.table.id == runs.table.contact_id)
+               .select(*runs.columns, *contacts.columns).where(runs.table.id == Parameter(idx=1)))
 
 
 @cache
 def _recent_messages(dialect: str) -> str:
     """A contact's messages created, due, claimed or sent since a moment (caps and offers), by id."""
-    messages, since = rows(m.Message, MessageRecord, dialect), [placeholder(dialect, n) for n in (2, 3, 4, 5)]
-    return (f"{messages.select} WHERE contact_id = {placeholder(dialect, 1)} AND (created_at >= {since[0]} OR "
-            f"send_at >= {since[1]} OR sent_at >= {since[2]} OR claimed_at >= {since[3]}) ORDER BY id")
+    messages, since = rows(m.Message, MessageRecord, dialect), params(2, 4)
+    return sql(messages.select().where((MESSAGES.contact_id == Parameter(idx=1)) & (
+        (MESSAGES.created_at >= since[0]) | (MESSAGES.send_at >= since[1]) | (MESSAGES.sent_at >= since[2])
+        | (MESSAGES.claimed_at >= since[3]))).orderby(MESSAGES.id))
+
+
+@cache
+def _contacts_page(dialect: str) -> str:
+    contacts = rows(m.Contact, ContactRecord, dialect)
+    t = contacts.table
+    return sql(contacts.select().where((t.workspace == Parameter(idx=1)) & (t.id > Parameter(idx=2))
+                                       & (t.id <= Parameter(idx=3)) & t.merged_into.isnull())
+               .orderby(t.id).limit(Parameter(idx=4)))
+
+
+@cache
+def _contact_runs(dialect: str, by_rule: bool, statuses: int | None) -> str:
+    """A contact's runs by id; parameters: the contact, the rule if `by_rule`, then `statuses` statuses."""
+    condition = RUNS.contact_id == Parameter(idx=1)
+    if by_rule:
+        condition &= RUNS.rule_id == Parameter(idx=2)
+    if statuses is not None:
+        condition &= RUNS.status.isin(params(2 + by_rule, statuses))
+    return sql(rows(m.Run, RunRecord, dialect).select().where(condition).orderby(RUNS.id))
+
+
+@cache
+def _runs_of_contacts(dialect: str, count: int) -> str:
+    return sql(rows(m.Run, RunRecord, dialect).select()
+               .where((RUNS.rule_id == Parameter(idx=1)) & RUNS.contact_id.isin(params(2, count))).orderby(RUNS.id))
+
+
+@cache
+def _existing_occurrences(dialect: str, count: int) -> str:
+    return sql(query(dialect).from_(RUNS).select(RUNS.occurrence)
+               .where((RUNS.workspace == Parameter(idx=1)) & RUNS.occurrence.isin(params(2, count))))
+
+
+def _due(first: int) -> Any:
+    """Pending messages of the workspace (parameter `first`) due at `first + 1`."""
+    return (MESSAGES.workspace == Parameter(idx=first)) & (MESSAGES.status == "pending") & (
+        MESSAGES.send_at.isnull() | (MESSAGES.send_at <= Parameter(idx=first + 1)))
+
+
+@cache
+def _due_contacts(dialect: str) -> str:
+    """The contacts of the oldest due messages (workspace, now, how many messages, how many contacts).
+
+    On PostgreSQL locks are tried contact by contact, oldest first, until enough are held; OFFSET 0
+    keeps the planner from moving the try into the grouping, where every candidate would be tried and held."""
+    q = query(dialect)
+    due = q.from_(MESSAGES).select(MESSAGES.contact_id, MESSAGES.id).where(_due(1)) \
+        .orderby(MESSAGES.id).limit(Parameter(idx=3)).as_("due")
+    grouped = q.from_(due).select(due.contact_id).groupby(due.contact_id).orderby(fn.Min(due.id))
+    if dialect != "sqlite":
+        grouped = grouped.offset(0)
+    contacts = grouped.as_("contacts")
+    found = q.from_(contacts).select(contacts.contact_id)
+    if dialect != "sqlite":
+        found = found.where(TRY_LOCK(contacts.contact_id))
+    return sql(found.limit(Parameter(idx=4)))
+
+
+@cache
+def _claim_messages(dialect: str, contacts: int) -> str:
+    """Claim the due messages of these contacts (now, workspace, now, the contacts, how many), most
+    urgent first: on PostgreSQL the contacts as one array (one statement whatever their number)."""
+    messages, q = rows(m.Message, MessageRecord, dialect), query(dialect)
+    if dialect == "postgres":
+        among, limit = MESSAGES.contact_id == ANY(fn.Cast(Parameter(idx=4), "BIGINT[]")), Parameter(idx=5)
+    else:
+        among, limit = MESSAGES.contact_id.isin(params(4, contacts)), Parameter(idx=4 + contacts)
+    chosen = q.from_(MESSAGES).select(MESSAGES.id).where(_due(2) & among) \
+        .orderby(MESSAGES.priority, order=Order.desc).orderby(MESSAGES.created_at, MESSAGES.id).limit(limit)
+    return sql(q.update(MESSAGES).set(MESSAGES.status, "sending").set(MESSAGES.claimed_at, Parameter(idx=1))
+               .where(MESSAGES.id.isin(chosen) & (MESSAGES.status == "pending")).returning(*messages.columns))
 
 
 class _Tx(IntakeQueries):
@@ -130,19 +222,16 @@ class _Tx(IntakeQueries):
     async def lock_contact(self, contact_id: int) -> bool:
         if not self.locking:
             return False  # SQLite: one writer at a time already
-        await self.db.execute_query("SELECT pg_advisory_xact_lock($1)", [contact_id])
+        await self.db.execute_query(LOCK_CONTACT, [contact_id])
         return True
 
     async def lock_contacts(self, contact_ids: Sequence[int]) -> None:
         if self.locking and contact_ids:  # a subquery's order is the order the locks are taken in
-            await self.db.execute_query(
-                "SELECT pg_advisory_xact_lock(id) FROM (SELECT id FROM unnest($1::bigint[]) AS l(id) ORDER BY id) q",
-                [sorted(set(contact_ids))])
+            await self.db.execute_query(LOCK_CONTACTS, [sorted(set(contact_ids))])
 
     async def lock_identity(self, workspace: str, kind: str, value: str) -> None:
         if self.locking:  # the two-key lock space: (1, hash) never meets a contact id's one-key lock
-            await self.db.execute_query("SELECT pg_advisory_xact_lock(1, hashtext($1))",
-                                        [f"{workspace}\x1f{kind}\x1f{value}"])
+            await self.db.execute_query(LOCK_IDENTITY, [f"{workspace}\x1f{kind}\x1f{value}"])
 
     async def get_contact(self, contact_id: int) -> ContactRecord | None:
         read_with_run = self._read_with_run
@@ -175,11 +264,8 @@ class _Tx(IntakeQueries):
 
     async def contacts(self, workspace: str, after_id: int, limit: int,
                        until_id: int | None = None) -> list[ContactRecord]:
-        p = [placeholder(self.dialect, n) for n in (1, 2, 3, 4)]
         _, found = await self.db.execute_query(
-            f'{self.contact_rows.select} WHERE workspace = {p[0]} AND id > {p[1]} AND id <= {p[2]} '
-            f'AND merged_into IS NULL ORDER BY id LIMIT {p[3]}',
-            [workspace, after_id, until_id if until_id is not None else 2 ** 63 - 1, limit])
+            _contacts_page(self.dialect), [workspace, after_id, until_id if until_id is not None else 2 ** 63 - 1, limit])
         return [self.contact_rows.read(row) for row in found]
 
     # runs
@@ -203,8 +289,7 @@ class _Tx(IntakeQueries):
         locked: set[int] = set()
         while True:
             if self.locking and not locked:  # the contact's lock, taken before reading the run
-                _, found = await self.db.execute_query(
-                    "SELECT contact_id, pg_advisory_xact_lock(contact_id) FROM relance_runs WHERE id = $1", [run_id])
+                _, found = await self.db.execute_query(LOCK_RUN_CONTACT, [run_id])
                 if not found:
                     return None
                 locked.add(int(found[0][0]))
@@ -228,15 +313,13 @@ class _Tx(IntakeQueries):
 
     async def contact_runs(self, contact_id: int, rule_id: str | None = None,
                            statuses: Sequence[str] | None = None) -> list[RunRecord]:
-        conditions, values = ["contact_id = {}"], [contact_id]
+        values: list[object] = [contact_id]
         if rule_id is not None:
-            conditions.append("rule_id = {}")
-            values.append(rule_id)  # type: ignore[arg-type]
+            values.append(rule_id)
         if statuses is not None:
-            conditions.append(f"status IN ({', '.join('{}' for _ in statuses)})")
-            values += statuses  # type: ignore[arg-type]
-        where = " AND ".join(conditions).format(*(placeholder(self.dialect, n + 1) for n in range(len(values))))
-        _, found = await self.db.execute_query(f"{self.run_rows.select} WHERE {where} ORDER BY id", values)
+            values += statuses
+        shape = _contact_runs(self.dialect, rule_id is not None, None if statuses is None else len(statuses))
+        _, found = await self.db.execute_query(shape, values)
         return [self.run_rows.read(row) for row in found]
 
     async def runs_of_contacts(self, contact_ids: Sequence[int], rule_id: str) -> dict[int, list[RunRecord]]:
@@ -244,9 +327,7 @@ class _Tx(IntakeQueries):
         ids = sorted(set(contact_ids))
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
-            _, rows = await self.db.execute_query(
-                f"{self.run_rows.select} WHERE rule_id = {placeholder(self.dialect, 1)} AND contact_id IN "
-                f"({placeholders(self.dialect, len(chunk), 2)}) ORDER BY id", [rule_id, *chunk])
+            _, rows = await self.db.execute_query(_runs_of_contacts(self.dialect, len(chunk)), [rule_id, *chunk])
             for row in rows:
                 run = self.run_rows.read(row)
                 found.setdefault(run.contact_id, []).append(run)
@@ -256,9 +337,7 @@ class _Tx(IntakeQueries):
         found: set[str] = set()
         for start in range(0, len(occurrences), CHUNK):
             chunk = list(occurrences[start:start + CHUNK])
-            _, rows = await self.db.execute_query(
-                f"SELECT occurrence FROM relance_runs WHERE workspace = {placeholder(self.dialect, 1)} AND occurrence IN "
-                f"({placeholders(self.dialect, len(chunk), 2)})", [workspace, *chunk])
+            _, rows = await self.db.execute_query(_existing_occurrences(self.dialect, len(chunk)), [workspace, *chunk])
             found.update(row[0] for row in rows)
         return found
 
@@ -309,29 +388,14 @@ class _Tx(IntakeQueries):
         """See Transaction.claim_due_messages. On PostgreSQL a contact is taken only if its lock is free
         (another dispatcher or a step holds it): a claim never waits for a lock, so it cannot deadlock,
         and dispatchers claiming at once take different contacts."""
-        p = [placeholder(self.dialect, n) for n in range(1, 5)]
-        # Locks tried contact by contact, oldest first, until `limit` are held; OFFSET 0 keeps the
-        # planner from moving the try into the grouping, where every candidate would be tried and held.
-        fence, free = (" OFFSET 0", " WHERE pg_try_advisory_xact_lock(contact_id)") if self.locking else ("", "")
-        _, found = await self.db.execute_query(
-            f"SELECT contact_id FROM (SELECT contact_id FROM (SELECT contact_id, id FROM relance_messages "
-            f"WHERE workspace = {p[0]} AND status = 'pending' AND (send_at IS NULL OR send_at <= {p[1]}) "
-            f"ORDER BY id LIMIT {p[2]}) due GROUP BY contact_id ORDER BY min(id){fence}) contacts{free} "
-            f"LIMIT {p[3]}", [workspace, now, limit * CANDIDATES, limit])
+        _, found = await self.db.execute_query(_due_contacts(self.dialect), [workspace, now, limit * CANDIDATES, limit])
         contact_ids = [int(row[0]) for row in found]
         if not contact_ids:
             return []
-        if self.dialect == "postgres":
-            among, values = "= ANY($4::bigint[]) ORDER BY priority DESC, created_at, id LIMIT $5", [contact_ids]
-        else:  # SQLite's ? are positional: values in the order written
-            among, values = f"IN ({placeholders(self.dialect, len(contact_ids))}) ORDER BY priority DESC, " \
-                            "created_at, id LIMIT ?", contact_ids
-        p = [placeholder(self.dialect, n) for n in range(1, 4)]
-        rows = await self.db.execute_query_dict(
-            f"UPDATE relance_messages SET status = 'sending', claimed_at = {p[0]} WHERE id IN ("
-            f"SELECT id FROM relance_messages WHERE workspace = {p[1]} AND status = 'pending' AND "
-            f"(send_at IS NULL OR send_at <= {p[2]}) AND contact_id {among}) AND status = 'pending' "
-            f"RETURNING {self.message_rows.columns}", [now, workspace, now, *values, limit])
+        among = [contact_ids] if self.dialect == "postgres" else contact_ids
+        count = len(contact_ids) if self.dialect == "sqlite" else 0  # PostgreSQL: one statement for any count
+        rows = await self.db.execute_query_dict(_claim_messages(self.dialect, count),
+                                                [now, workspace, now, *among, limit])
         claimed = [self.message_rows.read(row) for row in rows]  # RETURNING promises no order
         return sorted(claimed, key=lambda message: (-message.priority, message.created_at, message.id or 0))
 
@@ -504,7 +568,7 @@ class TortoiseStore(PagedReads):
     async def swap_value(self, key: str, value: str) -> str | None:
         async with self.transaction() as tx:
             if tx.locking:  # the two-key lock space, as identities; SQLite has one writer at a time
-                await tx.db.execute_query("SELECT pg_advisory_xact_lock(2, hashtext($1))", [key])
+                await tx.db.execute_query(LOCK_SETTING, [key])
             row = await m.ServerSetting.filter(key=key).using_db(tx.db).first()
             if row is None:
                 await m.ServerSetting.create(key=key, value=value, using_db=tx.db)
