@@ -10,9 +10,12 @@ from relance.engine.scoring import Scorer
 from relance.engine.store import Store
 
 from . import PROJECT, hookspecs
-from .builtins import functions, log_channel, points, smtp_channel, tortoise_store, twilio_channel, webhook_channel
+from .builtins import (
+    functions, log_channel, points, smtp_channel, tortoise_store, twilio_channel, twilio_routes, webhook_channel,
+)
 
-BUILTINS = (functions, log_channel, points, smtp_channel, twilio_channel, webhook_channel, tortoise_store)
+BUILTINS = (functions, log_channel, points, smtp_channel, twilio_channel, twilio_routes, webhook_channel,
+            tortoise_store)
 
 
 class PluginError(RelanceError):
@@ -67,3 +70,4 @@ def function_registry(manager: pluggy.PluginManager) -> FunctionRegistry:
         for function in provided:
             registry.register(function)
     return registry
+
