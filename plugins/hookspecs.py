@@ -1,6 +1,7 @@
 """Every hook a Relance plugin can implement, with what it receives, returns and when it runs."""
 from __future__ import annotations
 
+import click
 import pluggy
 from starlette.routing import BaseRoute
 
@@ -120,4 +121,21 @@ def relance_routes(host: RouteHost) -> list[BaseRoute]:
         @hookimpl
         def relance_routes(host):
             return [Route("/v1/providers/acme/{workspace}", acme_callback(host), methods=["POST"])]
+    """
+
+
+@hookspec
+def relance_commands() -> list[click.Command]:
+    """Commands this plugin adds to the ``relance`` command line.
+
+    Receives nothing; returns `click` commands (or groups), each reached as ``relance NAME``
+    and listed by ``relance --help``. Called the first time ``relance`` is asked for a command
+    it does not have itself (and for ``--help``); a name ``relance`` or another plugin has
+    already is an error. A command that needs the rules or the database opens them itself.
+
+    Example::
+
+        @hookimpl
+        def relance_commands():
+            return [click.Command("hello", callback=lambda: click.echo("hello"))]   # relance hello
     """

@@ -1,6 +1,7 @@
 """The plugin manager: built-ins first, then every package under the `relance` entry point."""
 from __future__ import annotations
 
+import click
 import pluggy
 
 from relance.dsl.errors import RelanceError
@@ -71,3 +72,13 @@ def function_registry(manager: pluggy.PluginManager) -> FunctionRegistry:
             registry.register(function)
     return registry
 
+
+def commands(manager: pluggy.PluginManager) -> list[click.Command]:
+    """The command-line commands the loaded plugins add; a name two of them give is an error."""
+    found: dict[str, click.Command] = {}
+    for provided in manager.hook.relance_commands():
+        for command in provided:
+            if command.name in found:
+                raise PluginError(f"two plugins add the command 'relance {command.name}'")
+            found[str(command.name)] = command
+    return list(found.values())
