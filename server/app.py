@@ -105,8 +105,10 @@ def create_app(settings: Settings, clock: Clock | None = None, run_scheduler: bo
             await runtime.stop()
 
     measures = Metrics()
-    app = Starlette(routes=[*ROUTES, *plugin_routes(runtime, ROUTES)], exception_handlers=HANDLERS, lifespan=lifespan,  # type: ignore[arg-type]
+    added = plugin_routes(runtime, ROUTES)
+    app = Starlette(routes=[*ROUTES, *added], exception_handlers=HANDLERS, lifespan=lifespan,  # type: ignore[arg-type]
                     middleware=[Middleware(RequestTimer, metrics=measures)])
+    app.state.plugin_routes = added  # /openapi.json lists them after the server's own
     app.state.runtime = runtime
     app.state.metrics = measures
     return app

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -239,27 +238,19 @@ def _operations(route: Route) -> dict[str, Any]:
     """A plugin route's operations: as the plugin documented them, else its docstring's first line."""
     given = getattr(route.endpoint, OPENAPI_ATTRIBUTE, {})
     summary = (inspect.getdoc(route.endpoint) or route.path).splitlines()[0]
-    return {method.lower(): given.get(method.lower(), {"summary": summary, "security": [],
-                                                       "responses": {"default": {"description": "the plugin's answer"}}})
-            for method in sorted(route.methods or ()) if method != "HEAD"}
+    plain = {"summary": summary, "security": [], "responses": {"default": {"description": "the plugin's answer"}}}
+    methods = sorted(method.lower() for method in route.methods or () if method != "HEAD")
+    return {method: given.get(method, plain) for method in methods}
 
 
-def document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
-    """The document for an app's routes: the server's own, and those plugins added."""
+def document(plugin_routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """The document of the server's own routes and of those plugins added."""
     paths = {path: dict(item) for path, item in PATHS.items()}
-    documented = {(_shape(path), method) for path, item in PATHS.items() for method in item}
-    for route in routes:
+    for route in plugin_routes:
         if isinstance(route, Route):
-            for method, operation in _operations(route).items():
-                if (_shape(route.path), method) not in documented:
-                    paths.setdefault(route.path, {})[method] = operation
+            paths.setdefault(route.path, {}).update(_operations(route))
     return {**DOCUMENT, "paths": paths}
 
 
-def _shape(path: str) -> str:
-    """A path with its parameters unnamed: the server's routes name them, the document says {id}."""
-    return re.sub(r"\{[^}]+\}", "{}", path)
-
-
 async def openapi(request: Request) -> JSONResponse:
-    return JSONResponse(document(request.app.routes))
+    return JSONResponse(document(request.app.state.plugin_routes))
