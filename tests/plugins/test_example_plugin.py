@@ -1,5 +1,5 @@
 """The example third-party channel package in examples/: installed, found by its entry point, used by a rule,
-its command run through `relance`."""
+its command run through `relance`, its contract tests passing."""
 from __future__ import annotations
 
 import json
@@ -72,5 +72,17 @@ def test_its_command_runs_through_relance(installed: dict[str, str], tmp_path: P
     assert "jsonl-show" in listed.stdout and "check" in listed.stdout
     result = relance(installed, "jsonl-show", str(outbox), "--last", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["r1:n1:1  lea@example.test  message 1", "r1:n1:2  lea@example.test  message 2"]
+    assert result.stdout.splitlines() == ["r1:n1:1  lea@example.test  message 1",
+                                          "r1:n1:2  lea@example.test  message 2"]
     assert "relance_channels, relance_commands" in relance(installed, "plugins", cwd=tmp_path).stdout
+
+
+def test_it_passes_the_channel_contract(installed: dict[str, str], tmp_path: Path) -> None:
+    """The package's own tests: relance.plugins.testing.ChannelContract against its channel, run as its
+    author runs them (pytest in the package, its own configuration)."""
+    source = tmp_path / "package"
+    shutil.copytree(ROOT / "examples" / "relance-jsonl-channel", source)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=installed, cwd=source,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout
