@@ -1,7 +1,9 @@
 """Every hook a Relance plugin can implement, with what it receives, returns and when it runs."""
 from __future__ import annotations
 
+import click
 import pluggy
+from starlette.routing import BaseRoute
 
 from relance.dsl.functions import Function
 from relance.engine.channels import Channel
@@ -9,6 +11,7 @@ from relance.engine.scoring import Scorer
 from relance.engine.store import Store
 
 from . import PROJECT
+from .routes import RouteHost
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 
@@ -98,3 +101,41 @@ def relance_scorers() -> list[Scorer]:
             return [BigSpenderScorer()]   # +100 for an order over 500 €
     """
 
+
+@hookspec
+def relance_routes(host: RouteHost) -> list[BaseRoute]:
+    """HTTP routes this plugin adds to the server, such as a provider's signed callbacks.
+
+    Receives the server as a `relance.plugins.routes.RouteHost`: a workspace's engine by
+    name (``host.engine(name)``, 404 when there is none), its channel configs, the installed
+    channel plugins, the public ``base_url``, ``accept(engine, event)`` (an event into the
+    engine, checked as POST /v1/events checks it), ``problem(status, detail)`` (an error to
+    raise, answered as problem+json) and ``body(request)`` (read under the size limit).
+    Returns starlette routes, mounted beside the server's own; a path and method the server
+    or another plugin already serves is an error. No API key is asked: a route checks its
+    caller itself (a provider's signature). Called once when the app is built.
+    ``relance.plugins.routes.documented`` gives an endpoint its place in /openapi.json.
+
+    Example::
+
+        @hookimpl
+        def relance_routes(host):
+            return [Route("/v1/providers/acme/{workspace}", acme_callback(host), methods=["POST"])]
+    """
+
+
+@hookspec
+def relance_commands() -> list[click.Command]:
+    """Commands this plugin adds to the ``relance`` command line.
+
+    Receives nothing; returns `click` commands (or groups), each reached as ``relance NAME``
+    and listed by ``relance --help``. Called the first time ``relance`` is asked for a command
+    it does not have itself (and for ``--help``); a name ``relance`` or another plugin has
+    already is an error. A command that needs the rules or the database opens them itself.
+
+    Example::
+
+        @hookimpl
+        def relance_commands():
+            return [click.Command("hello", callback=lambda: click.echo("hello"))]   # relance hello
+    """

@@ -1,6 +1,7 @@
 """The plugin manager: built-ins first, then every package under the `relance` entry point."""
 from __future__ import annotations
 
+import click
 import pluggy
 
 from relance.dsl.errors import RelanceError
@@ -10,9 +11,12 @@ from relance.engine.scoring import Scorer
 from relance.engine.store import Store
 
 from . import PROJECT, hookspecs
-from .builtins import functions, log_channel, points, smtp_channel, tortoise_store, twilio_channel, webhook_channel
+from .builtins import (
+    functions, log_channel, points, smtp_channel, tortoise_store, twilio_channel, twilio_routes, webhook_channel,
+)
 
-BUILTINS = (functions, log_channel, points, smtp_channel, twilio_channel, webhook_channel, tortoise_store)
+BUILTINS = (functions, log_channel, points, smtp_channel, twilio_channel, twilio_routes, webhook_channel,
+            tortoise_store)
 
 
 class PluginError(RelanceError):
@@ -67,3 +71,14 @@ def function_registry(manager: pluggy.PluginManager) -> FunctionRegistry:
         for function in provided:
             registry.register(function)
     return registry
+
+
+def commands(manager: pluggy.PluginManager) -> list[click.Command]:
+    """The command-line commands the loaded plugins add; a name two of them give is an error."""
+    found: dict[str, click.Command] = {}
+    for provided in manager.hook.relance_commands():
+        for command in provided:
+            if command.name in found:
+                raise PluginError(f"two plugins add the command 'relance {command.name}'")
+            found[str(command.name)] = command
+    return list(found.values())

@@ -1,4 +1,4 @@
-"""The Starlette application: routes, problem+json errors, and the runtime's life."""
+"""The Starlette application: routes (the server's and the plugins'), problem+json errors, and the runtime's life."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +8,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pluggy
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -16,10 +17,11 @@ from starlette.routing import Route
 
 from relance.engine.clock import Clock
 
-from . import actions, providers, resources, rules_api, segment, tracking, why
+from . import actions, resources, rules_api, segment, tracking, why
 from .ingest import post_events
 from .metrics import Metrics, RequestTimer, may_see, metrics
 from .openapi import openapi
+from .plugin_routes import plugin_routes
 from .problems import HANDLERS, problem_response
 from .runtime import Runtime
 from .settings import Settings
@@ -45,7 +47,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "workspaces": sorted(runtime.engines), **health})
 
 
-ROUTES = [
+ROUTES = [  # the server's own; plugins add theirs through `relance_routes` (see create_app)
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
@@ -74,8 +76,6 @@ ROUTES = [
     Route("/v1/rules", rules_api.list_rules, methods=["GET"]),
     Route("/v1/rules/validate", rules_api.validate_rules, methods=["POST"]),
     Route("/v1/rules/reload", rules_api.reload_rules, methods=["POST"]),
-    Route("/v1/providers/twilio/{workspace}", providers.twilio_status, methods=["POST"]),
-    Route("/v1/providers/twilio/{workspace}/inbound", providers.twilio_inbound, methods=["POST"]),
     Route("/u/{token}", tracking.unsubscribe_page, methods=["GET"]),
     Route("/u/{token}", tracking.unsubscribe, methods=["POST"]),
     Route("/t/o/{token}", tracking.opened, methods=["GET"]),
@@ -83,9 +83,11 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings, clock: Clock | None = None, run_scheduler: bool = True) -> Starlette:
-    """The app for these settings; `clock` and `run_scheduler` are for tests on a virtual clock."""
-    runtime = Runtime(settings, clock)
+def create_app(settings: Settings, clock: Clock | None = None, run_scheduler: bool = True,
+               manager: pluggy.PluginManager | None = None) -> Starlette:
+    """The app for these settings; `clock` and `run_scheduler` are for tests on a virtual clock, `manager`
+    for tests of plugins (by default the built-ins and the installed ones)."""
+    runtime = Runtime(settings, clock, manager)
     runtime.compile()  # rules with errors stop the start, with every problem listed
 
     @asynccontextmanager
@@ -103,8 +105,10 @@ def create_app(settings: Settings, clock: Clock | None = None, run_scheduler: bo
             await runtime.stop()
 
     measures = Metrics()
-    app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan,  # type: ignore[arg-type]
+    added = plugin_routes(runtime, ROUTES)
+    app = Starlette(routes=[*ROUTES, *added], exception_handlers=HANDLERS, lifespan=lifespan,  # type: ignore[arg-type]
                     middleware=[Middleware(RequestTimer, metrics=measures)])
+    app.state.plugin_routes = added  # /openapi.json lists them after the server's own
     app.state.runtime = runtime
     app.state.metrics = measures
     return app

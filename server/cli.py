@@ -27,7 +27,9 @@ from relance.engine.ruletests import RuleTest, RuleTestResult, check_tests, rule
 from relance.engine.simulation import read_events, simulate
 from relance.engine.timeline import Effect
 from relance.server.settings import Settings, SettingsError, load_settings
-from relance.plugins.registry import channels, function_registry, plugin_manager, scorers, store_for
+from relance.plugins.registry import (
+    PluginError, channels, commands, function_registry, plugin_manager, scorers, store_for,
+)
 from relance.server.why import why_command
 
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -94,7 +96,37 @@ def _duration(value: str | None) -> timedelta | None:
         raise click.BadParameter(f"'{value}' is not a duration such as 7d or 36h") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class WithPluginCommands(click.Group):
+    """A group that adds the commands plugins give (`relance_commands`) the first time it is asked for
+    one it does not have, or for the list: `relance check` loads no plugin to start."""
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if self._plugins_added:
+            return
+        self._plugins_added = True
+        try:
+            added = commands(plugin_manager())
+        except PluginError as error:
+            raise click.ClickException(str(error)) from None
+        for command in added:
+            if command.name in self.commands:
+                raise click.ClickException(f"a plugin adds the command 'relance {command.name}', "
+                                           "which relance has already")
+            self.add_command(command)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._add_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=WithPluginCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="relance")
 def main() -> None:
     """Relance: marketing-automation rules you can check, test and simulate before they go live."""

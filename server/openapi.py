@@ -1,10 +1,15 @@
 """The OpenAPI 3.1 document of the HTTP API, served at /openapi.json; a test keeps it equal to the routes."""
 from __future__ import annotations
 
+import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from relance.plugins.routes import OPENAPI_ATTRIBUTE
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -165,21 +170,6 @@ PATHS: dict[str, dict[str, Any]] = {
         "summary": "Read the workspace's rules files again",
         "responses": {"200": _json(OBJECT, "reloaded"), **PROBLEMS,
                       "422": _problem("the files have errors; the previous rules keep running")}}},
-    "/v1/providers/twilio/{workspace}": {"post": {
-        "summary": "Twilio delivery statuses (StatusCallback), signed with X-Twilio-Signature; become events",
-        "security": [], "parameters": [{"name": "workspace", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": OBJECT}}},
-        "responses": {"204": {"description": "recorded"}, "401": _problem("a missing or wrong signature"),
-                      "404": _problem("no such workspace")}}},
-    "/v1/providers/twilio/{workspace}/inbound": {"post": {
-        "summary": "Texts to the shop's Twilio numbers (SMS, WhatsApp), signed with X-Twilio-Signature: a STOP "
-                   "opts the contact out of that channel, other texts become message.received events",
-        "security": [], "parameters": [{"name": "workspace", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": OBJECT}}},
-        "responses": {"200": {"description": "TwiML: the reply to a STOP, or nothing",
-                              "content": {"application/xml": {"schema": {"type": "string"}}}},
-                      "401": _problem("a missing or wrong signature"), "404": _problem("no such workspace"),
-                      "422": _problem("a message without its sender")}}},
     "/u/{token}": {
         "get": {"summary": "Unsubscribe link: a page with a confirmation button (opening it changes nothing)",
                 "security": [], "parameters": [TOKEN],
@@ -244,5 +234,23 @@ DOCUMENT: dict[str, Any] = {
 }
 
 
+def _operations(route: Route) -> dict[str, Any]:
+    """A plugin route's operations: as the plugin documented them, else its docstring's first line."""
+    given = getattr(route.endpoint, OPENAPI_ATTRIBUTE, {})
+    summary = (inspect.getdoc(route.endpoint) or route.path).splitlines()[0]
+    plain = {"summary": summary, "security": [], "responses": {"default": {"description": "the plugin's answer"}}}
+    methods = sorted(method.lower() for method in route.methods or () if method != "HEAD")
+    return {method: given.get(method, plain) for method in methods}
+
+
+def document(plugin_routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """The document of the server's own routes and of those plugins added."""
+    paths = {path: dict(item) for path, item in PATHS.items()}
+    for route in plugin_routes:
+        if isinstance(route, Route):
+            paths.setdefault(route.path, {}).update(_operations(route))
+    return {**DOCUMENT, "paths": paths}
+
+
 async def openapi(request: Request) -> JSONResponse:
-    return JSONResponse(DOCUMENT)
+    return JSONResponse(document(request.app.state.plugin_routes))

@@ -3,7 +3,8 @@
 Settings: `account_sid`, `auth_token_env` (the NAME of the environment variable holding the
 auth token), `from`, `base_url` (default https://api.twilio.com; a local server in tests),
 `status_callback` (where Twilio reports delivery), `timeout` (seconds), `stop_reply` (the
-answer to an inbound STOP; twilio_inbound.py).
+answer to an inbound STOP; twilio_inbound.py). Twilio's callbacks reach the server through
+twilio_routes.py.
 
 Twilio's Messages API takes no idempotency key (its `I-Twilio-Idempotency-Token` is a
 header Twilio adds to the webhooks it sends, not one its API reads). The message key still

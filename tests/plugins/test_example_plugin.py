@@ -1,4 +1,5 @@
-"""The example third-party channel package in examples/: installed, found by its entry point, used by a rule."""
+"""The example third-party channel package in examples/: installed, found by its entry point, used by a rule,
+its command run through `relance`, its contract tests passing."""
 from __future__ import annotations
 
 import json
@@ -61,3 +62,27 @@ def test_its_settings_are_checked_with_file_line_and_column(installed: dict[str,
     assert result.returncode == 1
     assert f"{rules}:3:28: channel 'archive' (jsonl): unknown setting 'pth' (did you mean 'path'?)" in result.stderr
     assert f"{rules}:3:21: channel 'archive' (jsonl): missing setting 'path'" in result.stderr
+
+
+def test_its_command_runs_through_relance(installed: dict[str, str], tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox.jsonl"
+    outbox.write_text("".join(json.dumps({"key": f"r1:n1:{i}", "to": "lea@example.test", "subject": None,
+                                          "body": f"message {i}"}) + "\n" for i in range(3)), encoding="utf-8")
+    listed = relance(installed, "--help", cwd=tmp_path)
+    assert "jsonl-show" in listed.stdout and "check" in listed.stdout
+    result = relance(installed, "jsonl-show", str(outbox), "--last", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["r1:n1:1  lea@example.test  message 1",
+                                          "r1:n1:2  lea@example.test  message 2"]
+    assert "relance_channels, relance_commands" in relance(installed, "plugins", cwd=tmp_path).stdout
+
+
+def test_it_passes_the_channel_contract(installed: dict[str, str], tmp_path: Path) -> None:
+    """The package's own tests: relance.plugins.testing.ChannelContract against its channel, run as its
+    author runs them (pytest in the package, its own configuration)."""
+    source = tmp_path / "package"
+    shutil.copytree(ROOT / "examples" / "relance-jsonl-channel", source)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=installed, cwd=source,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout

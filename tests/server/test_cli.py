@@ -6,9 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
+from relance.plugins import hookimpl
+from relance.plugins.registry import plugin_manager
+from relance.server import cli
 from relance.server.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "rules.example.yaml"
@@ -126,3 +130,43 @@ def test_giving_the_test_file_instead_of_the_rules_says_so(write) -> None:
     path = write("tests: []\n", "shop.test.yaml")
     code, _, err = run("check", str(path))
     assert code == 1 and "this is a rule-test file; give the rules it tests (shop.yaml)" in err
+
+
+class Commands:
+    """A plugin adding `relance hello` and, wrongly, its own `relance check`."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+    @hookimpl
+    def relance_commands(self) -> list[click.Command]:
+        return [click.Command(name, callback=lambda: click.echo("hello from a plugin")) for name in self.names]
+
+
+def with_plugin(monkeypatch: pytest.MonkeyPatch, *plugins: object) -> click.Group:
+    """A fresh `relance` group whose plugins are these."""
+    def manager():  # type: ignore[no-untyped-def]
+        found = plugin_manager(load_entry_points=False)
+        for plugin in plugins:
+            found.register(plugin)
+        return found
+    monkeypatch.setattr(cli, "plugin_manager", manager)
+    return cli.WithPluginCommands(commands=dict(main.commands))
+
+
+def test_a_plugin_command_runs_as_relance_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    group = with_plugin(monkeypatch, Commands("hello"))
+    result = CliRunner().invoke(group, ["hello"])
+    assert (result.exit_code, result.stdout) == (0, "hello from a plugin\n")
+    assert "hello" in CliRunner().invoke(group, ["--help"]).stdout
+
+
+@pytest.mark.parametrize("plugins, message", [
+    ((Commands("check"),), "a plugin adds the command 'relance check', which relance has already"),
+    ((Commands("hello"), Commands("hello")), "two plugins add the command 'relance hello'"),
+])
+def test_a_plugin_command_named_twice_is_refused(monkeypatch: pytest.MonkeyPatch, plugins: tuple[object, ...],
+                                                 message: str) -> None:
+    result = CliRunner().invoke(with_plugin(monkeypatch, *plugins), ["--help"])
+    assert result.exit_code == 1 and message in result.stderr
+    assert CliRunner().invoke(with_plugin(monkeypatch, *plugins), ["check", str(EXAMPLE)]).exit_code == 0

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relance.server.app import ROUTES
+from relance.server.app import create_app
+from relance.server.settings import Settings
 
 from ..dsl.test_loader import alias_bomb
 from .conftest import Served, start_server
@@ -93,6 +94,7 @@ def answer(sock: socket.socket, within: float) -> str:
     return received.decode(errors="replace")
 
 
+ROUTES = create_app(Settings(rules=(str(ROOT / "rules.example.yaml"),), database_url="sqlite://:memory:")).routes
 BODY_ROUTES = sorted({(method, route.path) for route in ROUTES for method in route.methods or ()
                       if method in ("POST", "PATCH", "PUT")})
 PARAMS = {"workspace": "maison-demo", "contact_id": "1", "run_id": "1", "message_id": "1", "task_id": "1",

@@ -1,6 +1,7 @@
 """An example channel plugin for Relance: each message becomes one line of a JSON Lines file.
 
-Rules use it as ``channels: {archive: {plugin: jsonl, path: "outbox.jsonl"}}``.
+Rules use it as ``channels: {archive: {plugin: jsonl, path: "outbox.jsonl"}}``; ``relance
+jsonl-show outbox.jsonl`` prints the latest lines.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import click
 
 from relance.dsl.settings import Setting
 from relance.engine.channels import ChannelTraits, DeliveryResult, OutboundMessage
@@ -51,3 +54,18 @@ class JsonlChannel:
 @hookimpl
 def relance_channels() -> list[JsonlChannel]:
     return [JsonlChannel()]
+
+
+@click.command(name="jsonl-show")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--last", type=click.IntRange(min=1), default=10, help="How many of the latest messages (default 10).")
+def show_command(path: str, last: int) -> None:
+    """Print the latest messages a jsonl channel wrote to PATH: key, recipient, subject or body."""
+    records = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
+    for record in records[-last:]:
+        click.echo(f"{record['key']}  {record['to'] or '-'}  {record['subject'] or record['body']}")
+
+
+@hookimpl
+def relance_commands() -> list[click.Command]:
+    return [show_command]
