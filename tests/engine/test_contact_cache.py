@@ -26,7 +26,7 @@ class Counting:
         return getattr(self.tx, name)
 
 
-async def test_a_contact_is_read_once_and_is_the_same_object_every_time(open_shop) -> None:
+async def test_a_contact_is_read_once_the_same_object_every_time_and_written_at_flush(open_shop) -> None:
     shop = await open_shop(WORKSPACE)
     for email in ("alice@example.test", "bob@example.test"):
         await shop.event("page.viewed", {"email": email})
@@ -43,19 +43,12 @@ async def test_a_contact_is_read_once_and_is_the_same_object_every_time(open_sho
         assert counting.calls == {"identity_owners": 1, "get_contacts": 1}  # all from memory
         assert [c.email for c in await cached.find_contacts("shop", [BOB, ALICE])] == [
             "alice@example.test", "bob@example.test"]  # oldest first
-
-
-async def test_changed_contacts_are_written_together_at_flush(open_shop) -> None:
-    shop = await open_shop(WORKSPACE)
-    await shop.event("page.viewed")
-    async with shop.engine.store.transaction() as tx:
-        cached = CachedContacts(tx)
-        [alice] = await cached.find_contacts("shop", [ALICE])
         alice.score = 50
         await cached.save_contact(alice)
-        assert (await tx.get_contact(alice.id)).score == 0  # type: ignore[union-attr]  # not written yet
+        assert (await tx.get_contact(alice.id)).score == 0  # type: ignore[union-attr]  # written at flush only
         await cached.flush()
         assert (await tx.get_contact(alice.id)).score == 50  # type: ignore[union-attr]
+        assert counting.calls["save_contacts"] == 1
 
 
 async def test_identities_added_and_merges_are_followed_in_memory(open_shop) -> None:

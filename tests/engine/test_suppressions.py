@@ -25,20 +25,25 @@ def test_a_digest_is_keyed_and_never_the_address() -> None:
     assert list_.digest("email", "x") != list_.digest("phone", "x")
 
 
-async def test_an_erased_contacts_addresses_opt_a_new_contact_out_of_the_channels_to_them(open_shop) -> None:
+async def test_erased_addresses_opt_a_new_contact_out_of_the_channels_to_them(open_shop) -> None:
     shop = await open_shop(WORKSPACE)
     await shop.event("page.viewed", {"email": "alice@example.test", "phone": "+33600000000",
                                      "external_ids": {"shop": "7"}})
+    await shop.event("page.viewed", {"email": "bob@example.test"})
     suppressions = Suppressions("server-key")
+    alice_email, bob_email = (suppressions.digest("email", f"{name}@example.test") for name in ("alice", "bob"))
     async with shop.engine.store.transaction() as tx:
-        erased = await tx.get_contact(1)
-        assert erased is not None
-        await suppressions.add_erased(tx, erased, T0)
-        listed = await tx.suppressed("shop", [suppressions.digest("email", "alice@example.test"),
-                                              suppressions.digest("phone", "+33600000000"),
+        alice, bob = await tx.get_contact(1), await tx.get_contact(2)
+        assert alice is not None and bob is not None
+        bob.consent["email"] = {"status": "opted_out"}
+        await suppressions.add_erased(tx, alice, T0)
+        await suppressions.add_erased(tx, bob, T0)
+        alice.consent["email"] = {"status": "bounced"}
+        await suppressions.add_erased(tx, alice, T0 + timedelta(days=1))  # listed already: its first reason stays
+        listed = await tx.suppressed("shop", [alice_email, bob_email, suppressions.digest("phone", "+33600000000"),
                                               suppressions.digest("ext:shop", "7")])
-    assert sorted(reason for reason, _ in listed.values()) == ["erased", "erased"]  # external ids are no address
-    again = contact_record(2, consent={"sms": {"status": "opted_in", "at": T0.isoformat()}})
+    assert sorted(listed.values()) == [("erased", T0), ("erased", T0), ("opted_out", T0)]  # external ids are no address
+    again = contact_record(3, consent={"sms": {"status": "opted_in", "at": T0.isoformat()}})
     async with shop.engine.store.transaction() as tx:
         await suppressions.screen(tx, again, [("email", "Alice@example.test"), ("phone", "+33600000000")],
                                   shop.engine.workspace)
@@ -46,16 +51,3 @@ async def test_an_erased_contacts_addresses_opt_a_new_contact_out_of_the_channel
         "email": {"status": "opted_out", "at": T0.isoformat(), "source": "suppression list (erased)"},
         "sms": {"status": "opted_in", "at": T0.isoformat()},  # a consent it has stays
     }
-
-
-async def test_an_opted_out_contact_is_listed_as_opted_out(open_shop) -> None:
-    shop = await open_shop(WORKSPACE)
-    await shop.event("page.viewed")
-    suppressions = Suppressions("server-key")
-    async with shop.engine.store.transaction() as tx:
-        contact = await tx.get_contact(1)
-        assert contact is not None
-        contact.consent["email"] = {"status": "opted_out"}
-        await suppressions.add_erased(tx, contact, T0 + timedelta(days=1))
-        [(reason, since)] = (await tx.suppressed("shop", [suppressions.digest("email", "alice@example.test")])).values()
-    assert (reason, since) == ("opted_out", T0 + timedelta(days=1))
