@@ -13,10 +13,12 @@ import asyncpg
 import pytest
 
 from relance.dsl import check_workspace
+from relance.dsl import graph as g
 from relance.dsl.snapshots import check_sources
 from relance.engine.channels import DeliveryResult, OutboundMessage
 from relance.engine.engine import Outcome
 from relance.engine.events import Event, parse_event
+from relance.engine.records import ContactRecord
 from relance.engine.simulation import Simulation
 from relance.engine.timeline import Effect
 from relance.plugins.registry import channels, plugin_manager, scorers, store_for
@@ -127,3 +129,18 @@ async def open_shop(write: Callable[..., Path], functions, database: str) -> Asy
     yield open_
     for store in opened:
         await store.close()
+
+
+@pytest.fixture
+def compiled(compile_text: Callable[[str], tuple[g.Workspace | None, list[Any]]]) -> Callable[[str], g.Workspace]:
+    """compiled(yaml) → its workspace, checked without a problem (tests of one module, no store)."""
+    def compile_(text: str) -> g.Workspace:
+        workspace, problems = compile_text(text)
+        assert problems == [] and workspace is not None, [str(p) for p in problems]
+        return workspace
+    return compile_
+
+
+def contact_record(id: int = 1, **fields: Any) -> ContactRecord:
+    """A contact of the workspace `shop` as the store would give it, created at T0."""
+    return ContactRecord(id, "shop", T0, **{"email": "alice@example.test", **fields})

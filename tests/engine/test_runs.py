@@ -1,12 +1,16 @@
-"""Runs on the virtual clock: statements, blocks, waits, goals, exits and entry limits."""
+"""Runs on the virtual clock: statements, blocks, waits, goals, exits and entry limits; then each
+transition of engine/runs.py alone."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import asyncio
 
 import pytest
 
+from relance.engine import runs
+from relance.engine.records import RunRecord
 from relance.plugins.builtins.tortoise_store import TortoiseStore
 
 from .conftest import T0
@@ -383,3 +387,136 @@ async def test_a_dispatch_given_a_deadline_claims_no_group_after_it(open_shop) -
     assert await dispatcher.dispatch(shop.engine.workspace, until=T0 + timedelta(seconds=30)) == 50
     assert len(await store.messages("shop", "sent")) == 50 and len(await store.messages("shop", "pending")) == 70
     assert await dispatcher.dispatch(shop.engine.workspace) == 70
+
+
+# ------------------------------------------------ transitions (engine/runs.py), no store
+WAITING_RULE = rule("wait until email.opened within 24h\nsend chat ping", extra="    goal: order.completed within 7d\n")
+WAIT_NODE, SEND_NODE = "r/steps/0", "r/steps/1"
+
+
+def started_run(compiled) -> tuple[Any, RunRecord]:
+    """The rule of WAITING_RULE and a run of it just started at T0."""
+    rule_ = compiled(WAITING_RULE).rules["r"]
+    return rule_, runs.new_run("shop", rule_, 7, T0, {"id": "e1", "type": "checkout.started"}, "started by e1")
+
+
+def test_a_new_run_is_at_its_rules_first_node_due_now(compiled) -> None:
+    rule_, run = started_run(compiled)
+    assert (run.status, run.node_id, run.wake_at, run.step_at, run.version) == ("active", WAIT_NODE, T0, T0, 1)
+    assert (run.rule_version, run.contact_id, run.trigger_event["id"]) == (rule_.version, 7, "e1")
+    assert run.trace == [{"at": T0.isoformat(), "node": None, "why": "started by e1"}]
+
+
+def test_advance_moves_to_the_target_due_at_once(compiled) -> None:
+    _, run = started_run(compiled)
+    later = T0 + timedelta(hours=1)
+    runs.advance(run, later, SEND_NODE)
+    assert (run.status, run.node_id, run.wake_at, run.version, len(run.trace)) == ("active", SEND_NODE, later, 2, 1)
+
+
+def test_suspend_until_a_time_goes_on_at_the_next_node(compiled) -> None:
+    _, run = started_run(compiled)
+    runs.suspend(run, T0 + timedelta(days=1), SEND_NODE)
+    assert (run.status, run.node_id, run.wake_at, run.waiting_for, run.version) == (
+        "waiting", SEND_NODE, T0 + timedelta(days=1), None, 2)
+
+
+def test_suspend_for_an_event_stays_on_its_node(compiled) -> None:
+    _, run = started_run(compiled)
+    run.waited = True  # from an earlier wait
+    runs.suspend(run, T0 + timedelta(days=1), None, waiting_for="email.opened")
+    assert (run.status, run.node_id, run.waiting_for, run.waited, run.version) == (
+        "waiting", WAIT_NODE, "email.opened", None, 2)
+
+
+def test_resume_goes_on_after_the_wait_waited_true(compiled) -> None:
+    rule_, run = started_run(compiled)
+    runs.suspend(run, T0 + timedelta(days=1), None, waiting_for="email.opened")
+    opened = T0 + timedelta(hours=5)
+    runs.resume(run, rule_.nodes[WAIT_NODE], opened, "email.opened at 14:00")
+    assert (run.status, run.node_id, run.waited, run.waiting_for, run.step_at, run.wake_at, run.version) == (
+        "active", SEND_NODE, True, None, opened, opened, 3)
+    assert run.trace[-1] == {"at": opened.isoformat(), "node": WAIT_NODE, "why": "waited: email.opened at 14:00"}
+
+
+def test_resume_by_an_event_older_than_the_step_keeps_the_steps_time(compiled) -> None:
+    rule_, run = started_run(compiled)
+    run.step_at = T0 + timedelta(hours=2)
+    runs.resume(run, rule_.nodes[WAIT_NODE], T0 + timedelta(hours=1), "late")
+    assert (run.step_at, run.wake_at) == (T0 + timedelta(hours=2), T0 + timedelta(hours=2))
+
+
+def test_time_out_goes_on_after_the_wait_waited_false_at_the_wake_time(compiled) -> None:
+    rule_, run = started_run(compiled)
+    until = T0 + timedelta(days=1)
+    runs.suspend(run, until, None, waiting_for="email.opened")
+    runs.time_out(run, rule_.nodes[WAIT_NODE])
+    assert (run.status, run.node_id, run.waited, run.waiting_for, run.step_at, run.version) == (
+        "active", SEND_NODE, False, None, until, 3)
+    assert run.trace[-1]["why"] == f"not waited: no email.opened by {until.isoformat()}"
+
+
+def test_wake_makes_a_waiting_run_active_at_its_due_time(compiled) -> None:
+    _, run = started_run(compiled)
+    runs.suspend(run, T0 + timedelta(days=1), SEND_NODE)
+    runs.wake(run)
+    assert (run.status, run.node_id, run.step_at, run.version) == ("active", SEND_NODE, T0 + timedelta(days=1), 3)
+
+
+def test_done_with_an_open_goal_window_converts_until_it_closes(compiled) -> None:
+    _, run = started_run(compiled)
+    closes = T0 + timedelta(days=7)
+    assert runs.done(run, T0 + timedelta(days=1), closes) is True
+    assert (run.status, run.node_id, run.wake_at, run.version, run.ended_at) == ("converting", None, closes, 2, None)
+    assert run.trace[-1]["why"] == f"steps done: open for its goal until {closes.isoformat()}"
+
+
+@pytest.mark.parametrize("closes", [None, T0 + timedelta(hours=1)])
+def test_done_without_an_open_goal_window_finishes(compiled, closes) -> None:
+    _, run = started_run(compiled)
+    assert runs.done(run, T0 + timedelta(hours=1), closes) is False
+    assert (run.status, run.end_reason, run.ended_at, run.wake_at, run.node_id, run.version) == (
+        "finished", "finished", T0 + timedelta(hours=1), None, None, 2)
+
+
+def test_end_for_a_goal_keeps_its_revenue_and_clears_the_wait(compiled) -> None:
+    _, run = started_run(compiled)
+    runs.suspend(run, T0 + timedelta(days=1), None, waiting_for="email.opened")
+    runs.end(run, T0 + timedelta(hours=3), "goal", "goal: order.completed", revenue=42.5)
+    assert (run.status, run.end_reason, run.revenue, run.wake_at, run.waiting_for, run.version) == (
+        "goal", "goal", 42.5, None, None, 3)
+    assert run.trace[-1] == {"at": (T0 + timedelta(hours=3)).isoformat(), "node": WAIT_NODE,
+                             "why": "goal: order.completed"}
+
+
+def test_end_for_another_reason_keeps_no_revenue_and_no_trace_without_why(compiled) -> None:
+    _, run = started_run(compiled)
+    runs.end(run, T0, "exited", revenue=10.0)
+    assert (run.status, run.revenue, len(run.trace), run.version) == ("exited", None, 1, 2)
+
+
+def test_cancel_and_fail_end_with_their_status_and_reason(compiled) -> None:
+    _, cancelled = started_run(compiled)
+    runs.cancel(cancelled, T0, "contact gone")
+    assert (cancelled.status, cancelled.end_reason, cancelled.version) == ("cancelled", "contact gone", 2)
+    _, failed = started_run(compiled)
+    failed.step_at = T0 + timedelta(minutes=5)
+    runs.fail(failed, "step r/steps/1 failed: boom")
+    assert (failed.status, failed.end_reason, failed.ended_at, failed.trace[-1]["why"]) == (
+        "failed", "step r/steps/1 failed: boom", T0 + timedelta(minutes=5), "step r/steps/1 failed: boom")
+
+
+def test_move_version_changes_the_version_and_says_so_once(compiled) -> None:
+    rule_, run = started_run(compiled)
+    runs.move_version(run, "v2")
+    assert (run.rule_version, run.node_id, run.version) == ("v2", WAIT_NODE, 2)
+    assert run.trace[-1]["why"] == f"rule edited: moved from version {rule_.version} to v2"
+
+
+def test_stay_on_version_is_traced_once_per_newer_version_and_is_no_transition(compiled) -> None:
+    rule_, run = started_run(compiled)
+    for _ in range(2):
+        runs.stay_on_version(run, "v2", "has no step there")
+    runs.stay_on_version(run, "v3", "has no step there")
+    assert [e.get("version") for e in run.trace] == [None, "v2", "v3"]
+    assert (run.rule_version, run.version) == (rule_.version, 1)
