@@ -192,11 +192,12 @@ class _Tx(IntakeQueries):
 
     # events
     async def insert_event(self, event: EventRecord) -> bool:
-        try:  # the unique (workspace, event_id) decides; callers look first, so this is a race lost
-            row = await m.Event.create(using_db=self.db, **_columns(event))
-        except IntegrityError:
+        # the unique (workspace, event_id) decides, with ON CONFLICT DO NOTHING: a repeated id leaves
+        # the transaction usable (an IntegrityError caught would abort it on PostgreSQL)
+        row_id = await rows(m.Event, EventRecord, self.dialect).add(self.db, event)
+        if row_id is None:
             return False
-        event.id = row.id
+        event.id = row_id
         return True
 
     async def insert_events(self, events: Sequence[EventRecord]) -> None:
