@@ -140,10 +140,11 @@ class EventModel(BaseModel):
         return self
 
 
-# Why a field was refused, as the hand-written checks said it before the model: (rank, message).
-# The rank keeps their order when an event has several faults: the first is the one named.
-EVENT_FIELDS = {"id": 2, "type": 4, "at": 5, "properties": 6, "contact": 7}
-VALUES_RANK = 3  # values no store keeps (engine/events.py check_values) come after the envelope's id
+# Why a field was refused, in the words of the hand-written checks the model replaced. When an event has
+# several faults, the one named is the one those checks found first: an error's rank is its check's index.
+EVENT_CHECKS = ("object", "unknown field", "id", "values", "type", "at", "properties", "contact", "amounts")
+EVENT_FIELDS = {check: EVENT_CHECKS.index(check) for check in ("id", "type", "at", "properties", "contact")}
+VALUES_RANK = EVENT_CHECKS.index("values")  # what no store keeps (engine/events.py check_values), after the id
 CONTACT = "expected an object naming the contact: id, email, phone or external_ids"
 MESSAGES = {
     "id": "expected a non-empty string of at most 200 characters (the event's unique id)",
@@ -155,7 +156,13 @@ MESSAGES = {
     "contact/external_ids": "expected an object of source to id, such as {\"shopify\": \"7301\"}",
     "contact/external_ids/*": f"a source of at most {MAX_SOURCE} characters, an id of at most {MAX_EXTERNAL_ID}",
 }
-CONTACT_FIELDS = {"email": 1, "phone": 1, "id": 2, "external_ids": 3, "timezone": 6}
+# The contact's checks, in the order they were made: an error's rank is (EVENT_FIELDS["contact"], its index).
+CONTACT_CHECKS = ("object", "email/phone", "id", "external_ids", "email/phone length", "external id length",
+                  "timezone", "email address", "other", "traits")
+
+
+def _contact(check: str) -> tuple[int, int]:
+    return EVENT_FIELDS["contact"], CONTACT_CHECKS.index(check)
 
 
 def escape(key: str) -> str:
@@ -175,32 +182,34 @@ def refusal(error: ErrorDetails) -> tuple[tuple[Any, ...], str, str] | None:
     if kind == "string_unicode":  # a lone surrogate: check_values names it, as for any value
         return (VALUES_RANK,), pointer_of(loc), "not UTF-8"
     if not loc:
-        return ((9,) if own else (0,)), below, own or "expected an event object with id, type, contact"
+        return (EVENT_CHECKS.index("amounts" if own else "object"),), below, \
+            own or "expected an event object with id, type, contact"
     field = loc[0]
     if kind == "extra_forbidden":
-        return (1, str(field)), pointer_of(loc[:1]), "unknown field; an event has id, type, at, contact, properties"
+        return (EVENT_CHECKS.index("unknown field"), str(field)), pointer_of(loc[:1]), "unknown field; an event has id, type, at, contact, properties"
     if field == "type" and kind == "string_too_long":
-        return (4,), "/type", f"at most {MAX_TYPE} characters"
+        return (EVENT_FIELDS["type"],), "/type", f"at most {MAX_TYPE} characters"
     if field != "contact":
         return (EVENT_FIELDS[str(field)],), pointer_of(loc[:1]) + below, own or MESSAGES[str(field)]
     if len(loc) == 1:
-        return ((7, 9) if own else (7, 0)), "/contact" + below, own or CONTACT
+        return _contact("traits" if own else "object"), "/contact" + below, own or CONTACT
     part = str(loc[1])
     where = pointer_of(loc[:2])
     if part in ("email", "phone"):
         if kind == "string_too_long":
-            return (7, 4), where, f"at most {ctx['max_length']} characters"
-        return ((7, 7) if own else (7, 1)), where, own or "expected a non-empty string"
+            return _contact("email/phone length"), where, f"at most {ctx['max_length']} characters"
+        return _contact("email address" if own else "email/phone"), where, own or "expected a non-empty string"
     if part == "external_ids" and len(loc) > 2:
         if loc[-1] == "int":  # the other choice, a string, says what is wrong
             return None
         if kind == "string_too_long":
-            return (7, 5), pointer_of(loc[:3]), MESSAGES["contact/external_ids/*"]
-        return (7, 3), where, MESSAGES["contact/external_ids"]
-    if part in CONTACT_FIELDS:
-        return (7, CONTACT_FIELDS[part]), where, own or MESSAGES.get(f"contact/{part}") or \
-            f"unknown timezone '{error['input']}'; use an IANA name such as Europe/Paris"
-    return (7, 8), where + below, own or str(error["msg"])
+            return _contact("external id length"), pointer_of(loc[:3]), MESSAGES["contact/external_ids/*"]
+        return _contact("external_ids"), where, MESSAGES["contact/external_ids"]
+    if part in ("id", "external_ids"):
+        return _contact(part), where, MESSAGES[f"contact/{part}"]
+    if part == "timezone":
+        return _contact(part), where, own or f"unknown timezone '{error['input']}'; use an IANA name such as Europe/Paris"
+    return _contact("other"), where + below, own or str(error["msg"])
 
 
 def first_refusal(errors: list[ErrorDetails]) -> tuple[tuple[Any, ...], str, str]:
