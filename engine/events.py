@@ -4,21 +4,23 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
 from relance.dsl.errors import RelanceError
-from relance.dsl.event_names import canonical_event_type
 
-from .traits import EARLIEST, LATEST, MAX_TRAITS_BYTES, TraitError, check_amounts, checked_traits, json_size
+from .event_model import (BIGGEST, EVENT_FIELDS, TIME_EXAMPLE, VALUES_RANK, EventModel, aware_time, escape,
+                          first_refusal)
 
-IDENTITY_KEYS = ("id", "email", "phone")
 MAX_DEPTH = 32  # objects and lists inside an event
-BIGGEST = 2 ** 63 - 1  # whole numbers a database column or index holds (and JavaScript clients round past 2^53)
+MISSING_AT = f"missing; expected {TIME_EXAMPLE}"
 SURROGATE = re.compile("[\ud800-\udfff]")
+FAULTY_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 class EventError(RelanceError):
@@ -122,14 +124,45 @@ def loads(data: bytes | str) -> Any:
     return json.loads(data, parse_constant=Unusable, parse_float=_number, parse_int=_whole)
 
 
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 def check_values(value: Any, pointer: str, depth: int = 0) -> None:
     """Refuse, naming the JSON pointer, a value the store cannot keep or a rule cannot use: NUL
     characters (PostgreSQL's text and jsonb refuse them), lone surrogates (no UTF-8), numbers
     that are not finite or pass 2^63, nesting deeper than MAX_DEPTH."""
+    if not _clean((value,), depth):
+        _name_fault(value, pointer, depth)
+
+
+def _clean(values: Iterable[Any], depth: int) -> bool:
+    """True when every one of `values`, at `depth`, surely passes `check_values`: the walk every event
+    takes, making no pointer. False for a fault, and for a type it does not know (`_name_fault` decides)."""
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            if FAULTY_TEXT.search(value) is not None:
+                return False
+        elif kind is dict:
+            try:
+                keys = "".join(value)
+            except TypeError:  # keys other than strings
+                return False
+            if depth >= MAX_DEPTH or FAULTY_TEXT.search(keys) is not None or not _clean(value.values(), depth + 1):
+                return False
+        elif kind is list:
+            if depth >= MAX_DEPTH or not _clean(value, depth + 1):
+                return False
+        elif kind is int:
+            if not -BIGGEST <= value <= BIGGEST:
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif value is not None and kind is not bool:
+            return False
+    return True
+
+
+def _name_fault(value: Any, pointer: str, depth: int) -> None:
+    """`check_values` the slow way, making the pointer of each value, to name the fault."""
     if isinstance(value, str):
         if "\x00" in value:
             raise EventError(pointer, "contains a NUL character (\\u0000), which databases cannot store")
@@ -151,106 +184,38 @@ def check_values(value: Any, pointer: str, depth: int = 0) -> None:
             raise EventError(pointer, f"nested deeper than {MAX_DEPTH} levels")
         items = value.items() if isinstance(value, Mapping) else enumerate(value)
         for key, item in items:
-            inner = f"{pointer}/{_escape(str(key))}"
+            inner = f"{pointer}/{escape(str(key))}"
             if isinstance(key, str):
-                check_values(key, inner, depth)
-            check_values(item, inner, depth + 1)
+                _name_fault(key, inner, depth)
+            _name_fault(item, inner, depth + 1)
 
 
 def parse_time(value: Any, pointer: str) -> datetime:
-    if not isinstance(value, str):
-        raise EventError(pointer, "expected an ISO 8601 time such as 2026-03-02T10:00:00+01:00")
+    """A time with its timezone, in UTC, as `at` takes it; raises EventError naming `pointer`."""
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise EventError(pointer, f"'{value}' is not an ISO 8601 time such as 2026-03-02T10:00:00+01:00") from None
-    if moment.tzinfo is None:
-        raise EventError(pointer, f"'{value}' has no timezone; add one, such as +01:00 or Z")
-    try:
-        moment = moment.astimezone(timezone.utc)
-    except OverflowError:  # year 1 or 9999 with an offset
-        moment = LATEST
-    if not EARLIEST <= moment < LATEST:
-        raise EventError(pointer, f"'{value}' is outside the years 1900 to 2999")
-    return moment
+        return aware_time(value)
+    except PydanticCustomError as error:
+        raise EventError(pointer, (error.context or {})["refusal"][0]) from None
 
 
 def parse_event(data: Any, now: datetime | None = None, pointer: str = "") -> Event:
-    """An Event from its JSON form; `at` defaults to `now` when given. Raises EventError."""
-    if not isinstance(data, Mapping):
-        raise EventError(pointer, "expected an event object with id, type, contact")
-    unknown = sorted(set(data) - {"id", "type", "at", "contact", "properties"})
-    if unknown:
-        raise EventError(f"{pointer}/{unknown[0]}", "unknown field; an event has id, type, at, contact, properties")
-    event_id = data.get("id")
-    if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 200:
-        raise EventError(f"{pointer}/id", "expected a non-empty string of at most 200 characters (the event's unique id)")
+    """An Event from its JSON form; `at` defaults to `now` when given. Raises EventError.
+
+    The shape and its limits are `EventModel`'s; the values no store keeps are `check_values`'."""
+    try:
+        model = EventModel.model_validate(data)
+    except ValidationError as error:
+        rank, where, message = first_refusal(error.errors(include_url=False))
+        if rank[0] >= VALUES_RANK:
+            check_values(data, pointer)
+            if now is None and "at" not in data and rank[0] > EVENT_FIELDS["at"]:
+                where, message = "/at", MISSING_AT
+        raise EventError(pointer + where, message) from None
     check_values(data, pointer)
-    event_type = data.get("type")
-    if isinstance(event_type, str) and len(event_type) > 200:
-        raise EventError(f"{pointer}/type", "at most 200 characters")
-    if not isinstance(event_type, str) or not event_type.strip():
-        raise EventError(f"{pointer}/type", "expected an event type such as checkout.started or \"Order Completed\"")
-    if "at" in data:
-        at = parse_time(data["at"], f"{pointer}/at")
-    elif now is not None:
-        at = now
-    else:
-        raise EventError(f"{pointer}/at", "missing; expected an ISO 8601 time such as 2026-03-02T10:00:00+01:00")
-    properties = data.get("properties", {})
-    if not isinstance(properties, Mapping):
-        raise EventError(f"{pointer}/properties", "expected an object")
-    contact = parse_contact(data.get("contact"), f"{pointer}/contact")
-    event_type = canonical_event_type(event_type)
-    try:
-        check_amounts(event_type, properties, f"{pointer}/properties")
-    except TraitError as error:
-        raise EventError(error.pointer, error.message) from None
-    return Event(event_id, event_type, at, contact, dict(properties))
-
-
-def parse_contact(data: Any, pointer: str) -> ContactRef:
-    if not isinstance(data, Mapping):
-        raise EventError(pointer, "expected an object naming the contact: id, email, phone or external_ids")
-    for key in ("email", "phone"):
-        if key in data and data[key] is not None and (not isinstance(data[key], str) or not data[key].strip()):
-            raise EventError(f"{pointer}/{key}", "expected a non-empty string")
-    contact_id = data.get("id")
-    if contact_id is not None and (not isinstance(contact_id, int) or isinstance(contact_id, bool)
-                                   or not 1 <= contact_id <= BIGGEST):
-        raise EventError(f"{pointer}/id", "expected Relance's contact id, a whole number from 1")
-    external = data.get("external_ids")
-    external = {} if external is None else external
-    if not isinstance(external, Mapping) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
-                                                    and str(v).strip() for v in external.values()):
-        raise EventError(f"{pointer}/external_ids", "expected an object of source to id, such as {\"shopify\": \"7301\"}")
-    for key, limit in (("email", 320), ("phone", 50)):
-        if isinstance(data.get(key), str) and len(data[key]) > limit:
-            raise EventError(f"{pointer}/{key}", f"at most {limit} characters")
-    for source, value in external.items():
-        if len(str(source)) > 90 or len(str(value)) > 320:
-            raise EventError(f"{pointer}/external_ids/{source}", "a source of at most 90 characters, an id of at most 320")
-    zone = data.get("timezone")
-    if zone is not None:
-        try:
-            ZoneInfo(str(zone))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise EventError(f"{pointer}/timezone", f"unknown timezone '{zone}'; use an IANA name such as Europe/Paris") from None
-    email = data.get("email")
-    email = email.strip().lower() if isinstance(email, str) else None
-    if email is not None and "@" not in email:
-        raise EventError(f"{pointer}/email", f"'{data['email']}' is not an email address")
-    phone = data.get("phone")
-    attributes = {k: v for k, v in data.items() if k not in (*IDENTITY_KEYS, "external_ids")}
-    try:
-        attributes = checked_traits(attributes, pointer)
-    except TraitError as error:
-        raise EventError(error.pointer, error.message) from None
-    if json_size(attributes) > MAX_TRAITS_BYTES:
-        raise EventError(pointer, f"its traits take {json_size(attributes):,} bytes as JSON; an event carries at "
-                                  f"most {MAX_TRAITS_BYTES:,} (keep large data in the event's properties)")
-    ref = ContactRef(contact_id, email, phone.strip() if isinstance(phone, str) else None,
-                     {str(k): str(v) for k, v in external.items()}, attributes)
-    if contact_id is None and not ref.identities():
-        raise EventError(pointer, "names no one; give at least one of id, email, phone, external_ids")
-    return ref
+    at = model.at or now
+    if at is None:
+        raise EventError(f"{pointer}/at", MISSING_AT)
+    contact = model.contact
+    external = {source: str(value) for source, value in (contact.external_ids or {}).items()}
+    ref = ContactRef(contact.id, contact.email, contact.phone, external, contact.traits())
+    return Event(model.id, model.type, at, ref, model.properties)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -119,5 +118,4 @@ SETTINGS_VARIABLE = "RELANCE_SERVE_SETTINGS"
 
 def app_from_environment() -> Starlette:
     """The app of one of several server processes (`relance serve --workers N`), settings from its parent."""
-    values = json.loads(os.environ[SETTINGS_VARIABLE])
-    return create_app(Settings(**{**values, "rules": tuple(values["rules"])}))
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_VARIABLE]))

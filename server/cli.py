@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import sys
@@ -317,7 +316,7 @@ def serve(rules: tuple[str, ...], host: str | None, port: int | None, workers: i
         sys.exit(EXIT_PROBLEMS)
     log_config = logging_config(settings.log_level, settings.log_format)
     if settings.workers > 1:  # each process builds its app from the settings passed in its environment
-        os.environ[SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
+        os.environ[SETTINGS_VARIABLE] = settings.model_dump_json()
         uvicorn.run("relance.server.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
                     workers=settings.workers, log_level=settings.log_level, log_config=log_config)
         return

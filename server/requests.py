@@ -113,6 +113,6 @@ async def checked_body(request: Request) -> Any:
 
 def limit_param(request: Request, default: int = 100, maximum: int = 1000) -> int:
     raw = request.query_params.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise Problem(400, f"limit must be a whole number from 1 to {maximum}", pointer="/query/limit")
     return int(raw)

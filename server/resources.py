@@ -27,7 +27,7 @@ def as_json(record: Any) -> dict[str, Any]:
 def identifier(request: Request, name: str) -> int:
     """A numeric path parameter; anything else is a 404 (no such thing)."""
     raw = request.path_params[name]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise Problem(404, f"no {name.removesuffix('_id')} '{raw}'")
     return int(raw)
 
@@ -86,7 +86,7 @@ def cursor_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise Problem(400, f"{name} is the id a previous page gave as '{name}', a whole number",
                       pointer=f"/query/{name}")
     return int(raw)
@@ -124,7 +124,7 @@ async def list_runs(request: Request) -> JSONResponse:
     """?rule=RULE_ID, ?contact=CONTACT_ID, ?limit=N, ?before= / ?after= (see `paged`)."""
     shop = await engine(request)
     contact = request.query_params.get("contact")
-    if contact is not None and not contact.isdigit():
+    if contact is not None and not (contact.isascii() and contact.isdigit()):
         raise Problem(400, "contact is a contact id, a whole number", pointer="/query/contact")
     rule = request.query_params.get("rule")
     return await paged(request, "runs", lambda **page: shop.store.run_page(
