@@ -12,8 +12,8 @@ from relance.engine.events import Event, EventConflict, EventError, parse_event
 from relance.engine.inbox import Received
 from relance.engine.scheduler import HandOff
 
-from .problems import AsciiJSONResponse, Problem
-from .requests import engine, json_body, runtime
+from .problems import AsciiJSONResponse, HttpProblem
+from .requests import key_engine, json_body, runtime
 
 MAX_BATCH = 500
 REFUSALS = {  # statuses of the store that refuse an event: (HTTP status, field, detail)
@@ -30,12 +30,12 @@ def _items(body: Any) -> tuple[list[Any], bool, str]:
         return body, True, ""
     if isinstance(body, dict) and set(body) == {"events"}:
         if not isinstance(body["events"], list):
-            raise Problem(422, "expected a list of events", pointer="/events")
+            raise HttpProblem(422, "expected a list of events", pointer="/events")
         return body["events"], True, "/events"
     return [body], False, ""
 
 
-async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
+async def ingest_items(engine: Engine, items: list[Any], pointers: list[str],
                        translate: Callable[[Any, str], Any] | None = None,
                        wait: bool = False, on_accepted: Callable[[Event], None] | None = None,
                        hand_off: HandOff | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -46,16 +46,16 @@ async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
     handed off (`hand_off`: sent by this process, or by a worker when workers run).
     `on_accepted` hears each event stored.
     """
-    retry_after = await shop.inbox_full()
+    retry_after = await engine.inbox_full()
     if retry_after is not None:  # nothing is taken: the sender keeps its events and sends them again
-        raise Problem(429, f"{shop.inbox_limit:,} events are waiting to be processed in this workspace; "
+        raise HttpProblem(429, f"{engine.inbox_limit:,} events are waiting to be processed in this workspace; "
                            f"send these again in {retry_after} s", retry_after=retry_after)
     results: list[dict[str, Any]] = []
     received: list[tuple[int, Received]] = []
     for index, (item, pointer) in enumerate(zip(items, pointers)):
         try:
             data = translate(item, pointer) if translate else item
-            event = parse_event(data, now=shop.clock.now(), pointer=pointer)
+            event = parse_event(data, now=engine.clock.now(), pointer=pointer)
         except EventError as error:
             given = item.get("id") if isinstance(item, dict) else None
             results.append({"index": index, "id": given if isinstance(given, str) else None,
@@ -65,9 +65,9 @@ async def ingest_items(shop: Engine, items: list[Any], pointers: list[str],
         received.append((len(results), Received(event, at_given=isinstance(data, dict) and "at" in data)))
         results.append({"index": index, "id": event.id})
     effects: list[dict[str, Any]] = []
-    accepted = await shop.accept([r for _, r in received], wait=wait) if received else []
+    accepted = await engine.accept([r for _, r in received], wait=wait) if received else []
     if wait and received and hand_off is not None:
-        await hand_off(shop)
+        await hand_off(engine)
     for (position, item), answer in zip(received, accepted):
         result = results[position]
         pointer = pointers[result["index"]]
@@ -91,7 +91,7 @@ def single_response(result: dict[str, Any], effects: list[dict[str, Any]] | None
     """202 for an accepted or duplicate event; the rejection's problem otherwise."""
     if result["status"] == "rejected":
         problem = result["problem"]
-        raise Problem(problem["status"], problem["detail"], pointer=problem["pointer"])
+        raise HttpProblem(problem["status"], problem["detail"], pointer=problem["pointer"])
     body: dict[str, Any] = {"id": result["id"], "status": result["status"]}
     if effects is not None:
         body["effects"] = effects
@@ -116,9 +116,9 @@ def count_outcomes(request: Request, workspace: str, results: list[dict[str, Any
         request.app.state.metrics.events.labels(workspace, result["status"]).inc()
 
 
-def unheard_counter(request: Request, shop: Engine) -> Callable[[Event], None]:
+def unheard_counter(request: Request, engine: Engine) -> Callable[[Event], None]:
     """Counts the accepted events of a type that does nothing in the shop's workspace."""
-    return lambda event: request.app.state.metrics.count_unheard(shop.workspace, event)
+    return lambda event: request.app.state.metrics.count_unheard(engine.workspace, event)
 
 
 def wants_effects(request: Request) -> bool:
@@ -127,14 +127,14 @@ def wants_effects(request: Request) -> bool:
 
 async def post_events(request: Request) -> JSONResponse:
     """Store and process events. `?wait=true` answers with the effects they had (runs, messages, …)."""
-    shop = await engine(request)
+    engine = await key_engine(request)
     items, batch, base = _items(await json_body(request))
     if len(items) > MAX_BATCH:
-        raise Problem(413, f"a batch holds at most {MAX_BATCH} events, not {len(items)}")
+        raise HttpProblem(413, f"a batch holds at most {MAX_BATCH} events, not {len(items)}")
     pointers = [f"{base}/{index}" for index in range(len(items))] if batch else [""]
     wait = wants_effects(request)
-    results, effects = await ingest_items(shop, items, pointers, wait=wait, on_accepted=unheard_counter(request, shop),
+    results, effects = await ingest_items(engine, items, pointers, wait=wait, on_accepted=unheard_counter(request, engine),
                                          hand_off=runtime(request).hand_off)
-    count_outcomes(request, shop.workspace.name, results)
+    count_outcomes(request, engine.workspace.name, results)
     shown = effects if wait else None
     return batch_response(results, shown) if batch else single_response(results[0], shown)

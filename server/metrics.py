@@ -18,7 +18,7 @@ from relance.engine.events import Event
 from relance.engine.profiles import heard
 from relance.engine.records import MessageRecord
 
-from .problems import Problem
+from .problems import HttpProblem
 from .runtime import PROBE_SECONDS, Runtime
 
 UNHEARD_TYPES = 100  # labels per workspace: a sender inventing types must not grow /metrics without end
@@ -128,7 +128,7 @@ def may_see(request: Request) -> bool:
 
 async def metrics(request: Request) -> Response:
     if not may_see(request):
-        raise Problem(401, "/metrics needs the metrics token: send 'Authorization: Bearer <RELANCE_METRICS_TOKEN>'")
+        raise HttpProblem(401, "/metrics needs the metrics token: send 'Authorization: Bearer <RELANCE_METRICS_TOKEN>'")
     body = await request.app.state.metrics.render(request.app.state.runtime)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 

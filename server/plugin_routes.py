@@ -14,7 +14,7 @@ from relance.engine.events import parse_event
 from relance.engine.inbox import Received
 from relance.plugins.registry import PluginError
 
-from .problems import Problem
+from .problems import HttpProblem
 from .requests import body_bytes
 from .runtime import Runtime
 
@@ -36,7 +36,7 @@ class RuntimeHost:
     def engine(self, workspace: str) -> Engine:
         found = self._runtime.engines.get(workspace)
         if found is None:
-            raise Problem(404, f"no workspace '{workspace}'")
+            raise HttpProblem(404, f"no workspace '{workspace}'")
         return found
 
     def channel_configs(self, workspace: str) -> Sequence[ChannelConfig]:
@@ -47,7 +47,7 @@ class RuntimeHost:
         return await engine.accept([Received(parsed, at_given="at" in event)], wait=wait)
 
     def problem(self, status: int, detail: str, pointer: str | None = None) -> Exception:
-        return Problem(status, detail, pointer=pointer)
+        return HttpProblem(status, detail, pointer=pointer)
 
     async def body(self, request: Request) -> bytes:
         return await body_bytes(request)

@@ -28,7 +28,7 @@ class AsciiJSONResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
-class Problem(Exception):
+class HttpProblem(Exception):
     """Raised anywhere in a request: becomes a problem+json response."""
 
     def __init__(self, status: int, detail: str, pointer: str | None = None, **extra: Any) -> None:
@@ -47,7 +47,7 @@ def problem_response(status: int, detail: str, pointer: str | None = None, **ext
 
 
 async def on_problem(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, Problem)
+    assert isinstance(error, HttpProblem)
     extra = dict(error.extra)
     retry_after = extra.pop("retry_after", None)
     response = problem_response(error.status, error.detail, error.pointer, **extra)
@@ -90,5 +90,5 @@ def _fault_types() -> tuple[type[Exception], ...]:
     return (*found, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-HANDLERS = {Problem: on_problem, HTTPException: on_http_error, **{kind: on_fault for kind in _fault_types()},
+HANDLERS = {HttpProblem: on_problem, HTTPException: on_http_error, **{kind: on_fault for kind in _fault_types()},
             Exception: on_error}

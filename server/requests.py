@@ -11,7 +11,7 @@ from starlette.requests import Request
 from relance.engine.engine import Engine
 from relance.engine.events import EventError, check_values, loads
 
-from .problems import Problem
+from .problems import HttpProblem
 from .runtime import Runtime
 
 MAX_BODY = 1024 * 1024
@@ -34,14 +34,14 @@ def _key(request: Request) -> str | None:
     return None
 
 
-async def engine(request: Request) -> Engine:
+async def key_engine(request: Request) -> Engine:
     """The engine of the workspace the request's API key belongs to; 401 otherwise."""
     key = _key(request)
     if key is None:
-        raise Problem(401, "missing API key: send 'Authorization: Bearer <key>'")
+        raise HttpProblem(401, "missing API key: send 'Authorization: Bearer <key>'")
     workspace = await runtime(request).workspace_for_key(key)
     if workspace is None or workspace not in runtime(request).engines:
-        raise Problem(401, "unknown API key")
+        raise HttpProblem(401, "unknown API key")
     return runtime(request).engines[workspace]
 
 
@@ -54,7 +54,7 @@ def _decoder(request: Request) -> Any:
         return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     if encoding == "deflate":  # the zlib format, as RFC 9110 says
         return zlib.decompressobj(wbits=zlib.MAX_WBITS)
-    raise Problem(415, f"Content-Encoding '{encoding}' is not supported; send gzip, deflate or none",
+    raise HttpProblem(415, f"Content-Encoding '{encoding}' is not supported; send gzip, deflate or none",
                   pointer="/headers/content-encoding")
 
 
@@ -63,10 +63,10 @@ async def body_bytes(request: Request, limit: int = MAX_BODY) -> bytes:
     before it is read whole: a small compressed bomb stops at the limit."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, f"the body is {int(declared):,} bytes; the limit is {limit:,} (send smaller batches)")
+        raise HttpProblem(413, f"the body is {int(declared):,} bytes; the limit is {limit:,} (send smaller batches)")
     decoder = _decoder(request)
     chunks, size, sent = [], 0, 0
-    too_big = Problem(413, f"the body passes the limit of {limit:,} bytes{' decompressed' if decoder else ''} "
+    too_big = HttpProblem(413, f"the body passes the limit of {limit:,} bytes{' decompressed' if decoder else ''} "
                            "(send smaller batches)")
     async for chunk in request.stream():
         sent += len(chunk)
@@ -76,7 +76,7 @@ async def body_bytes(request: Request, limit: int = MAX_BODY) -> bytes:
             try:
                 chunk = decoder.decompress(chunk, limit + 1 - size)
             except zlib.error:
-                raise Problem(400, "the body is not valid gzip or deflate data, as its Content-Encoding says") from None
+                raise HttpProblem(400, "the body is not valid gzip or deflate data, as its Content-Encoding says") from None
             if decoder.unconsumed_tail:
                 raise too_big
         size += len(chunk)
@@ -84,7 +84,7 @@ async def body_bytes(request: Request, limit: int = MAX_BODY) -> bytes:
             raise too_big
         chunks.append(chunk)
     if decoder is not None and not decoder.eof:
-        raise Problem(400, "the compressed body ends before its end of stream")
+        raise HttpProblem(400, "the compressed body ends before its end of stream")
     return b"".join(chunks)
 
 
@@ -94,11 +94,11 @@ async def json_body(request: Request, limit: int = MAX_BODY) -> Any:
     try:
         return loads(body)
     except UnicodeDecodeError:
-        raise Problem(400, "the body is not UTF-8 JSON") from None
+        raise HttpProblem(400, "the body is not UTF-8 JSON") from None
     except json.JSONDecodeError as error:
-        raise Problem(400, f"the body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+        raise HttpProblem(400, f"the body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
-        raise Problem(400, "the body is nested too deeply to be read (events are at most 32 levels deep)") from None
+        raise HttpProblem(400, "the body is nested too deeply to be read (events are at most 32 levels deep)") from None
 
 
 async def checked_body(request: Request) -> Any:
@@ -107,12 +107,12 @@ async def checked_body(request: Request) -> Any:
     try:
         check_values(body, "")
     except EventError as error:
-        raise Problem(422, error.message, pointer=error.pointer) from None
+        raise HttpProblem(422, error.message, pointer=error.pointer) from None
     return body
 
 
 def limit_param(request: Request, default: int = 100, maximum: int = 1000) -> int:
     raw = request.query_params.get("limit", str(default))
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
-        raise Problem(400, f"limit must be a whole number from 1 to {maximum}", pointer="/query/limit")
+        raise HttpProblem(400, f"limit must be a whole number from 1 to {maximum}", pointer="/query/limit")
     return int(raw)

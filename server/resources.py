@@ -13,8 +13,8 @@ from relance.engine.engine import Engine
 from relance.engine.records import ContactRecord
 from relance.engine.store import Transaction
 
-from .problems import Problem
-from .requests import engine, limit_param
+from .problems import HttpProblem
+from .requests import key_engine, limit_param
 
 R = TypeVar("R")
 
@@ -28,57 +28,57 @@ def identifier(request: Request, name: str) -> int:
     """A numeric path parameter; anything else is a 404 (no such thing)."""
     raw = request.path_params[name]
     if not (raw.isascii() and raw.isdigit()):
-        raise Problem(404, f"no {name.removesuffix('_id')} '{raw}'")
+        raise HttpProblem(404, f"no {name.removesuffix('_id')} '{raw}'")
     return int(raw)
 
 
-def owned(record: R | None, shop: Engine, what: str, record_id: int) -> R:
+def owned(record: R | None, engine: Engine, what: str, record_id: int) -> R:
     """The record if it belongs to the key's workspace; another shop's data answers 404 as if absent."""
-    if record is None or getattr(record, "workspace", None) != shop.workspace.name:
-        raise Problem(404, f"no {what} {record_id} in this workspace")
+    if record is None or getattr(record, "workspace", None) != engine.workspace.name:
+        raise HttpProblem(404, f"no {what} {record_id} in this workspace")
     return record
 
 
-async def contact_in(shop: Engine, tx: Transaction, contact_id: int) -> ContactRecord:
-    contact = owned(await tx.get_contact(contact_id), shop, "contact", contact_id)
+async def contact_in(engine: Engine, tx: Transaction, contact_id: int) -> ContactRecord:
+    contact = owned(await tx.get_contact(contact_id), engine, "contact", contact_id)
     if contact.merged_into is not None:
-        raise Problem(404, f"contact {contact_id} was merged into {contact.merged_into}", merged_into=contact.merged_into)
+        raise HttpProblem(404, f"contact {contact_id} was merged into {contact.merged_into}", merged_into=contact.merged_into)
     return contact
 
 
 async def get_contact(request: Request) -> JSONResponse:
-    shop = await engine(request)
-    async with shop.store.transaction() as tx:
-        contact = await contact_in(shop, tx, identifier(request, "contact_id"))
+    engine = await key_engine(request)
+    async with engine.store.transaction() as tx:
+        contact = await contact_in(engine, tx, identifier(request, "contact_id"))
     return JSONResponse(as_json(contact))
 
 
 async def find_contacts(request: Request) -> JSONResponse:
     """By identity: ?email=, ?phone= or ?external_id=SOURCE:ID; or the members of ?segment=NAME."""
-    shop = await engine(request)
+    engine = await key_engine(request)
     query = request.query_params
     if "segment" in query:
-        return await _segment_members(shop, query["segment"], limit_param(request),
+        return await _segment_members(engine, query["segment"], limit_param(request),
                                       cursor_param(request, "after") or 0)
     identities = [(kind, query[kind].strip().lower() if kind == "email" else query[kind].strip())
                   for kind in ("email", "phone") if kind in query]
     if "external_id" in query:
         source, _, value = query["external_id"].partition(":")
         if not value:
-            raise Problem(400, "external_id is SOURCE:ID, such as shopify:7301", pointer="/query/external_id")
+            raise HttpProblem(400, "external_id is SOURCE:ID, such as shopify:7301", pointer="/query/external_id")
         identities.append((f"ext:{source}", value))
     if not identities:
-        raise Problem(400, "give ?email=, ?phone= or ?external_id=SOURCE:ID", pointer="/query")
-    async with shop.store.transaction() as tx:
-        contacts = await tx.find_contacts(shop.workspace.name, identities)
+        raise HttpProblem(400, "give ?email=, ?phone= or ?external_id=SOURCE:ID", pointer="/query")
+    async with engine.store.transaction() as tx:
+        contacts = await tx.find_contacts(engine.workspace.name, identities)
     return JSONResponse({"contacts": [as_json(c) for c in contacts]})
 
 
 async def get_run(request: Request) -> JSONResponse:
-    shop = await engine(request)
+    engine = await key_engine(request)
     run_id = identifier(request, "run_id")
-    async with shop.store.transaction() as tx:
-        run = owned(await tx.get_run(run_id), shop, "run", run_id)
+    async with engine.store.transaction() as tx:
+        run = owned(await tx.get_run(run_id), engine, "run", run_id)
     return JSONResponse(as_json(run))
 
 
@@ -87,7 +87,7 @@ def cursor_param(request: Request, name: str) -> int | None:
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit()):
-        raise Problem(400, f"{name} is the id a previous page gave as '{name}', a whole number",
+        raise HttpProblem(400, f"{name} is the id a previous page gave as '{name}', a whole number",
                       pointer=f"/query/{name}")
     return int(raw)
 
@@ -103,7 +103,7 @@ async def paged(request: Request, key: str, read: Callable[..., Awaitable[list[A
     limit = limit_param(request)
     before, after = cursor_param(request, "before"), cursor_param(request, "after")
     if before is not None and after is not None:
-        raise Problem(400, "give before or after, not both", pointer="/query/after")
+        raise HttpProblem(400, "give before or after, not both", pointer="/query/after")
     rows = await read(limit=limit + 1, before=before, after=after)
     older = newer = False
     if len(rows) > limit:
@@ -122,40 +122,40 @@ async def paged(request: Request, key: str, read: Callable[..., Awaitable[list[A
 
 async def list_runs(request: Request) -> JSONResponse:
     """?rule=RULE_ID, ?contact=CONTACT_ID, ?limit=N, ?before= / ?after= (see `paged`)."""
-    shop = await engine(request)
+    engine = await key_engine(request)
     contact = request.query_params.get("contact")
     if contact is not None and not (contact.isascii() and contact.isdigit()):
-        raise Problem(400, "contact is a contact id, a whole number", pointer="/query/contact")
+        raise HttpProblem(400, "contact is a contact id, a whole number", pointer="/query/contact")
     rule = request.query_params.get("rule")
-    return await paged(request, "runs", lambda **page: shop.store.run_page(
-        shop.workspace.name, rule, int(contact) if contact else None, **page))
+    return await paged(request, "runs", lambda **page: engine.store.run_page(
+        engine.workspace.name, rule, int(contact) if contact else None, **page))
 
 
 async def list_messages(request: Request) -> JSONResponse:
     """?status=pending|sent|failed|draft|advised, ?limit=N, ?before= / ?after= (see `paged`)."""
-    shop = await engine(request)
+    engine = await key_engine(request)
     status = request.query_params.get("status")
-    return await paged(request, "messages", lambda **page: shop.store.message_page(shop.workspace.name, status, **page))
+    return await paged(request, "messages", lambda **page: engine.store.message_page(engine.workspace.name, status, **page))
 
 
 async def list_tasks(request: Request) -> JSONResponse:
-    shop = await engine(request)
-    return await paged(request, "tasks", lambda **page: shop.store.task_page(shop.workspace.name, **page))
+    engine = await key_engine(request)
+    return await paged(request, "tasks", lambda **page: engine.store.task_page(engine.workspace.name, **page))
 
 
 SEGMENT_SCAN = 5000  # contacts read at most by one request for a segment's members: the answer says where to go on
 
 
-async def _segment_members(shop: Engine, segment: str, limit: int, after: int) -> JSONResponse:
+async def _segment_members(engine: Engine, segment: str, limit: int, after: int) -> JSONResponse:
     """Members of a segment, by id after `after`: a bounded scan of profiles (segments live in each
     contact's profile), `after` in the answer to go on from where it stopped."""
-    if segment not in shop.workspace.segments:
-        raise Problem(404, f"no segment '{segment}' in this workspace", pointer="/query/segment")
+    if segment not in engine.workspace.segments:
+        raise HttpProblem(404, f"no segment '{segment}' in this workspace", pointer="/query/segment")
     members: list[dict[str, Any]] = []
     scanned, done = 0, False
     while len(members) < limit and scanned < SEGMENT_SCAN:
-        async with shop.store.transaction() as tx:
-            page = await tx.contacts(shop.workspace.name, after, min(500, SEGMENT_SCAN - scanned))
+        async with engine.store.transaction() as tx:
+            page = await tx.contacts(engine.workspace.name, after, min(500, SEGMENT_SCAN - scanned))
         if not page:
             done = True
             break
@@ -171,9 +171,9 @@ async def _segment_members(shop: Engine, segment: str, limit: int, after: int) -
 
 async def stats(request: Request) -> JSONResponse:
     """Per rule: runs by status, conversions and their revenue, messages by status (counted in the database)."""
-    shop = await engine(request)
-    counts = await shop.store.rule_counts(shop.workspace.name)
+    engine = await key_engine(request)
+    counts = await engine.store.rule_counts(engine.workspace.name)
     rules = {rule_id: counts.get(rule_id) or {"runs": {}, "conversions": 0, "revenue": 0.0, "messages": {}}
-             for rule_id in shop.workspace.rules}
+             for rule_id in engine.workspace.rules}
     rules.update(counts)
-    return JSONResponse({"workspace": shop.workspace.name, "rules": rules})
+    return JSONResponse({"workspace": engine.workspace.name, "rules": rules})

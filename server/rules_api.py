@@ -11,21 +11,21 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .problems import Problem
-from .requests import body_bytes, engine, runtime
+from .problems import HttpProblem
+from .requests import body_bytes, key_engine, runtime
 
 
 async def list_rules(request: Request) -> JSONResponse:
-    shop = await engine(request)
+    engine = await key_engine(request)
     rules = [{"id": r.id, "name": r.name, "version": r.version, "when": r.when, "mode": r.mode,
-              "entry": r.entry.kind} for r in shop.workspace.rules.values()]
-    return JSONResponse({"workspace": shop.workspace.name, "rules": rules})
+              "entry": r.entry.kind} for r in engine.workspace.rules.values()]
+    return JSONResponse({"workspace": engine.workspace.name, "rules": rules})
 
 
 async def validate_rules(request: Request) -> JSONResponse:
     """The body is a rules file (YAML): 200 when it has no problem, else 422 listing its problems as
     `relance check` does (a file refused unread, such as an alias bomb, names the line and column)."""
-    await engine(request)
+    await key_engine(request)
     body = await body_bytes(request)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "rules.yaml"
@@ -33,16 +33,16 @@ async def validate_rules(request: Request) -> JSONResponse:
         problems = await runtime(request).checker.check(path)
     found = [{**p.as_dict(), "path": "rules.yaml", "text": str(p).replace(str(path), "rules.yaml")} for p in problems]
     if found:
-        raise Problem(422, f"the rules have {len(found)} problem{'s' if len(found) > 1 else ''}; nothing was loaded",
+        raise HttpProblem(422, f"the rules have {len(found)} problem{'s' if len(found) > 1 else ''}; nothing was loaded",
                       ok=False, problems=found)
     return JSONResponse({"ok": True, "problems": []})
 
 
 async def reload_rules(request: Request) -> JSONResponse:
     """Read the workspace's files again; with errors, 422 and the running rules stay."""
-    shop = await engine(request)
-    problems = await runtime(request).reload(shop.workspace.name)
+    engine = await key_engine(request)
+    problems = await runtime(request).reload(engine.workspace.name)
     if problems:
-        raise Problem(422, "the rules have errors; the previous rules keep running",
+        raise HttpProblem(422, "the rules have errors; the previous rules keep running",
                       problems=[{**p.as_dict(), "text": str(p)} for p in problems])
-    return JSONResponse({"reloaded": True, "rules": len(shop.workspace.rules)})
+    return JSONResponse({"reloaded": True, "rules": len(engine.workspace.rules)})

@@ -15,8 +15,8 @@ from relance.engine.events import EventError, check_values, parse_time
 from relance.engine.traits import TraitError, checked_traits
 
 from .ingest import MAX_BATCH, count_outcomes, ingest_items, unheard_counter, wants_effects
-from .problems import AsciiJSONResponse, Problem
-from .requests import engine, json_body, runtime
+from .problems import AsciiJSONResponse, HttpProblem
+from .requests import key_engine, json_body, runtime
 
 CALL_TYPES = ("track", "identify", "page", "screen")
 _TRAIT_NAMES = {"firstName": "first_name", "lastName": "last_name", "first_name": "first_name",
@@ -127,7 +127,7 @@ def answer(results: list[dict[str, Any]], effects: list[dict[str, Any]] | None) 
     first = rejected[0]["problem"]
     detail = f"{len(rejected)} of {len(results)} calls refused; first: {first['pointer'] or '/'}: {first['detail']}"
     extra: dict[str, Any] = {"results": results} if len(results) > 1 else {}
-    raise Problem(503 if retry else 400, detail, pointer=first["pointer"], success=False,
+    raise HttpProblem(503 if retry else 400, detail, pointer=first["pointer"], success=False,
                   code="server_error" if retry else "invalid_request", message=detail, **extra)
 
 
@@ -136,24 +136,24 @@ def _endpoint(kind: str | None) -> Callable[[Request], Awaitable[JSONResponse]]:
 
     async def endpoint(request: Request) -> JSONResponse:
         try:
-            shop = await engine(request)
+            engine = await key_engine(request)
             body = await json_body(request)
             wait = wants_effects(request)
             if kind is None:  # /v1/batch
                 calls = body.get("batch") if isinstance(body, Mapping) else None
                 if not isinstance(calls, list):
-                    raise Problem(400, "expected {\"batch\": [calls…]}", pointer="/batch")
+                    raise HttpProblem(400, "expected {\"batch\": [calls…]}", pointer="/batch")
                 if len(calls) > MAX_BATCH:
-                    raise Problem(413, f"a batch holds at most {MAX_BATCH} calls, not {len(calls)}")
+                    raise HttpProblem(413, f"a batch holds at most {MAX_BATCH} calls, not {len(calls)}")
                 pointers = [f"/batch/{i}" for i in range(len(calls))]
             else:
                 calls, pointers = [body], [""]
-            results, effects = await ingest_items(shop, calls, pointers,
+            results, effects = await ingest_items(engine, calls, pointers,
                                                   lambda call, pointer: translate(call, kind, pointer), wait,
-                                                  unheard_counter(request, shop), runtime(request).hand_off)
-            count_outcomes(request, shop.workspace.name, results)
+                                                  unheard_counter(request, engine), runtime(request).hand_off)
+            count_outcomes(request, engine.workspace.name, results)
             return answer(results, effects if wait else None)
-        except Problem as problem:  # Segment's clients read `code` and `message` from every error
+        except HttpProblem as problem:  # Segment's clients read `code` and `message` from every error
             problem.extra.setdefault("success", False)
             problem.extra.setdefault("code", {401: "unauthorized", 413: "payload_too_large"}.get(
                 problem.status, "server_error" if problem.status >= 500 else "invalid_request"))

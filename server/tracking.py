@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from relance.engine.events import parse_event
 from relance.engine.inbox import Received
 
-from .problems import Problem
+from .problems import HttpProblem
 from .requests import runtime
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -30,16 +30,16 @@ def _payload(request: Request, kind: str) -> dict[str, Any]:
     links = runtime(request).links
     payload = links.verify(request.path_params["token"], kind) if links else None
     if payload is None or payload.get("w") not in runtime(request).engines:
-        raise Problem(404, "this link is not valid: it was altered, or it belongs to another server")
+        raise HttpProblem(404, "this link is not valid: it was altered, or it belongs to another server")
     return payload
 
 
 async def _record(request: Request, payload: dict[str, Any], event_id: str, event_type: str,
                   properties: dict[str, Any]) -> None:
-    shop = runtime(request).engines[payload["w"]]
+    engine = runtime(request).engines[payload["w"]]
     event = parse_event({"id": event_id, "type": event_type, "contact": {"id": payload["c"]},
-                         "properties": properties}, now=shop.clock.now())
-    await shop.accept([Received(event, at_given=False)])
+                         "properties": properties}, now=engine.clock.now())
+    await engine.accept([Received(event, at_given=False)])
 
 
 async def unsubscribe_page(request: Request) -> HTMLResponse:

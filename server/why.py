@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse
 
 from relance.engine.explain import explain
 
-from .problems import Problem
-from .requests import engine
+from .problems import HttpProblem
+from .requests import key_engine
 from .resources import as_json, contact_in, identifier
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -22,17 +22,17 @@ DEFAULT_SERVER = "http://127.0.0.1:8000"
 async def why(request: Request) -> JSONResponse:
     """A contact's runs with their traces, the recent decisions of its events (`?rule=` for one rule),
     and `story`: the same in plain words."""
-    shop = await engine(request)
+    engine = await key_engine(request)
     contact_id = identifier(request, "contact_id")
     rule = request.query_params.get("rule")
-    if rule is not None and rule not in shop.workspace.rules:
-        known = ", ".join(sorted(shop.workspace.rules))
-        raise Problem(404, f"no rule '{rule}' in this workspace; its rules: {known}", pointer="/query/rule")
-    async with shop.store.transaction() as tx:
-        contact = await contact_in(shop, tx, contact_id)
+    if rule is not None and rule not in engine.workspace.rules:
+        known = ", ".join(sorted(engine.workspace.rules))
+        raise HttpProblem(404, f"no rule '{rule}' in this workspace; its rules: {known}", pointer="/query/rule")
+    async with engine.store.transaction() as tx:
+        contact = await contact_in(engine, tx, contact_id)
         runs = await tx.contact_runs(contact_id, rule)
         decisions = await tx.contact_decisions(contact_id, rule)
-    zone = contact.timezone or shop.workspace.timezone
+    zone = contact.timezone or engine.workspace.timezone
     return JSONResponse({"contact": as_json(contact), "runs": [as_json(r) for r in runs],
                          "decisions": [as_json(d) for d in decisions],
                          "story": explain(contact.label(), runs, decisions, zone)})
