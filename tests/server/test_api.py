@@ -215,3 +215,18 @@ def test_bad_or_unknown_compression_is_a_4xx(api, body: bytes, encoding: str, st
     response = api.call("POST", "/v1/events", content=body,
                         headers={"Content-Type": "application/json", "Content-Encoding": encoding})
     assert (response.status_code, response.headers["content-type"]) == (status, PROBLEM), response.text
+
+
+def test_why_a_contact_did_not_enter_is_answered_by_the_api(api) -> None:
+    """GET /v1/contacts/{id}/why, which `relance why` prints: the rules an event did not start, and why."""
+    api.call("POST", "/v1/events", json={"id": "m1", "type": "message.received",
+                                         "contact": {"email": "why@example.test"}, "properties": {"text": "merci"}})
+    [contact] = api.call("GET", "/v1/contacts?email=why@example.test").json()["contacts"]
+    answer = api.call("GET", f"/v1/contacts/{contact['id']}/why").json()
+    [decision] = [d for d in answer["decisions"] if d["rule_id"] == "chaud"]
+    assert decision["started"] is False and decision["reason"].startswith("its trigger's condition is false")
+    assert any("chaud" in line and "trigger" in line for line in answer["story"]), answer["story"]
+    unknown = api.call("GET", f"/v1/contacts/{contact['id']}/why?rule=nope")
+    assert (unknown.status_code, unknown.json()["pointer"]) == (404, "/query/rule")
+    other = api.call("GET", f"/v1/contacts/{contact['id']}/why", shop="shop-b")
+    assert other.status_code == 404  # another workspace's contact is not there

@@ -52,3 +52,28 @@ def test_serve_refuses_rules_with_errors(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"{rules}:4:18: bad duration '3 dayz' (did you mean '3d'?)" in result.stderr
+
+
+def test_relance_why_prints_why_a_contact_did_not_enter(serve, write) -> None:
+    """`relance why EMAIL` against a running server, as an agency asks it: the rule, and why not."""
+    rules = write("""\
+workspace: shop
+channels: {chat: {plugin: log}}
+templates: {ping: {chat: "ping"}}
+rules:
+  - id: big-cart
+    when: checkout.started where event.cart.total >= 100
+    steps: [send chat ping]
+""")
+    server = serve(rules)
+    answer = httpx.post(f"{server.base}/v1/events?wait=true", headers={"Authorization": f"Bearer {server.key}"},
+                        json={"id": "c1", "type": "checkout.started", "contact": {"email": "why@example.test"},
+                              "properties": {"cart": {"total": 5}}})
+    assert answer.status_code == 202, answer.text
+    printed = subprocess.run([sys.executable, "-m", "relance.server", "why", "why@example.test", "--server", server.base,
+                              "--key", server.key], capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    assert "big-cart" in printed.stdout and "event.cart.total >= 100" in printed.stdout, printed.stdout
+    missing = subprocess.run([sys.executable, "-m", "relance.server", "why", "nobody@example.test", "--server",
+                              server.base, "--key", server.key], capture_output=True, text=True, timeout=60)
+    assert (missing.returncode, missing.stderr.strip()) == (1, "no contact nobody@example.test in this workspace")
