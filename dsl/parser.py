@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import time
 from importlib import resources
 from typing import Any
@@ -59,13 +60,8 @@ class SyntaxProblem(Exception):
         self.message, self.line, self.column = message, line, column
 
 
-def _pos(token: Token) -> s.Pos:
-    return (token.line, token.column)
-
-
-def _at(meta: Meta) -> s.Pos:
-    """Where a rule's text begins (`propagate_positions` fills `meta` from its first token)."""
-    return (meta.line, meta.column)
+# A token's (line, column); attrgetter, being C, costs no Python call for every node built.
+_pos: Callable[[Token], s.Pos] = operator.attrgetter("line", "column")
 
 
 def _string(token: Token) -> str:
@@ -88,202 +84,258 @@ def _time(token: Token) -> time:
     return time(hours, minutes)
 
 
-@v_args(inline=True, meta=True)
+class _Parenthesised(Exception):
+    """An expression in parentheses was met: an operation it begins starts at its '(', which no node keeps."""
+
+
+@v_args(inline=True)
 class _ToSyntax(Transformer):
-    """One method per grammar rule, building the dataclasses of `syntax` at the rule's real position."""
+    """One method per grammar rule, building the dataclasses of `syntax` where each node's text begins.
+
+    It runs inside the LALR parser, which builds no tree, so a node's position is that of its
+    first child: a token's line and column, or a child node's `pos`. The grammar names the
+    words that begin a node (SEND, NOT, LSQB…) so that they arrive among the children.
+    """
 
     # expressions
-    def number(self, meta: Meta, token: Token) -> s.Literal:
+    def number(self, token: Token) -> s.Literal:
         value = float(token) if "." in token else int(token)
         if isinstance(value, float) and not math.isfinite(value):
             raise SyntaxProblem(f"number {token[:20]}… is too large", *_pos(token))
-        return s.Literal(value, _at(meta))
+        return s.Literal(value, _pos(token))
 
-    def duration_literal(self, meta: Meta, token: Token) -> s.Literal:
-        return s.Literal(_duration(token), _at(meta))
+    def duration_literal(self, token: Token) -> s.Literal:
+        return s.Literal(_duration(token), _pos(token))
 
-    def percent(self, meta: Meta, token: Token) -> s.Literal:
-        return s.Literal(float(token[:-1]) / 100, _at(meta))
+    def percent(self, token: Token) -> s.Literal:
+        return s.Literal(float(token[:-1]) / 100, _pos(token))
 
-    def string(self, meta: Meta, token: Token) -> s.Literal:
-        return s.Literal(_string(token), _at(meta))
+    def string(self, token: Token) -> s.Literal:
+        return s.Literal(_string(token), _pos(token))
 
-    def none(self, meta: Meta) -> s.Literal:
-        return s.Literal(None, _at(meta))
+    def none(self, word: Token) -> s.Literal:
+        return s.Literal(None, _pos(word))
 
-    def true(self, meta: Meta) -> s.Literal:
-        return s.Literal(True, _at(meta))
+    def true(self, word: Token) -> s.Literal:
+        return s.Literal(True, _pos(word))
 
-    def false(self, meta: Meta) -> s.Literal:
-        return s.Literal(False, _at(meta))
+    def false(self, word: Token) -> s.Literal:
+        return s.Literal(False, _pos(word))
 
-    def path(self, meta: Meta, root: Token, *keys: Token) -> s.Path:
-        return s.Path(str(root), tuple(str(key) for key in keys), _at(meta))
+    def path(self, root: Token, *keys: Token) -> s.Path:
+        return s.Path(str(root), tuple(str(key) for key in keys), _pos(root))
 
-    def call(self, meta: Meta, name: Token, *args: s.Expr | None) -> s.Call:
-        return s.Call(str(name), tuple(arg for arg in args if arg is not None), _at(meta))
+    def call(self, name: Token, *args: s.Expr | None) -> s.Call:
+        return s.Call(str(name), tuple(arg for arg in args if arg is not None), _pos(name))
 
-    def list_(self, meta: Meta, *items: s.Expr | None) -> s.ListExpr:
-        return s.ListExpr(tuple(item for item in items if item is not None), _at(meta))
+    def list_(self, bracket: Token, *items: s.Expr | None) -> s.ListExpr:
+        return s.ListExpr(tuple(item for item in items if item is not None), _pos(bracket))
 
-    def negative(self, meta: Meta, operand: s.Expr) -> s.Unary:
-        return s.Unary("-", operand, _at(meta))
+    def group(self, expr: s.Expr) -> s.Expr:
+        raise _Parenthesised  # parse() takes the tree path
 
-    def not_(self, meta: Meta, operand: s.Expr) -> s.Unary:
-        return s.Unary("not", operand, _at(meta))
+    def negative(self, sign: Token, operand: s.Expr) -> s.Unary:
+        return s.Unary("-", operand, _pos(sign))
 
-    def or_(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
-        return s.Binary("or", left, right, _at(meta))
+    def not_(self, word: Token, operand: s.Expr) -> s.Unary:
+        return s.Unary("not", operand, _pos(word))
 
-    def and_(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
-        return s.Binary("and", left, right, _at(meta))
+    def or_(self, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("or", left, right, left.pos)
 
-    def compare(self, meta: Meta, left: s.Expr, op: Token, right: s.Expr) -> s.Binary:
-        return s.Binary(str(op), left, right, _at(meta))
+    def and_(self, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("and", left, right, left.pos)
 
-    def binary(self, meta: Meta, left: s.Expr, op: Token, right: s.Expr) -> s.Binary:
-        return s.Binary(str(op), left, right, _at(meta))
+    def compare(self, left: s.Expr, op: Token, right: s.Expr) -> s.Binary:
+        return s.Binary(str(op), left, right, left.pos)
 
-    def in_(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
-        return s.Binary("in", left, right, _at(meta))
+    def binary(self, left: s.Expr, op: Token, right: s.Expr) -> s.Binary:
+        return s.Binary(str(op), left, right, left.pos)
 
-    def not_in(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
-        return s.Binary("not in", left, right, _at(meta))
+    def in_(self, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("in", left, right, left.pos)
+
+    def not_in(self, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("not in", left, right, left.pos)
 
     # triggers and event specs
-    def event_type(self, meta: Meta, first: Token, *rest: Token) -> tuple[str, s.Pos]:
+    def event_type(self, first: Token, *rest: Token) -> tuple[str, s.Pos]:
         name = _string(first) if first.type == "STRING" else ".".join((first, *rest))
-        return canonical_event_type(name), _at(meta)
+        return canonical_event_type(name), _pos(first)
 
-    def where(self, meta: Meta, condition: s.Expr) -> s.Expr:
+    def where(self, condition: s.Expr) -> s.Expr:
         return condition
 
-    def within(self, meta: Meta, token: Token) -> Any:
+    def within(self, token: Token) -> Any:
         return _duration(token)
 
-    def at_time(self, meta: Meta, token: Token) -> time:
+    def at_time(self, token: Token) -> time:
         return _time(token)
 
-    def event_trigger(self, meta: Meta, event_type: tuple[str, s.Pos], segment: Token | None,
+    def event_trigger(self, event_type: tuple[str, s.Pos], segment: Token | None,
                       where: s.Expr | None) -> s.EventTrigger:
         name, pos = event_type
         return s.EventTrigger(name, str(segment) if segment else None, where, pos,
                               _pos(segment) if segment else None)
 
-    def date_trigger(self, meta: Meta, offset: Token, direction: Token, field: s.Path, at: time | None,
+    def date_trigger(self, offset: Token, direction: Token, field: s.Path, at: time | None,
                      where: s.Expr | None) -> s.DateTrigger:
         delta = _duration(offset)
-        return s.DateTrigger(-delta if direction == "before" else delta, field, at, where, _at(meta))
+        return s.DateTrigger(-delta if direction == "before" else delta, field, at, where, _pos(offset))
 
-    def yearly_trigger(self, meta: Meta, field: s.Path, at: time | None, where: s.Expr | None) -> s.YearlyTrigger:
-        return s.YearlyTrigger(field, at, where, _at(meta))
+    def yearly_trigger(self, word: Token, field: s.Path, at: time | None, where: s.Expr | None) -> s.YearlyTrigger:
+        return s.YearlyTrigger(field, at, where, _pos(word))
 
-    def every_trigger(self, meta: Meta, period: Token, at: time, segment: Token) -> s.EveryTrigger:
-        return s.EveryTrigger(str(period), at, str(segment), _at(meta), _pos(segment))
+    def every_trigger(self, word: Token, period: Token, at: time, segment: Token) -> s.EveryTrigger:
+        return s.EveryTrigger(str(period), at, str(segment), _pos(word), _pos(segment))
 
-    def event_spec(self, meta: Meta, event_type: tuple[str, s.Pos], where: s.Expr | None,
-                   within: Any) -> s.EventSpec:
+    def event_spec(self, event_type: tuple[str, s.Pos], where: s.Expr | None, within: Any) -> s.EventSpec:
         name, pos = event_type
         return s.EventSpec(name, where, within, pos)
 
     # goals and exits: `event …`, `if …`, or bare text read both ways
-    def event_ending(self, meta: Meta, spec: s.EventSpec) -> s.EventSpec:
+    def event_ending(self, word: Token, spec: s.EventSpec) -> s.EventSpec:
         return spec
 
-    def condition_ending(self, meta: Meta, condition: s.Expr) -> s.ConditionSpec:
-        return s.ConditionSpec(condition, _at(meta))
+    def condition_ending(self, word: Token, condition: s.Expr) -> s.ConditionSpec:
+        return s.ConditionSpec(condition, _pos(word))
 
-    def bare_ending(self, meta: Meta, token: Token) -> s.Ending | s.EitherEnding:
+    def bare_ending(self, token: Token) -> s.Ending | s.EitherEnding:
         return _both_ways(token)
 
     # statements
-    def assignment(self, meta: Meta, name: Token, value: s.Expr) -> s.Assignment:
-        return s.Assignment(str(name), value, _at(meta))
+    def assignment(self, name: Token, value: s.Expr) -> s.Assignment:
+        return s.Assignment(str(name), value, _pos(name))
 
-    def with_params(self, meta: Meta, *assignments: s.Assignment) -> tuple[s.Assignment, ...]:
+    def with_params(self, *assignments: s.Assignment) -> tuple[s.Assignment, ...]:
         return assignments
 
-    def offer(self, meta: Meta, token: Token) -> str:
+    def offer(self, token: Token) -> str:
         return _string(token)
 
-    def send(self, meta: Meta, channel: Token, template: Token, params: tuple[s.Assignment, ...] | None,
+    def send(self, word: Token, channel: Token, template: Token, params: tuple[s.Assignment, ...] | None,
              transactional: Token | None, offer: str | None) -> s.Send:
         return s.Send(str(channel), str(template), params or (), transactional is not None, offer,
-                      _at(meta), _pos(channel), _pos(template))
+                      _pos(word), _pos(channel), _pos(template))
 
-    def wait(self, meta: Meta, token: Token) -> s.Wait:
-        return s.Wait(_duration(token), _at(meta))
+    def wait(self, word: Token, token: Token) -> s.Wait:
+        return s.Wait(_duration(token), _pos(word))
 
-    def wait_event(self, meta: Meta, event_type: tuple[str, s.Pos], where: s.Expr | None,
+    def wait_event(self, word: Token, event_type: tuple[str, s.Pos], where: s.Expr | None,
                    within: Token) -> s.WaitEvent:
-        return s.WaitEvent(event_type[0], where, _duration(within), _at(meta))
+        return s.WaitEvent(event_type[0], where, _duration(within), _pos(word))
 
-    def wait_time(self, meta: Meta, token: Token) -> s.WaitTime:
-        return s.WaitTime(_time(token), _at(meta))
+    def wait_time(self, word: Token, token: Token) -> s.WaitTime:
+        return s.WaitTime(_time(token), _pos(word))
 
-    def set(self, meta: Meta, *assignments: s.Assignment) -> s.SetFields:
-        return s.SetFields(assignments, _at(meta))
+    def set(self, word: Token, *assignments: s.Assignment) -> s.SetFields:
+        return s.SetFields(assignments, _pos(word))
 
-    def score(self, meta: Meta, points: Token) -> s.Score:
-        return s.Score(int(points), _at(meta))
+    def score(self, word: Token, points: Token) -> s.Score:
+        return s.Score(int(points), _pos(word))
 
-    def tag(self, meta: Meta, name: Token) -> s.Tag:
+    def tag(self, name: Token) -> s.Tag:
         return s.Tag(str(name), _pos(name))
 
-    def untag(self, meta: Meta, name: Token) -> s.Untag:
+    def untag(self, name: Token) -> s.Untag:
         return s.Untag(str(name), _pos(name))
 
-    def task(self, meta: Meta, title: Token, due: Token | None) -> s.Task:
-        return s.Task(_string(title), _duration(due) if due else None, _at(meta))
+    def task(self, word: Token, title: Token, due: Token | None) -> s.Task:
+        return s.Task(_string(title), _duration(due) if due else None, _pos(word))
 
-    def start(self, meta: Meta, rule_id: Token) -> s.Start:
-        return s.Start(str(rule_id), _at(meta), _pos(rule_id))
+    def start(self, word: Token, rule_id: Token) -> s.Start:
+        return s.Start(str(rule_id), _pos(word), _pos(rule_id))
 
-    def stop(self, meta: Meta) -> s.Stop:
-        return s.Stop(_at(meta))
+    def stop(self, word: Token) -> s.Stop:
+        return s.Stop(_pos(word))
 
     # blocks, variants, entry, bare durations, placeholders
-    def if_block(self, meta: Meta, condition: s.Expr) -> s.BlockHead:
-        return s.BlockHead("if", condition, _at(meta))
+    def if_block(self, word: Token, condition: s.Expr) -> s.BlockHead:
+        return s.BlockHead("if", condition, _pos(word))
 
-    def elif_block(self, meta: Meta, condition: s.Expr) -> s.BlockHead:
-        return s.BlockHead("elif", condition, _at(meta))
+    def elif_block(self, word: Token, condition: s.Expr) -> s.BlockHead:
+        return s.BlockHead("elif", condition, _pos(word))
 
-    def else_block(self, meta: Meta) -> s.BlockHead:
-        return s.BlockHead("else", None, _at(meta))
+    def else_block(self, word: Token) -> s.BlockHead:
+        return s.BlockHead("else", None, _pos(word))
 
-    def split_block(self, meta: Meta) -> s.BlockHead:
-        return s.BlockHead("split", None, _at(meta))
+    def split_block(self, word: Token) -> s.BlockHead:
+        return s.BlockHead("split", None, _pos(word))
 
-    def variant(self, meta: Meta, name: Token, weight: Token) -> s.Variant:
-        return s.Variant(str(name), float(weight[:-1]), _at(meta))
+    def variant(self, name: Token, weight: Token) -> s.Variant:
+        return s.Variant(str(name), float(weight[:-1]), _pos(name))
 
-    def entry_once(self, meta: Meta) -> s.Entry:
+    def entry_once(self) -> s.Entry:
         return s.Entry("once")
 
-    def entry_always(self, meta: Meta) -> s.Entry:
+    def entry_always(self) -> s.Entry:
         return s.Entry("always")
 
-    def entry_after(self, meta: Meta, token: Token) -> s.Entry:
+    def entry_after(self, token: Token) -> s.Entry:
         return s.Entry("after", _duration(token))
 
-    def duration(self, meta: Meta, token: Token) -> Any:
+    def duration(self, token: Token) -> Any:
         return _duration(token)
 
-    def placeholder(self, meta: Meta, expr: s.Expr) -> s.Placeholder:
-        return s.Placeholder(expr, _at(meta))
+    def placeholder(self, opening: Token, expr: s.Expr, closing: Token) -> s.Placeholder:
+        return s.Placeholder(expr, _pos(opening))
 
 
-_TO_SYNTAX = _ToSyntax()
+def _at(meta: Meta) -> s.Pos:
+    """Where a rule's text begins (`propagate_positions` fills `meta` from its first token)."""
+    return (meta.line, meta.column)
+
+
+@v_args(inline=True)
+class _TreeToSyntax(_ToSyntax):
+    """The same methods run over a tree built with `propagate_positions`: the slow path, for two cases.
+
+    An operation whose left operand is in parentheses begins at the '(' (the operand node is
+    the expression inside), which only the tree's `meta` keeps. And a bad value (`99999d`) is
+    found by a method as the LALR parser goes, before any syntax error further on: building
+    the whole tree first reports the syntax error instead.
+    """
+
+    def group(self, expr: s.Expr) -> s.Expr:
+        return expr
+
+    @v_args(inline=True, meta=True)
+    def or_(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("or", left, right, _at(meta))
+
+    @v_args(inline=True, meta=True)
+    def and_(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("and", left, right, _at(meta))
+
+    @v_args(inline=True, meta=True)
+    def compare(self, meta: Meta, left: s.Expr, op: Token, right: s.Expr) -> s.Binary:
+        return s.Binary(str(op), left, right, _at(meta))
+
+    @v_args(inline=True, meta=True)
+    def binary(self, meta: Meta, left: s.Expr, op: Token, right: s.Expr) -> s.Binary:
+        return s.Binary(str(op), left, right, _at(meta))
+
+    @v_args(inline=True, meta=True)
+    def in_(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("in", left, right, _at(meta))
+
+    @v_args(inline=True, meta=True)
+    def not_in(self, meta: Meta, left: s.Expr, right: s.Expr) -> s.Binary:
+        return s.Binary("not in", left, right, _at(meta))
+
+
+_TREE_TO_SYNTAX = _TreeToSyntax()
 _PARSERS: dict[str, Lark] = {}
 
 
-def _parser() -> Lark:
-    if "lalr" not in _PARSERS:
+def _parser(kind: str = "lalr") -> Lark:
+    """"lalr" builds the syntax nodes as it parses, "tree" a tree with positions (see _TreeToSyntax)."""
+    if kind not in _PARSERS:
         grammar = resources.files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
-        _PARSERS["lalr"] = Lark(grammar, parser="lalr", start=list(START_SYMBOLS), propagate_positions=True,
-                                maybe_placeholders=True, cache=True)
-    return _PARSERS["lalr"]
+        options: dict[str, Any] = {"transformer": _ToSyntax()} if kind == "lalr" else {"propagate_positions": True}
+        _PARSERS[kind] = Lark(grammar, parser="lalr", start=list(START_SYMBOLS), maybe_placeholders=True,
+                              cache=True, **options)
+    return _PARSERS[kind]
 
 
 @functools.lru_cache(maxsize=8192)
@@ -294,11 +346,22 @@ def parse(text: str, start: str) -> Any:
     written in many rules (`wait 1d`, `stop`) is parsed once.
     """
     try:
-        tree = _parser().parse(text, start=start)
+        return _parser().parse(text, start=start)
+    except UnexpectedInput as error:
+        raise _explain(error, text, start) from None
+    except (_Parenthesised, SyntaxProblem):
+        pass  # what only the tree can tell: see _TreeToSyntax
+    return _parse_tree(text, start)
+
+
+def _parse_tree(text: str, start: str) -> Any:
+    """The slow path (see _TreeToSyntax): the whole tree first, then its nodes."""
+    try:
+        tree = _parser("tree").parse(text, start=start)
     except UnexpectedInput as error:
         raise _explain(error, text, start) from None
     try:
-        return _TO_SYNTAX.transform(tree)
+        return _TREE_TO_SYNTAX.transform(tree)
     except VisitError as error:
         if isinstance(error.orig_exc, SyntaxProblem):
             raise error.orig_exc from None

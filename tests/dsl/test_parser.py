@@ -34,6 +34,13 @@ def test_every_node_of_an_expression_is_where_its_text_begins() -> None:
         (1, 1))
 
 
+def test_an_operation_begins_at_the_parenthesis_around_its_left_operand() -> None:
+    expr = parse("((a + b)) * c", "expression")
+    assert (expr.pos, expr.left.pos, expr.left.left.pos, expr.right.pos) == ((1, 1), (1, 3), (1, 3), (1, 13))
+    assert parse("not (a) or b", "expression").pos == (1, 1)
+    assert parse("f((a) + b)", "expression").args[0].pos == (1, 3)
+
+
 def test_positions_count_lines_inside_the_text() -> None:
     expr = parse("contact.x\n  and f(2)", "expression")
     assert expr.right == s.Call("f", (s.Literal(2, (2, 9)),), (2, 7))
@@ -128,6 +135,12 @@ def test_problems_in_plain_words_where_they_are(text: str, start: str, expected:
 
 def test_a_duration_past_ten_years_is_a_problem_at_its_token() -> None:
     assert problem("task \"call\" due 99999d", "statement") == (1, 17, "duration '99999d' is longer than 3660d")
+
+
+def test_a_syntax_error_further_on_is_reported_before_a_bad_value() -> None:
+    assert problem("x > 99999d and $", "expression") == (
+        1, 16, "unexpected '$'; expected a duration such as 24h, '(', '[', '-', a name, a number, …")
+    assert problem("wait 99999d x", "statement") == (1, 13, "unexpected 'x'; expected the end of the text")
 
 
 def test_the_same_text_is_parsed_once() -> None:
