@@ -64,10 +64,15 @@ class SyntaxProblem(Exception):
 _pos: Callable[[Token], s.Pos] = operator.attrgetter("line", "column")
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+_ESCAPE = re.compile(r"\\(.)")
+
+
 def _string(token: Token) -> str:
     body = token[1:-1]
-    escapes = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
-    return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(0)), body)
+    if "\\" not in body:  # most strings: nothing to unescape
+        return body
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), body)
 
 
 def _duration(token: Token) -> Any:
@@ -123,7 +128,7 @@ class _ToSyntax(Transformer):
         return s.Literal(False, _pos(word))
 
     def path(self, root: Token, *keys: Token) -> s.Path:
-        return s.Path(str(root), tuple(str(key) for key in keys), _pos(root))
+        return s.Path(str(root), tuple(map(str, keys)), _pos(root))
 
     def call(self, name: Token, *args: s.Expr | None) -> s.Call:
         return s.Call(str(name), tuple(arg for arg in args if arg is not None), _pos(name))
