@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import asyncpg
+
 from relance.dsl import check_workspace
 from relance.plugins.builtins import tortoise_models as m
 from relance.plugins.builtins.tortoise_store import TortoiseStore
@@ -86,6 +88,20 @@ async def finished(database: str) -> tuple[int, list[str]]:
         return count, list(await m.Message.filter(workspace="scale").order_by("id").values_list("status", flat=True))
     finally:
         await store.close()
+
+
+async def all_sent(database: str, runs: int) -> bool:
+    """Whether `runs` runs finished with one message each, all sent: one cheap query (polled while
+    workers run, every half second), where `finished` reads every message."""
+    connection = await asyncpg.connect(database.replace("postgres://", "postgresql://", 1))
+    try:
+        row = await connection.fetchrow(
+            "SELECT (SELECT count(*) FROM relance_runs WHERE workspace = 'scale' AND status = 'finished'),"
+            " (SELECT count(*) FROM relance_messages WHERE workspace = 'scale'),"
+            " (SELECT count(*) FROM relance_messages WHERE workspace = 'scale' AND status = 'sent')")
+    finally:
+        await connection.close()
+    return tuple(row) == (runs, runs, runs)
 
 
 async def sending(database: str) -> int:

@@ -27,7 +27,7 @@ from relance.plugins.builtins.tortoise_store import TortoiseStore
 from ..engine.conftest import POSTGRES_URL, _postgres_reachable
 from ..plugins.fake_providers import Recorded, receiver_app, serving
 from .conftest import free_port
-from .scale_runs import empty_tables, finished, lateness, remind_all, sending, waiting_runs
+from .scale_runs import all_sent, empty_tables, finished, lateness, remind_all, sending, waiting_runs
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ def test_kill_9_the_worker_while_runs_fall_due_every_step_runs_once(scale, tmp_p
     second = start_worker(rules, env, log)
     try:
         # the runs finish; the messages the dead worker held go again RELANCE_RESEND_AFTER (15 s) after their claim
-        wait_until(lambda: asyncio.run(finished(POSTGRES_URL)) == (KILL_RUNS, ["sent"] * KILL_RUNS), 300,
+        wait_until(lambda: asyncio.run(all_sent(POSTGRES_URL, KILL_RUNS)), 300,
                    f"runs did not all finish, or their messages were not all sent:\n{log.read_text()[-3000:]}")
     finally:
         second.send_signal(signal.SIGTERM)
