@@ -80,7 +80,7 @@ class WorkspaceCompiler:
     def __init__(self, functions: FunctionRegistry, channel_plugins: ChannelPlugins | None = None) -> None:
         self.context = CompileContext(functions)
         self.sections = Sections(self.context, channel_plugins)
-        self.templates = TemplateSources(self.context)
+        self.templates = TemplateSources(self.context, self.sections.channels)
         self.rules = Rules(self.context)
 
     @property

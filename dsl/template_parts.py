@@ -1,11 +1,13 @@
 """The templates pass: inline `templates:` and `templates/` files gathered by (name, channel), then compiled."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ruamel.yaml.comments import CommentedMap
 
 from .checks import TEMPLATE_ROOTS
+from .graph import ChannelConfig
 from .compile_context import CompileContext, inside
 from .expressions import Compiled
 from .html_templates import HtmlTemplate, check_html
@@ -43,9 +45,16 @@ class TemplateParts:
 class TemplateSources:
     """Every template part found, by (name, channel); `compile` turns them into templates."""
 
-    def __init__(self, context: CompileContext) -> None:
+    def __init__(self, context: CompileContext, channels: Mapping[str, ChannelConfig] | None = None) -> None:
         self.context = context
+        self.channels = channels if channels is not None else {}  # the workspace's, read before template files
         self.parts: dict[tuple[str, str], TemplateParts] = {}
+
+    def is_email(self, channel: str) -> bool:
+        """Whether a channel sends email, so takes HTML parts: named `email`, or its plugin delivers to
+        an email address — `newsletter: {plugin: smtp}` is one."""
+        config = self.channels.get(channel)
+        return channel == "email" or (config is not None and config.traits.address == "email")
 
     def has(self, name: str, channel: str) -> bool:
         return (name, channel) in self.parts
@@ -82,7 +91,7 @@ class TemplateSources:
 
     def add_file(self, template: TemplateFile) -> None:
         where = Located("", template.body.file, 1, 1)
-        if template.html and template.channel != "email":
+        if template.html and not self.is_email(template.channel):
             self.context.problem(where, f"HTML templates are for email; name this file "
                                         f"{template.name}.{template.channel}.txt")
             return

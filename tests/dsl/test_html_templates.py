@@ -224,3 +224,22 @@ def test_names_the_template_defines_are_known(workspace) -> None:
             "{% macro line(label) %}{{ label }}{% endmacro %}{{ line(total) }}{{ now | date }}")
     _, problems, _ = workspace("Subject: Hi\n\n" + html)
     assert problems == []
+
+
+def test_a_channel_whose_plugin_sends_email_takes_html(write, functions) -> None:
+    """Which channel is email is the plugin's word, not the channel's name (issue 13 item 2's class):
+    `newsletter: {plugin: smtp}` takes HTML templates; a log channel that stands for SMS does not."""
+    from relance.plugins.registry import channels, plugin_manager
+    rules = write("""\
+workspace: w
+channels: {newsletter: {plugin: smtp, host: 127.0.0.1, from: "a@b.test", tls: none}, sms: {plugin: log, address: phone}}
+rules:
+  - id: r
+    when: a.b
+    steps: [send newsletter news, send sms news]
+""")
+    write("Subject: Bonjour\n<p>hi</p>", "templates/news.newsletter.html")
+    write("<p>hi</p>", "templates/news.sms.html")
+    workspace, problems = check_workspace([rules], functions, channels(plugin_manager(load_entry_points=False)))
+    assert sorted(p.message for p in problems) == ["HTML templates are for email; name this file news.sms.txt",
+                                                   "template 'news' has no sms version (it has: newsletter)"]
