@@ -200,9 +200,10 @@ class Intake(EnginePart):
         identities = sorted({identity for event in events for identity in event.contact.identities()})
         if tx.locking:
             await tx.lock_identities(self.workspace.name, identities)
-        found = {c.id for c in await tx.find_contacts(self.workspace.name, identities)}
-        if tx.locking:
-            await tx.lock_contacts(sorted(found | {e.contact.id for e in events if e.contact.id is not None}))
+            owners = set((await tx.identity_owners(self.workspace.name, identities)).values())  # ids only: a
+            # contact read before its lock could be changed meanwhile by a step elsewhere, and written back stale
+            await tx.lock_contacts(sorted(owners | {e.contact.id for e in events if e.contact.id is not None}))
+        await tx.prefetch(self.workspace.name, identities)  # the contacts, read once held
 
     async def process_one(self, record: EventRecord, outcome: Outcome | None) -> None:
         """One event, then the segment events it caused, each in a transaction of its own."""

@@ -1,9 +1,13 @@
 """Intake: events accepted (duplicates and conflicts told apart), processed with their outcome, the inbox kept in bounds."""
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from dataclasses import replace
 from datetime import timedelta
 from types import SimpleNamespace
+
+import pytest
 
 from relance.engine.clock import VirtualClock
 from relance.engine.events import ContactRef, Event
@@ -82,3 +86,28 @@ async def test_old_decisions_are_pruned_at_most_once_an_hour(compiled) -> None:
     intake.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
     assert await intake.forget_old_decisions() == 4
     assert pruned == [("shop", T0 - timedelta(days=30)), ("shop", T0 + timedelta(hours=1) - timedelta(days=30))]
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)  # where other processes write at once
+async def test_a_group_reads_its_contacts_only_once_it_holds_them(open_shop) -> None:
+    """A step elsewhere (a worker) that holds a contact and tags it while an inbox group waits for the
+    contact: the group reads the contact after it gets it, so the tag is kept (it was lost: the
+    contact was read before its lock, then written back with the group's score)."""
+    shop = await open_shop("workspace: shop\nchannels: {chat: {plugin: log}}\nscoring: {page.viewed: 1}\nrules: []\n")
+    await shop.engine.ingest(shop.make_event("page.viewed", {"email": "a@x.test"}))
+    async with shop.engine.store.transaction() as tx:
+        [contact] = await tx.contacts("shop", 0, 10)
+    await shop.engine.accept([Received(shop.make_event("page.viewed", {"email": "a@x.test"}))])
+    async with shop.engine.store.transaction() as tx:  # the worker's step
+        assert await tx.lock_contact(contact.id)
+        processing = asyncio.create_task(shop.engine.process_inbox(), context=contextvars.Context())  # its own
+        # connection, as in another process (a task copies the context, and with it this transaction)
+        await asyncio.sleep(0.3)  # the group has claimed its event and waits for the contact
+        assert not processing.done()
+        held = await tx.get_contact(contact.id)
+        held.tags = ["done"]
+        await tx.save_contact(held)
+    assert await processing == 1
+    async with shop.engine.store.transaction() as tx:
+        [after] = await tx.contacts("shop", 0, 10)
+    assert (after.score, after.tags) == (2, ["done"])
